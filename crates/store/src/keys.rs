@@ -1,0 +1,77 @@
+//! The key layout of the one sled tree that holds the log. One tree, so that an event,
+//! its stream-index entry and its id-index entry go into one atomic batch.
+//!
+//! - `F` -> the record format version (u32, big-endian)
+//! - `E` + sequence (u64 BE) -> the event record ([`crate::record`])
+//! - `S` + stream + 0x00 + stream version (u64 BE) -> sequence (u64 BE)
+//! - `I` + event id -> sequence, stream version (u64 BE each), SHA-256 of its identity
+
+pub const FORMAT: &[u8] = b"F";
+pub const EVENT: u8 = b'E';
+pub const STREAM: u8 = b'S';
+pub const ID: u8 = b'I';
+
+pub fn event(sequence: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+pub fn sequence_of_event_key(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
+
+/// The prefix of all of one stream's index entries.
+pub fn stream_prefix(stream: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 2);
+    key.push(STREAM);
+    key.extend_from_slice(stream.as_bytes());
+    key.push(0);
+    key
+}
+
+pub fn stream_entry(stream: &str, version: u64) -> Vec<u8> {
+    let mut key = stream_prefix(stream);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+pub fn id(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 1);
+    key.push(ID);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// What the id index holds for one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdEntry {
+    pub sequence: u64,
+    pub stream_version: u64,
+    pub identity_sha256: [u8; 32],
+}
+
+impl IdEntry {
+    pub fn encode(&self) -> [u8; 48] {
+        let mut value = [0; 48];
+        value[..8].copy_from_slice(&self.sequence.to_be_bytes());
+        value[8..16].copy_from_slice(&self.stream_version.to_be_bytes());
+        value[16..].copy_from_slice(&self.identity_sha256);
+        value
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        if value.len() != 48 {
+            return None;
+        }
+        Some(Self {
+            sequence: u64::from_be_bytes(value[..8].try_into().ok()?),
+            stream_version: u64::from_be_bytes(value[8..16].try_into().ok()?),
+            identity_sha256: value[16..].try_into().ok()?,
+        })
+    }
+}
+
+pub fn decode_u64(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}

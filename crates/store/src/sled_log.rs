@@ -1,0 +1,464 @@
+//! [`SledLog`]: the embedded backend of [`EventLog`], on sled 0.34.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::info;
+
+use crate::error::{AppendError, OpenError, ReadError};
+use crate::keys::{self, IdEntry};
+use crate::record::{self, RECORD_FORMAT};
+use crate::subscription::SledSubscription;
+use crate::writer::{Command, Writer};
+use crate::{
+    AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES,
+    MAX_PAYLOAD_BYTES, MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
+};
+
+/// Appends waiting for the writer; past this, appenders wait (back-pressure).
+pub const MAX_QUEUED_APPENDS: usize = 4096;
+/// The name of the file that remembers how far the log was durable (see [`checkpoint`]).
+pub const CHECKPOINT_FILE: &str = "durable-sequence";
+
+/// How to open a [`SledLog`].
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+    /// How often, at most, the durable checkpoint file is rewritten.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity_bytes: 128 * 1024 * 1024,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The event log on sled. Cheap to clone; every clone is the same log.
+#[derive(Clone)]
+pub struct SledLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    commands: mpsc::Sender<Command>,
+    durable: watch::Receiver<u64>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SledLog {
+    /// Opens (or creates) the log in `dir`, checking it whole before serving it: every
+    /// record decodes and passes its checksum, sequences run from 1 without a gap, the
+    /// last event's index entries exist, and the log is not shorter than it was last
+    /// known to be durable.
+    pub fn open(dir: &Path, options: OpenOptions) -> Result<SledLog, OpenError> {
+        let path_text = dir.display().to_string();
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: path_text.clone(),
+            source,
+        })?;
+        let sled_error = |source| OpenError::Sled {
+            path: path_text.clone(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(options.cache_capacity_bytes)
+            .open()
+            .map_err(sled_error)?;
+        let tree = db.open_tree("log").map_err(sled_error)?;
+        let damaged = |detail: String| OpenError::Damaged {
+            path: path_text.clone(),
+            detail,
+        };
+
+        match tree.get(keys::FORMAT).map_err(sled_error)? {
+            Some(value) => {
+                let found = value
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| damaged("the format marker is unreadable".into()))?;
+                if found != u32::from(RECORD_FORMAT) {
+                    return Err(OpenError::UnsupportedFormat {
+                        path: path_text,
+                        found,
+                        supported: u32::from(RECORD_FORMAT),
+                    });
+                }
+            }
+            None if tree.is_empty() => {
+                tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes())
+                    .map_err(sled_error)?;
+                db.flush().map_err(sled_error)?;
+            }
+            None => {
+                return Err(damaged(
+                    "events are present but the format marker is missing".into(),
+                ));
+            }
+        }
+
+        let (last, last_recorded_at_ms) = verify(&tree).map_err(damaged)?;
+        let known_durable = checkpoint::read(dir).map_err(|source| OpenError::Io {
+            path: path_text.clone(),
+            source,
+        })?;
+        if known_durable > last {
+            return Err(damaged(format!(
+                "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
+            )));
+        }
+        info!(path = %path_text, events = last, "event log open");
+
+        let (durable_tx, durable) = watch::channel(last);
+        let (commands, receiver) = mpsc::channel(MAX_QUEUED_APPENDS);
+        let writer = Writer::new(
+            dir.to_path_buf(),
+            db.clone(),
+            tree.clone(),
+            last,
+            last_recorded_at_ms,
+            durable_tx,
+            options.checkpoint_interval,
+        );
+        let handle = std::thread::Builder::new()
+            .name("tafel-log-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| OpenError::Io {
+                path: path_text.clone(),
+                source,
+            })?;
+
+        Ok(SledLog {
+            inner: Arc::new(Inner {
+                path: dir.to_path_buf(),
+                db,
+                tree,
+                commands,
+                durable,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Stops taking appends, answers every one already queued, writes the checkpoint
+    /// and waits for the writer to finish. Appends after this are `Unavailable`.
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .send(Command::Shutdown { done })
+            .await
+            .is_ok()
+        {
+            let _ = finished.await;
+        }
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .map(|mut slot| slot.take())
+            .unwrap_or(None);
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Bytes sled uses on disk (about twice the data; see the README).
+    pub fn size_on_disk(&self) -> Result<u64, ReadError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    fn durable(&self) -> u64 {
+        *self.inner.durable.borrow()
+    }
+}
+
+/// Checks a batch before it is queued, so the writer sees only well-formed batches.
+fn check_batch(batch: &AppendBatch) -> Result<(), AppendError> {
+    let invalid = |why: String| Err(AppendError::InvalidBatch(why));
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
+        return invalid(format!("a batch holds 1-{MAX_BATCH_EVENTS} events"));
+    }
+    if batch.stream.is_empty()
+        || batch.stream.len() > MAX_STREAM_BYTES
+        || batch.stream.contains('\0')
+    {
+        return invalid(format!(
+            "a stream name is 1-{MAX_STREAM_BYTES} bytes without NUL"
+        ));
+    }
+    let mut ids = std::collections::HashSet::with_capacity(batch.events.len());
+    for event in &batch.events {
+        if event.id.is_empty() || event.id.len() > MAX_EVENT_ID_BYTES {
+            return invalid(format!("an event id is 1-{MAX_EVENT_ID_BYTES} bytes"));
+        }
+        if event.principal.len() > MAX_PRINCIPAL_BYTES {
+            return invalid(format!(
+                "a principal is at most {MAX_PRINCIPAL_BYTES} bytes"
+            ));
+        }
+        if event.payload.len() > MAX_PAYLOAD_BYTES {
+            return invalid(format!("a payload is at most {MAX_PAYLOAD_BYTES} bytes"));
+        }
+        if !ids.insert(event.id.as_str()) {
+            return invalid(format!(
+                "event id {:?} appears twice in the batch",
+                event.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn identity_sha256(identity: &[u8]) -> [u8; 32] {
+    Sha256::digest(identity).into()
+}
+
+impl EventLog for SledLog {
+    type Subscription = SledSubscription;
+
+    async fn append(&self, batch: AppendBatch) -> Result<Appended, AppendError> {
+        check_batch(&batch)?;
+        let digests = batch
+            .events
+            .iter()
+            .map(|event| identity_sha256(&event.identity))
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Append {
+                batch,
+                digests,
+                reply,
+            })
+            .await
+            .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| AppendError::Unavailable("the log writer stopped".into()))?
+    }
+
+    fn lookup_id(&self, id: &str, identity: &[u8]) -> Result<IdLookup, ReadError> {
+        let Some(value) = self.inner.tree.get(keys::id(id))? else {
+            return Ok(IdLookup::Unknown);
+        };
+        let entry = IdEntry::decode(&value)
+            .ok_or_else(|| ReadError::Damaged(format!("id index entry of {id:?}")))?;
+        if entry.sequence > self.durable() {
+            return Ok(IdLookup::Unknown);
+        }
+        Ok(if entry.identity_sha256 == identity_sha256(identity) {
+            IdLookup::Duplicate(Position {
+                sequence: entry.sequence,
+                stream_version: entry.stream_version,
+            })
+        } else {
+            IdLookup::Conflict
+        })
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<u64, ReadError> {
+        let durable = self.durable();
+        for entry in self
+            .inner
+            .tree
+            .scan_prefix(keys::stream_prefix(stream))
+            .rev()
+        {
+            let (key, value) = entry?;
+            let sequence = keys::decode_u64(&value)
+                .ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            if sequence <= durable {
+                return keys::decode_u64(&key[key.len() - 8..])
+                    .ok_or_else(|| ReadError::Damaged("stream index".into()));
+            }
+        }
+        Ok(0)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let durable = self.durable();
+        let start = keys::stream_entry(stream, from_version.max(1));
+        let prefix = keys::stream_prefix(stream);
+        let mut events = Vec::new();
+        for entry in self.inner.tree.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let sequence = keys::decode_u64(&value)
+                .ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            if sequence > durable {
+                break;
+            }
+            events.push(read_event(&self.inner.tree, sequence)?);
+        }
+        Ok(events)
+    }
+
+    fn read_from(&self, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, ReadError> {
+        read_range(&self.inner.tree, from_sequence, self.durable(), limit)
+    }
+
+    fn last_sequence(&self) -> u64 {
+        self.durable()
+    }
+
+    fn subscribe(&self, from_sequence: u64) -> SledSubscription {
+        SledSubscription::new(
+            self.inner.tree.clone(),
+            self.inner.durable.clone(),
+            from_sequence,
+        )
+    }
+}
+
+/// Reads up to `limit` events with sequences in `from..=through`.
+pub(crate) fn read_range(
+    tree: &sled::Tree,
+    from: u64,
+    through: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let from = from.max(1);
+    if from > through || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut events = Vec::with_capacity(limit.min((through - from + 1) as usize));
+    for entry in tree
+        .range(keys::event(from)..=keys::event(through))
+        .take(limit)
+    {
+        let (key, value) = entry?;
+        let event = record::decode(&value).map_err(ReadError::Damaged)?;
+        let expected = from + events.len() as u64;
+        if keys::sequence_of_event_key(&key) != Some(expected) || event.sequence != expected {
+            return Err(ReadError::Damaged(format!(
+                "sequence {expected} is missing or misplaced"
+            )));
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn read_event(tree: &sled::Tree, sequence: u64) -> Result<RecordedEvent, ReadError> {
+    let value = tree
+        .get(keys::event(sequence))?
+        .ok_or_else(|| ReadError::Damaged(format!("sequence {sequence} is indexed but missing")))?;
+    record::decode(&value).map_err(ReadError::Damaged)
+}
+
+/// Walks the whole log once: returns the last sequence and its commit time, or what is
+/// wrong. A crash can leave no partial batch (batches are atomic in sled), so any gap,
+/// bad checksum or missing index entry is damage, not an interrupted write.
+fn verify(tree: &sled::Tree) -> Result<(u64, i64), String> {
+    let mut last = 0u64;
+    let mut last_event = None;
+    for entry in tree.scan_prefix([keys::EVENT]) {
+        let (key, value) = entry.map_err(|error| error.to_string())?;
+        let sequence = keys::sequence_of_event_key(&key).ok_or("an event key is malformed")?;
+        if sequence != last + 1 {
+            return Err(format!(
+                "sequence {} is missing (the next present is {sequence})",
+                last + 1
+            ));
+        }
+        let event = record::decode(&value).map_err(|why| format!("event {sequence}: {why}"))?;
+        if event.sequence != sequence {
+            return Err(format!("event {sequence} says it is {}", event.sequence));
+        }
+        last = sequence;
+        last_event = Some(event);
+    }
+    let Some(event) = last_event else {
+        return Ok((0, 0));
+    };
+    let indexed = tree
+        .get(keys::stream_entry(&event.stream, event.stream_version))
+        .map_err(|error| error.to_string())?
+        .and_then(|value| keys::decode_u64(&value));
+    if indexed != Some(event.sequence) {
+        return Err(format!(
+            "the stream index does not point at the last event {last}"
+        ));
+    }
+    let id_entry = tree
+        .get(keys::id(&event.id))
+        .map_err(|error| error.to_string())?;
+    if id_entry
+        .and_then(|value| IdEntry::decode(&value))
+        .map(|entry| entry.sequence)
+        != Some(event.sequence)
+    {
+        return Err(format!(
+            "the id index does not point at the last event {last}"
+        ));
+    }
+    Ok((last, event.recorded_at_ms))
+}
+
+/// The checkpoint file: a sequence known to have been durable, rewritten now and then
+/// by the writer after a flush (never on the acknowledgement path). On open, a log
+/// shorter than its checkpoint has lost acknowledged events, and says so.
+pub(crate) mod checkpoint {
+    use std::io::Write;
+    use std::path::Path;
+
+    use super::CHECKPOINT_FILE;
+
+    const HEADER: &str = "tafel durable-sequence v1";
+
+    pub fn read(dir: &Path) -> std::io::Result<u64> {
+        match std::fs::read_to_string(dir.join(CHECKPOINT_FILE)) {
+            Ok(text) => {
+                let mut lines = text.lines();
+                match (
+                    lines.next(),
+                    lines.next().and_then(|line| line.parse().ok()),
+                ) {
+                    (Some(HEADER), Some(sequence)) => Ok(sequence),
+                    _ => Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{CHECKPOINT_FILE} is unreadable"),
+                    )),
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Replaces the checkpoint atomically: write a temporary file, fsync, rename, fsync
+    /// the directory.
+    pub fn write(dir: &Path, sequence: u64) -> std::io::Result<()> {
+        let temporary = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
+        let mut file = std::fs::File::create(&temporary)?;
+        writeln!(file, "{HEADER}\n{sequence}")?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, dir.join(CHECKPOINT_FILE))?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}

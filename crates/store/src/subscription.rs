@@ -1,0 +1,71 @@
+//! [`SledSubscription`]: a catch-up read that becomes a live tail.
+//!
+//! It keeps one number, the next sequence it owes its reader, and reads pages of the
+//! log up to the durable watermark; when it has caught up it waits for the watermark to
+//! move. Because it reads the log itself rather than a feed of new events, the switch
+//! from catching up to tailing has no gap and no duplicate, however appends race it.
+
+use std::collections::VecDeque;
+
+use tokio::sync::watch;
+
+use crate::error::ReadError;
+use crate::sled_log::read_range;
+use crate::{RecordedEvent, Subscription};
+
+/// Events read from disk at a time.
+pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
+
+pub struct SledSubscription {
+    tree: sled::Tree,
+    durable: watch::Receiver<u64>,
+    next_sequence: u64,
+    buffer: VecDeque<RecordedEvent>,
+}
+
+impl SledSubscription {
+    pub(crate) fn new(tree: sled::Tree, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
+        Self {
+            tree,
+            durable,
+            next_sequence: from_sequence.max(1),
+            buffer: VecDeque::new(),
+        }
+    }
+
+    /// The sequence of the next event this subscription will yield.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence - self.buffer.len() as u64
+    }
+}
+
+impl Subscription for SledSubscription {
+    async fn next(&mut self) -> Result<RecordedEvent, ReadError> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return Ok(event);
+            }
+            let durable = *self.durable.borrow_and_update();
+            if self.next_sequence <= durable {
+                let page = read_range(
+                    &self.tree,
+                    self.next_sequence,
+                    durable,
+                    SUBSCRIPTION_PAGE_EVENTS,
+                )?;
+                if page.is_empty() {
+                    return Err(ReadError::Damaged(format!(
+                        "sequence {} is missing",
+                        self.next_sequence
+                    )));
+                }
+                self.next_sequence += page.len() as u64;
+                self.buffer.extend(page);
+                continue;
+            }
+            if self.durable.changed().await.is_err() {
+                return Err(ReadError::Closed);
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The one thread that writes the log, with group commit.
+//!
+//! sled's calls block, and a flush is an fsync, so they run here, on a thread of their
+//! own, never on an async runtime's worker. The loop: wait for one command, take every
+//! other command already queued (up to [`MAX_GROUP_EVENTS`]), decide each append
+//! against the stream heads and the id index (as left by the appends before it in the
+//! same group), write all accepted events of the group in one atomic sled batch, flush
+//! once, publish the new durable watermark, and only then answer. While one group is
+//! being flushed the next one queues up, so under load one fsync serves many appends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, warn};
+
+use crate::error::AppendError;
+use crate::keys::{self, IdEntry};
+use crate::record;
+use crate::sled_log::checkpoint;
+use crate::{AppendBatch, Appended, ExpectedVersion, Position, RecordedEvent};
+
+/// Most events one group commit takes; the rest wait for the next flush.
+pub const MAX_GROUP_EVENTS: usize = 8192;
+
+pub(crate) enum Command {
+    Append {
+        batch: AppendBatch,
+        /// SHA-256 of each event's identity, computed by the appender.
+        digests: Vec<[u8; 32]>,
+        reply: oneshot::Sender<Result<Appended, AppendError>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+pub(crate) struct Writer {
+    dir: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    /// The last durable sequence.
+    last_sequence: u64,
+    last_recorded_at_ms: i64,
+    /// Stream versions the writer has seen; a miss is read from the stream index.
+    heads: HashMap<String, u64>,
+    durable: watch::Sender<u64>,
+    checkpointed: u64,
+    last_checkpoint: Instant,
+    checkpoint_interval: Duration,
+    /// Set when a write or flush failed: what is on disk is then unknown, so the writer
+    /// refuses everything until the log is reopened (and verified).
+    failed: Option<String>,
+}
+
+/// What one group has decided so far, before it is durable.
+#[derive(Default)]
+struct Pending {
+    heads: HashMap<String, u64>,
+    ids: HashMap<String, IdEntry>,
+    batch: sled::Batch,
+    events: usize,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        dir: PathBuf,
+        db: sled::Db,
+        tree: sled::Tree,
+        last_sequence: u64,
+        last_recorded_at_ms: i64,
+        durable: watch::Sender<u64>,
+        checkpoint_interval: Duration,
+    ) -> Self {
+        Self {
+            dir,
+            db,
+            tree,
+            last_sequence,
+            last_recorded_at_ms,
+            heads: HashMap::new(),
+            durable,
+            checkpointed: 0,
+            last_checkpoint: Instant::now(),
+            checkpoint_interval,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut shutdown_waiters = Vec::new();
+        while let Some(first) = commands.blocking_recv() {
+            let mut group = Vec::new();
+            let mut group_events = 0;
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append {
+                        batch,
+                        digests,
+                        reply,
+                    } => {
+                        group_events += batch.events.len();
+                        group.push((batch, digests, reply));
+                    }
+                    Command::Shutdown { done } => {
+                        // Answer what is queued already, then stop.
+                        commands.close();
+                        shutdown_waiters.push(done);
+                    }
+                }
+                if group_events < MAX_GROUP_EVENTS {
+                    next = commands.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(group);
+            }
+        }
+        if self.failed.is_none() && self.checkpointed < self.last_sequence {
+            self.write_checkpoint();
+        }
+        for done in shutdown_waiters {
+            let _ = done.send(());
+        }
+    }
+
+    fn commit_group(
+        &mut self,
+        group: Vec<(
+            AppendBatch,
+            Vec<[u8; 32]>,
+            oneshot::Sender<Result<Appended, AppendError>>,
+        )>,
+    ) {
+        if let Some(why) = &self.failed {
+            for (_, _, reply) in group {
+                let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
+            }
+            return;
+        }
+        let recorded_at_ms = now_ms().max(self.last_recorded_at_ms);
+        let mut pending = Pending::default();
+        let mut answers = Vec::with_capacity(group.len());
+        for (batch, digests, reply) in group {
+            let answer = self.decide(&batch, &digests, recorded_at_ms, &mut pending);
+            answers.push((reply, answer));
+        }
+
+        if pending.events > 0 {
+            let written = self
+                .tree
+                .apply_batch(std::mem::take(&mut pending.batch))
+                .and_then(|()| self.db.flush().map(|_| ()));
+            if let Err(cause) = written {
+                error!(%cause, "the event log could not be written; refusing writes until it is reopened");
+                let why = format!("the log could not be written ({cause}); it must be reopened");
+                self.failed = Some(why.clone());
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
+                }
+                return;
+            }
+            self.last_sequence += pending.events as u64;
+            self.last_recorded_at_ms = recorded_at_ms;
+            self.heads.extend(pending.heads);
+            self.durable.send_replace(self.last_sequence);
+            debug!(
+                events = pending.events,
+                appends = answers.len(),
+                through = self.last_sequence,
+                "group committed"
+            );
+        }
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+        if self.last_checkpoint.elapsed() >= self.checkpoint_interval
+            && self.checkpointed < self.last_sequence
+        {
+            self.write_checkpoint();
+        }
+    }
+
+    /// Decides one append against the durable log plus what this group has decided
+    /// before it, and stages it into the group's batch if it is accepted.
+    fn decide(
+        &mut self,
+        batch: &AppendBatch,
+        digests: &[[u8; 32]],
+        recorded_at_ms: i64,
+        pending: &mut Pending,
+    ) -> Result<Appended, AppendError> {
+        // Idempotency comes first: a duplicate is answered as such however the stream
+        // has moved on since.
+        let mut originals = Vec::with_capacity(batch.events.len());
+        let mut first_reused = None;
+        for (event, digest) in batch.events.iter().zip(digests) {
+            match self.id_entry(&event.id, pending)? {
+                Some(entry) if entry.identity_sha256 == *digest => {
+                    first_reused.get_or_insert(&event.id);
+                    originals.push(entry);
+                }
+                Some(_) => {
+                    return Err(AppendError::IdConflict {
+                        id: event.id.clone(),
+                    });
+                }
+                None => {}
+            }
+        }
+        if let Some(reused) = first_reused {
+            // A batch is a duplicate only as a whole; a mix of old and new ids is not a
+            // resend of anything.
+            if originals.len() != batch.events.len() {
+                return Err(AppendError::IdConflict { id: reused.clone() });
+            }
+            let positions = originals
+                .iter()
+                .map(|entry| Position {
+                    sequence: entry.sequence,
+                    stream_version: entry.stream_version,
+                })
+                .collect();
+            return Ok(Appended {
+                positions,
+                duplicate: true,
+            });
+        }
+
+        let current = self.head(&batch.stream, pending)?;
+        if let ExpectedVersion::Exactly(expected) = batch.expected
+            && expected != current
+        {
+            return Err(AppendError::VersionConflict {
+                stream: batch.stream.clone(),
+                expected,
+                actual: current,
+            });
+        }
+
+        let mut positions = Vec::with_capacity(batch.events.len());
+        for (offset, (event, digest)) in batch.events.iter().zip(digests).enumerate() {
+            let sequence = self.last_sequence + pending.events as u64 + 1;
+            let stream_version = current + offset as u64 + 1;
+            let recorded = RecordedEvent {
+                sequence,
+                stream: batch.stream.clone(),
+                stream_version,
+                id: event.id.clone(),
+                principal: event.principal.clone(),
+                recorded_at_ms,
+                payload: event.payload.clone(),
+            };
+            let entry = IdEntry {
+                sequence,
+                stream_version,
+                identity_sha256: *digest,
+            };
+            pending
+                .batch
+                .insert(&keys::event(sequence), record::encode(&recorded));
+            pending.batch.insert(
+                keys::stream_entry(&batch.stream, stream_version),
+                &sequence.to_be_bytes(),
+            );
+            pending
+                .batch
+                .insert(keys::id(&event.id), entry.encode().to_vec());
+            pending.ids.insert(event.id.clone(), entry);
+            pending.events += 1;
+            positions.push(Position {
+                sequence,
+                stream_version,
+            });
+        }
+        pending
+            .heads
+            .insert(batch.stream.clone(), current + batch.events.len() as u64);
+        Ok(Appended {
+            positions,
+            duplicate: false,
+        })
+    }
+
+    fn id_entry(&self, id: &str, pending: &Pending) -> Result<Option<IdEntry>, AppendError> {
+        if let Some(entry) = pending.ids.get(id) {
+            return Ok(Some(*entry));
+        }
+        let value = self.tree.get(keys::id(id)).map_err(unavailable)?;
+        match value {
+            None => Ok(None),
+            Some(value) => IdEntry::decode(&value).map(Some).ok_or_else(|| {
+                AppendError::Unavailable(format!("the id index entry of {id:?} is damaged"))
+            }),
+        }
+    }
+
+    fn head(&mut self, stream: &str, pending: &Pending) -> Result<u64, AppendError> {
+        if let Some(version) = pending.heads.get(stream).or_else(|| self.heads.get(stream)) {
+            return Ok(*version);
+        }
+        let last = self
+            .tree
+            .scan_prefix(keys::stream_prefix(stream))
+            .next_back();
+        let version = match last {
+            None => 0,
+            Some(entry) => {
+                let (key, _) = entry.map_err(unavailable)?;
+                keys::decode_u64(&key[key.len() - 8..])
+                    .ok_or_else(|| AppendError::Unavailable("the stream index is damaged".into()))?
+            }
+        };
+        self.heads.insert(stream.to_owned(), version);
+        Ok(version)
+    }
+
+    fn write_checkpoint(&mut self) {
+        match checkpoint::write(&self.dir, self.last_sequence) {
+            Ok(()) => self.checkpointed = self.last_sequence,
+            Err(cause) => warn!(%cause, "could not write the durable checkpoint"),
+        }
+        self.last_checkpoint = Instant::now();
+    }
+}
+
+fn unavailable(error: sled::Error) -> AppendError {
+    AppendError::Unavailable(error.to_string())
+}
+
+/// The wall clock in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
