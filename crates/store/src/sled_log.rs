@@ -51,9 +51,30 @@ struct Inner {
     path: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
-    commands: mpsc::Sender<Command>,
+    /// `None` only while the last handle is being dropped.
+    commands: Option<mpsc::Sender<Command>>,
     durable: watch::Receiver<u64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Inner {
+    fn commands(&self) -> &mpsc::Sender<Command> {
+        self.commands
+            .as_ref()
+            .expect("the command channel lives as long as the log")
+    }
+}
+
+/// Dropping the last handle closes the log: the writer answers what is queued, writes
+/// the checkpoint and stops, so the files are free for the next opener when this returns.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.commands.take());
+        let handle = self.writer.get_mut().map(Option::take).unwrap_or(None);
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl SledLog {
@@ -145,7 +166,7 @@ impl SledLog {
                 path: dir.to_path_buf(),
                 db,
                 tree,
-                commands,
+                commands: Some(commands),
                 durable,
                 writer: Mutex::new(Some(handle)),
             }),
@@ -158,7 +179,7 @@ impl SledLog {
         let (done, finished) = oneshot::channel();
         if self
             .inner
-            .commands
+            .commands()
             .send(Command::Shutdown { done })
             .await
             .is_ok()
@@ -243,7 +264,7 @@ impl EventLog for SledLog {
             .collect();
         let (reply, answer) = oneshot::channel();
         self.inner
-            .commands
+            .commands()
             .send(Command::Append {
                 batch,
                 digests,
