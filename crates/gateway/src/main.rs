@@ -1,1 +1,94 @@
-fn main() {}
+//! The `tafel` binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tafel_gateway::bench::{StoreBenchConfig, run_store_bench};
+use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, ServeConfig};
+
+#[derive(Parser)]
+#[command(name = "tafel", version, about = "Tafel: event-sourced matching for impact financing round tables")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Directory of the event log.
+        #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Run a benchmark beside its baseline and print the figures.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Durable appends per second vs raw sled inserts with a flush per batch.
+    Store {
+        /// Seconds each case runs, on each side.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Scratch directory (removed case by case).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { data_dir } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error),
+            };
+            match runtime.block_on(serve::run(ServeConfig { data_dir })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&error),
+            }
+        }
+        Command::Bench { which: BenchCommand::Store { seconds, dir } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));
+            let config = StoreBenchConfig {
+                seconds_per_case: seconds,
+                dir: dir.clone(),
+                batch_sizes: vec![1, 16, 256],
+                writer_counts: vec![1, 64],
+            };
+            let rows = match run_store_bench(&config) {
+                Ok(rows) => rows,
+                Err(error) => return fail(&error),
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("durable appends, {seconds} s per case and side, {} B payloads, {} cores", tafel_gateway::bench::PAYLOAD_BYTES, std::thread::available_parallelism().map_or(0, |n| n.get()));
+            println!("{:>7} {:>6} {:>14} {:>14} {:>14} {:>7}", "writers", "batch", "tafel ev/s", "tafel batch/s", "raw sled ev/s", "ratio");
+            for row in rows {
+                println!(
+                    "{:>7} {:>6} {:>14.0} {:>14.0} {:>14.0} {:>6.2}x",
+                    row.writers, row.batch_events, row.tafel_events_per_second, row.tafel_batches_per_second, row.raw_events_per_second, row.ratio()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{error}");
+    eprintln!("tafel: {error}");
+    ExitCode::FAILURE
+}

@@ -12,7 +12,7 @@ use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry};
 use crate::record::{self, RECORD_FORMAT};
 use crate::subscription::SledSubscription;
-use crate::writer::{Command, Writer};
+use crate::writer::{Command, QueuedAppend, Writer};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES,
     MAX_PAYLOAD_BYTES, MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
@@ -265,11 +265,7 @@ impl EventLog for SledLog {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands()
-            .send(Command::Append {
-                batch,
-                digests,
-                reply,
-            })
+            .send(Command::Append(QueuedAppend { batch, digests, reply }))
             .await
             .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
         answer

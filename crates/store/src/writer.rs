@@ -25,15 +25,18 @@ use crate::{AppendBatch, Appended, ExpectedVersion, Position, RecordedEvent};
 pub const MAX_GROUP_EVENTS: usize = 8192;
 
 pub(crate) enum Command {
-    Append {
-        batch: AppendBatch,
-        /// SHA-256 of each event's identity, computed by the appender.
-        digests: Vec<[u8; 32]>,
-        reply: oneshot::Sender<Result<Appended, AppendError>>,
-    },
+    Append(QueuedAppend),
     Shutdown {
         done: oneshot::Sender<()>,
     },
+}
+
+/// An append waiting for the writer.
+pub(crate) struct QueuedAppend {
+    pub batch: AppendBatch,
+    /// SHA-256 of each event's identity, computed by the appender.
+    pub digests: Vec<[u8; 32]>,
+    pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
 pub(crate) struct Writer {
@@ -96,13 +99,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Append {
-                        batch,
-                        digests,
-                        reply,
-                    } => {
-                        group_events += batch.events.len();
-                        group.push((batch, digests, reply));
+                    Command::Append(append) => {
+                        group_events += append.batch.events.len();
+                        group.push(append);
                     }
                     Command::Shutdown { done } => {
                         // Answer what is queued already, then stop.
@@ -126,16 +125,9 @@ impl Writer {
         }
     }
 
-    fn commit_group(
-        &mut self,
-        group: Vec<(
-            AppendBatch,
-            Vec<[u8; 32]>,
-            oneshot::Sender<Result<Appended, AppendError>>,
-        )>,
-    ) {
+    fn commit_group(&mut self, group: Vec<QueuedAppend>) {
         if let Some(why) = &self.failed {
-            for (_, _, reply) in group {
+            for QueuedAppend { reply, .. } in group {
                 let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
             }
             return;
@@ -143,8 +135,8 @@ impl Writer {
         let recorded_at_ms = now_ms().max(self.last_recorded_at_ms);
         let mut pending = Pending::default();
         let mut answers = Vec::with_capacity(group.len());
-        for (batch, digests, reply) in group {
-            let answer = self.decide(&batch, &digests, recorded_at_ms, &mut pending);
+        for QueuedAppend { batch, digests, reply } in group {
+            let answer = self.decide(batch, &digests, recorded_at_ms, &mut pending);
             answers.push((reply, answer));
         }
 
@@ -187,7 +179,7 @@ impl Writer {
     /// before it, and stages it into the group's batch if it is accepted.
     fn decide(
         &mut self,
-        batch: &AppendBatch,
+        batch: AppendBatch,
         digests: &[[u8; 32]],
         recorded_at_ms: i64,
         pending: &mut Pending,
@@ -241,17 +233,18 @@ impl Writer {
         }
 
         let mut positions = Vec::with_capacity(batch.events.len());
-        for (offset, (event, digest)) in batch.events.iter().zip(digests).enumerate() {
+        let count = batch.events.len() as u64;
+        for (offset, (event, digest)) in batch.events.into_iter().zip(digests).enumerate() {
             let sequence = self.last_sequence + pending.events as u64 + 1;
             let stream_version = current + offset as u64 + 1;
             let recorded = RecordedEvent {
                 sequence,
                 stream: batch.stream.clone(),
                 stream_version,
-                id: event.id.clone(),
-                principal: event.principal.clone(),
+                id: event.id,
+                principal: event.principal,
                 recorded_at_ms,
-                payload: event.payload.clone(),
+                payload: event.payload,
             };
             let entry = IdEntry {
                 sequence,
@@ -267,8 +260,8 @@ impl Writer {
             );
             pending
                 .batch
-                .insert(keys::id(&event.id), entry.encode().to_vec());
-            pending.ids.insert(event.id.clone(), entry);
+                .insert(keys::id(&recorded.id), entry.encode().to_vec());
+            pending.ids.insert(recorded.id, entry);
             pending.events += 1;
             positions.push(Position {
                 sequence,
@@ -277,7 +270,7 @@ impl Writer {
         }
         pending
             .heads
-            .insert(batch.stream.clone(), current + batch.events.len() as u64);
+            .insert(batch.stream, current + count);
         Ok(Appended {
             positions,
             duplicate: false,
