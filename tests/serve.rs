@@ -14,9 +14,16 @@ fn serve_starts_and_stops_cleanly_on_sigterm_and_sigint() {
         tafel.signal(signal);
         tafel.wait_for_log("stopped");
         let status = tafel.wait();
-        assert_eq!(status.code(), Some(0), "SIG{signal} should end tafel with 0");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "SIG{signal} should end tafel with 0"
+        );
     }
-    assert!(data.path().join("sled").is_dir(), "the log was not created in --data");
+    assert!(
+        data.path().join("sled").is_dir(),
+        "the log was not created in --data"
+    );
 }
 
 #[test]
@@ -27,7 +34,11 @@ fn serve_refuses_a_damaged_log_and_says_why() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
     // Claim that more was durable than the log holds.
-    std::fs::write(data.path().join("durable-sequence"), "tafel durable-sequence v1\n5\n").unwrap();
+    std::fs::write(
+        data.path().join("durable-sequence"),
+        "tafel durable-sequence v1\n5\n",
+    )
+    .unwrap();
     let mut tafel = Tafel::serve(data.path(), &[]);
     let line = tafel.wait_for_log("damaged");
     assert!(line.contains("events were lost"), "{line}");

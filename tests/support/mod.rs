@@ -40,7 +40,10 @@ impl Tafel {
                 }
             }
         });
-        Tafel { child, stderr: lines }
+        Tafel {
+            child,
+            stderr: lines,
+        }
     }
 
     /// Waits for a log line containing `text`; panics with what was seen otherwise.
@@ -55,7 +58,10 @@ impl Tafel {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!("tafel never logged {text:?}; it logged:\n{}", seen.join("\n"));
+        panic!(
+            "tafel never logged {text:?}; it logged:\n{}",
+            seen.join("\n")
+        );
     }
 
     pub fn signal(&self, name: &str) {

@@ -42,15 +42,22 @@ impl StoreBenchRow {
 
 /// Runs every case and returns the rows; the caller prints them.
 pub fn run_store_bench(config: &StoreBenchConfig) -> std::io::Result<Vec<StoreBenchRow>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let duration = Duration::from_secs_f64(config.seconds_per_case);
     let mut rows = Vec::new();
     for &writers in &config.writer_counts {
         for &batch_events in &config.batch_sizes {
             let case_dir = config.dir.join(format!("w{writers}-b{batch_events}"));
-            let (tafel_events, tafel_batches) =
-                runtime.block_on(tafel_appends(&case_dir.join("tafel"), writers, batch_events, duration))?;
-            let raw_events = raw_sled_appends(&case_dir.join("raw"), writers, batch_events, duration)?;
+            let (tafel_events, tafel_batches) = runtime.block_on(tafel_appends(
+                &case_dir.join("tafel"),
+                writers,
+                batch_events,
+                duration,
+            ))?;
+            let raw_events =
+                raw_sled_appends(&case_dir.join("raw"), writers, batch_events, duration)?;
             std::fs::remove_dir_all(&case_dir)?;
             rows.push(StoreBenchRow {
                 writers,
@@ -105,13 +112,25 @@ async fn tafel_appends(
     }
     let elapsed = started.elapsed().as_secs_f64();
     log.shutdown().await;
-    Ok((events.load(Ordering::Relaxed) as f64 / elapsed, batches.load(Ordering::Relaxed) as f64 / elapsed))
+    Ok((
+        events.load(Ordering::Relaxed) as f64 / elapsed,
+        batches.load(Ordering::Relaxed) as f64 / elapsed,
+    ))
 }
 
 /// The baseline: each writer thread inserts its batch with one `apply_batch` and then
 /// calls sled's `flush` (write + fsync), as a plain sled user would for durability.
-fn raw_sled_appends(dir: &Path, writers: usize, batch_events: usize, duration: Duration) -> std::io::Result<f64> {
-    let db = sled::Config::new().path(dir).cache_capacity(128 * 1024 * 1024).open().map_err(std::io::Error::other)?;
+fn raw_sled_appends(
+    dir: &Path,
+    writers: usize,
+    batch_events: usize,
+    duration: Duration,
+) -> std::io::Result<f64> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(128 * 1024 * 1024)
+        .open()
+        .map_err(std::io::Error::other)?;
     let next_key = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -126,7 +145,11 @@ fn raw_sled_appends(dir: &Path, writers: usize, batch_events: usize, duration: D
                         let key = next_key.fetch_add(1, Ordering::Relaxed);
                         batch.insert(&key.to_be_bytes(), vec![b'x'; PAYLOAD_BYTES]);
                     }
-                    if db.apply_batch(batch).and_then(|()| db.flush().map(|_| ())).is_err() {
+                    if db
+                        .apply_batch(batch)
+                        .and_then(|()| db.flush().map(|_| ()))
+                        .is_err()
+                    {
                         failed.store(true, Ordering::Relaxed);
                         break;
                     }
@@ -136,7 +159,10 @@ fn raw_sled_appends(dir: &Path, writers: usize, batch_events: usize, duration: D
             })
         })
         .collect();
-    let written: u64 = threads.into_iter().map(|thread| thread.join().unwrap_or(0)).sum();
+    let written: u64 = threads
+        .into_iter()
+        .map(|thread| thread.join().unwrap_or(0))
+        .sum();
     let elapsed = started.elapsed().as_secs_f64();
     if failed.load(Ordering::Relaxed) {
         return Err(std::io::Error::other("raw sled write failed"));

@@ -8,7 +8,11 @@ use tafel_gateway::bench::{StoreBenchConfig, run_store_bench};
 use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, ServeConfig};
 
 #[derive(Parser)]
-#[command(name = "tafel", version, about = "Tafel: event-sourced matching for impact financing round tables")]
+#[command(
+    name = "tafel",
+    version,
+    about = "Tafel: event-sourced matching for impact financing round tables"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,10 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::Serve { data_dir } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
@@ -61,8 +68,12 @@ fn main() -> ExitCode {
                 Err(error) => fail(&error),
             }
         }
-        Command::Bench { which: BenchCommand::Store { seconds, dir } } => {
-            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));
+        Command::Bench {
+            which: BenchCommand::Store { seconds, dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id()))
+            });
             let config = StoreBenchConfig {
                 seconds_per_case: seconds,
                 dir: dir.clone(),
@@ -74,12 +85,24 @@ fn main() -> ExitCode {
                 Err(error) => return fail(&error),
             };
             let _ = std::fs::remove_dir_all(&dir);
-            println!("durable appends, {seconds} s per case and side, {} B payloads, {} cores", tafel_gateway::bench::PAYLOAD_BYTES, std::thread::available_parallelism().map_or(0, |n| n.get()));
-            println!("{:>7} {:>6} {:>14} {:>14} {:>14} {:>7}", "writers", "batch", "tafel ev/s", "tafel batch/s", "raw sled ev/s", "ratio");
+            println!(
+                "durable appends, {seconds} s per case and side, {} B payloads, {} cores",
+                tafel_gateway::bench::PAYLOAD_BYTES,
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
+            println!(
+                "{:>7} {:>6} {:>14} {:>14} {:>14} {:>7}",
+                "writers", "batch", "tafel ev/s", "tafel batch/s", "raw sled ev/s", "ratio"
+            );
             for row in rows {
                 println!(
                     "{:>7} {:>6} {:>14.0} {:>14.0} {:>14.0} {:>6.2}x",
-                    row.writers, row.batch_events, row.tafel_events_per_second, row.tafel_batches_per_second, row.raw_events_per_second, row.ratio()
+                    row.writers,
+                    row.batch_events,
+                    row.tafel_events_per_second,
+                    row.tafel_batches_per_second,
+                    row.raw_events_per_second,
+                    row.ratio()
                 );
             }
             ExitCode::SUCCESS

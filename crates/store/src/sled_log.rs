@@ -265,7 +265,11 @@ impl EventLog for SledLog {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands()
-            .send(Command::Append(QueuedAppend { batch, digests, reply }))
+            .send(Command::Append(QueuedAppend {
+                batch,
+                digests,
+                reply,
+            }))
             .await
             .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
         answer

@@ -26,9 +26,7 @@ pub const MAX_GROUP_EVENTS: usize = 8192;
 
 pub(crate) enum Command {
     Append(QueuedAppend),
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
+    Shutdown { done: oneshot::Sender<()> },
 }
 
 /// An append waiting for the writer.
@@ -135,7 +133,12 @@ impl Writer {
         let recorded_at_ms = now_ms().max(self.last_recorded_at_ms);
         let mut pending = Pending::default();
         let mut answers = Vec::with_capacity(group.len());
-        for QueuedAppend { batch, digests, reply } in group {
+        for QueuedAppend {
+            batch,
+            digests,
+            reply,
+        } in group
+        {
             let answer = self.decide(batch, &digests, recorded_at_ms, &mut pending);
             answers.push((reply, answer));
         }
@@ -268,9 +271,7 @@ impl Writer {
                 stream_version,
             });
         }
-        pending
-            .heads
-            .insert(batch.stream, current + count);
+        pending.heads.insert(batch.stream, current + count);
         Ok(Appended {
             positions,
             duplicate: false,
