@@ -333,7 +333,7 @@ mod tests {
         m.ticket_min_eur = 200000;
         assert_eq!(
             failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::TicketMin, Rule::Capacity]
+            vec![Rule::TicketMin]
         );
         let mut m = mandate();
         m.ticket_max_eur = 100000;
