@@ -92,3 +92,125 @@ impl Drop for Tafel {
         let _ = self.child.wait();
     }
 }
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A real `nats-server` on a free port, with its own temporary JetStream directory.
+pub struct NatsServer {
+    pub port: u16,
+    child: Option<Child>,
+    store: Option<tempfile::TempDir>,
+}
+
+impl NatsServer {
+    /// A handle to the same server that does not own (or stop) its process.
+    pub fn shadow(other: &NatsServer) -> NatsServer {
+        NatsServer {
+            port: other.port,
+            child: None,
+            store: None,
+        }
+    }
+
+    pub fn start() -> NatsServer {
+        let store = tempfile::tempdir().unwrap();
+        let mut server = NatsServer {
+            port: free_port(),
+            child: None,
+            store: Some(store),
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(
+                self.store
+                    .as_ref()
+                    .expect("only the owning handle restarts the server")
+                    .path(),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is not installed: run scripts/test, which installs it");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Adds a principal with the real `tafel principals add` and returns its token.
+pub fn add_principal(data: &Path, id: &str, role: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_tafel"))
+        .args(["principals", "add", id, "--role", role, "--data"])
+        .arg(data)
+        .output()
+        .expect("run tafel principals add");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// `tafel serve --nats` on free ports, waited for until ready.
+pub fn serve_with_nats(data: &Path, nats: &NatsServer) -> (Tafel, u16) {
+    let http_port = free_port();
+    let tafel = Tafel::serve(
+        data,
+        &[
+            "--nats",
+            &nats.url(),
+            "--http",
+            &format!("127.0.0.1:{http_port}"),
+        ],
+    );
+    tafel.wait_for_log("tafel is up");
+    (tafel, http_port)
+}

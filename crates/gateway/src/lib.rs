@@ -1,9 +1,19 @@
 //! Tafel's gateway: the part that does I/O on the network and wires the pure core
-//! (`tafel-contract`, `tafel-matcher`) to the durable log (`tafel-store`). It also holds
-//! the `tafel` binary's subcommands.
+//! (`tafel-contract`, `tafel-domain`, `tafel-matcher`) to the durable log
+//! (`tafel-store`). It also holds the `tafel` binary's subcommands.
 //!
-//! - [`serve`]: `tafel serve`, the long-running service.
-//! - [`bench`]: `tafel bench`, benchmarks that run each measurement beside its baseline.
+//! - [`service`]: one code path for submits and queries, whatever the transport.
+//! - [`nats`]: the NATS transport; [`http`]: health, readiness and metrics.
+//! - [`projection`]: keeps the views current from the log; [`fanout`]: publishes every
+//!   durable event on NATS in log order.
+//! - [`principals`]: who may act, and the principals file.
+//! - [`serve`]: `tafel serve`, wiring it all; [`bench`]: `tafel bench`.
 
 pub mod bench;
+pub mod fanout;
+pub mod http;
+pub mod nats;
+pub mod principals;
+pub mod projection;
 pub mod serve;
+pub mod service;

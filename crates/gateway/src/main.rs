@@ -4,8 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tafel_contract::PrincipalId;
+use tafel_contract::vocab::Role;
 use tafel_gateway::bench::{StoreBenchConfig, run_store_bench};
-use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, ServeConfig};
+use tafel_gateway::principals;
+use tafel_gateway::serve::{
+    self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -25,11 +30,43 @@ enum Command {
         /// Directory of the event log.
         #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Address for HTTP (health, readiness, metrics).
+        #[arg(long = "http", env = "TAFEL_HTTP", default_value = DEFAULT_HTTP_ADDR)]
+        http_addr: std::net::SocketAddr,
+        /// Also serve the NATS subjects, on this server (e.g. nats://127.0.0.1:4222).
+        #[arg(long = "nats", env = "TAFEL_NATS")]
+        nats_url: Option<String>,
+        /// The principals file [default: <data>/principals.json].
+        #[arg(long = "principals", env = "TAFEL_PRINCIPALS")]
+        principals_path: Option<PathBuf>,
+    },
+    /// Manage principals.
+    Principals {
+        #[command(subcommand)]
+        which: PrincipalsCommand,
     },
     /// Run a benchmark beside its baseline and print the figures.
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrincipalsCommand {
+    /// Add a principal and print its fresh HTTP token (shown only this once).
+    Add {
+        /// The principal's id, e.g. acme-bikes.
+        id: String,
+        /// entrepreneur, coach, financier, organiser or admin.
+        #[arg(long)]
+        role: String,
+        /// Directory of the event log, whose principals.json is used.
+        #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The principals file [default: <data>/principals.json].
+        #[arg(long = "principals", env = "TAFEL_PRINCIPALS")]
+        principals_path: Option<PathBuf>,
     },
 }
 
@@ -55,7 +92,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir } => {
+        Command::Serve {
+            data_dir,
+            http_addr,
+            nats_url,
+            principals_path,
+        } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -63,8 +105,45 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
-            match runtime.block_on(serve::run(ServeConfig { data_dir })) {
+            let config = ServeConfig {
+                data_dir,
+                http_addr,
+                nats_url,
+                principals_path,
+            };
+            match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&error),
+            }
+        }
+        Command::Principals {
+            which:
+                PrincipalsCommand::Add {
+                    id,
+                    role,
+                    data_dir,
+                    principals_path,
+                },
+        } => {
+            let id = match PrincipalId::parse(&id) {
+                Ok(id) => id,
+                Err(why) => return fail(&why),
+            };
+            let Some(role) = Role::parse(&role) else {
+                return fail(&format!(
+                    "{role:?} is not a role: entrepreneur, coach, financier, organiser or admin"
+                ));
+            };
+            let path = principals_path.unwrap_or_else(|| data_dir.join(PRINCIPALS_FILE));
+            match principals::add(&path, id.clone(), role) {
+                Ok(token) => {
+                    eprintln!(
+                        "added {id} ({role}) to {}; its HTTP bearer token, shown only now:",
+                        path.display()
+                    );
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
                 Err(error) => fail(&error),
             }
         }

@@ -1,45 +1,166 @@
-//! `tafel serve`: opens the log and runs until SIGTERM or Ctrl-C, then closes the log
-//! cleanly (every queued append answered, the checkpoint written).
+//! `tafel serve`: the log, the views, NATS (when configured) and HTTP in one process.
+//!
+//! Start-up: open and verify the log, replay it into the views, then open the
+//! transports. SIGHUP rereads the principals file. SIGTERM or Ctrl-C: stop taking new
+//! work, answer everything already taken, confirm fan-out, close the log, exit 0.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
+use tafel_domain::World;
 use tafel_store::{EventLog, OpenOptions, SledLog};
-use tracing::info;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::http::{HttpState, app};
+use crate::principals::{Principals, PrincipalsError};
+use crate::service::Service;
+use crate::{fanout, nats, projection};
 
 /// Where `tafel serve` keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tafel-data";
+/// Where `tafel serve` listens for HTTP unless told otherwise.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// The principals file's name in the data directory, unless told otherwise.
+pub const PRINCIPALS_FILE: &str = "principals.json";
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub nats_url: Option<String>,
+    pub principals_path: Option<PathBuf>,
+}
+
+impl ServeConfig {
+    pub fn principals_path(&self) -> PathBuf {
+        self.principals_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(PRINCIPALS_FILE))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
     Open(#[from] tafel_store::OpenError),
+    #[error(transparent)]
+    Principals(#[from] PrincipalsError),
+    #[error(transparent)]
+    Nats(#[from] nats::NatsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
+    #[error("the views could not replay the log")]
+    Replay,
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
-    let log = SledLog::open(&config.data_dir, OpenOptions::default())?;
-    info!(data = %config.data_dir.display(), events = log.last_sequence(), "tafel is up");
-    shutdown_signal().await.map_err(ServeError::Signals)?;
-    info!("stopping: finishing in-flight writes");
-    log.shutdown().await;
-    info!("stopped");
-    Ok(())
-}
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    let log = SledLog::open(&config.data_dir, OpenOptions::default())?;
+    let principals_path = config.principals_path();
+    let principals = Principals::load(&principals_path)?;
+    if principals.is_empty() {
+        warn!(path = %principals_path.display(), "no principals: every submit and query will be refused (add one with `tafel principals add`)");
     }
+
+    let world = Arc::new(RwLock::new(World::default()));
+    let (applied_tx, mut applied) = watch::channel(0);
+    let projection = tokio::spawn(projection::run(log.clone(), world.clone(), applied_tx));
+    let target = log.last_sequence();
+    if applied
+        .wait_for(|sequence| *sequence >= target)
+        .await
+        .is_err()
+    {
+        return Err(ServeError::Replay);
+    }
+    let service = Arc::new(Service::new(log.clone(), world, applied, principals));
+    let (stop_tx, stop) = watch::channel(false);
+
+    let mut nats_client = None;
+    let mut nats_tasks = Vec::new();
+    if let Some(url) = &config.nats_url {
+        let client = nats::connect(url).await?;
+        nats_tasks.push(tokio::spawn(fanout::run(
+            log.clone(),
+            client.clone(),
+            config.data_dir.clone(),
+            stop.clone(),
+        )));
+        let subscriptions = nats::subscribe(&client).await?;
+        nats_tasks.push(tokio::spawn(nats::serve(
+            client.clone(),
+            subscriptions,
+            service.clone(),
+            stop.clone(),
+        )));
+        nats_client = Some(client);
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().unwrap_or(config.http_addr);
+    let router = app(HttpState {
+        service: service.clone(),
+        nats: nats_client,
+    });
+    let mut http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stop.changed().await;
+        };
+        if let Err(cause) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            error!(%cause, "the HTTP server failed");
+        }
+    });
+
+    info!(
+        data = %config.data_dir.display(),
+        http = %http_addr,
+        nats = config.nats_url.as_deref().unwrap_or("off"),
+        events = log.last_sequence(),
+        "tafel is up"
+    );
+
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => match Principals::load(&principals_path) {
+                Ok(principals) => {
+                    info!(count = principals.len(), "principals reread");
+                    service.replace_principals(principals);
+                }
+                Err(cause) => error!(%cause, "principals not reread; keeping the ones in force"),
+            },
+        }
+    }
+
+    info!("stopping: finishing in-flight work");
+    let _ = stop_tx.send(true);
+    for task in nats_tasks {
+        let _ = task.await;
+    }
+    let _ = http.await;
+    log.shutdown().await;
+    let _ = projection.await;
+    info!("stopped");
     Ok(())
 }

@@ -1,0 +1,652 @@
+//! End-to-end over NATS: a real `nats-server` on a free port, the real `tafel` binary,
+//! real files. Every error code of contract section 3 and the role and ownership rules
+//! of section 2, each refused and passed; duplicates and conflicts; 64 concurrent
+//! publishers with fan-out in order; a NATS restart and a SIGKILL of Tafel mid-stream.
+
+mod events;
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use events::{envelope, mandate, request, submitted};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::{NatsServer, Tafel, add_principal, serve_with_nats};
+
+struct Client {
+    nats: async_nats::Client,
+}
+
+impl Client {
+    async fn connect(server: &NatsServer) -> Client {
+        let nats = async_nats::ConnectOptions::new()
+            .request_timeout(Some(Duration::from_secs(10)))
+            .connect(server.url())
+            .await
+            .unwrap();
+        Client { nats }
+    }
+
+    async fn submit(&self, principal: &str, event: &Value) -> Value {
+        let tokens = event["type"].as_str().unwrap().trim_start_matches("tafel.");
+        self.submit_raw(
+            &format!("tafel.submit.{tokens}.{principal}"),
+            event.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn submit_raw(&self, subject: &str, body: Vec<u8>) -> Value {
+        let reply = self
+            .nats
+            .request(subject.to_owned(), Bytes::from(body))
+            .await
+            .unwrap();
+        serde_json::from_slice(&reply.payload).unwrap()
+    }
+
+    /// Asks, waiting (up to 20 s) for a Tafel that is reconnecting to NATS.
+    async fn query(&self, name: &str, principal: &str, body: Value) -> Value {
+        let subject = format!("tafel.query.{name}.{principal}");
+        for _ in 0..200 {
+            match self
+                .nats
+                .request(subject.clone(), Bytes::from(body.to_string()))
+                .await
+            {
+                Ok(reply) => return serde_json::from_slice(&reply.payload).unwrap(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("no answer to {subject}");
+    }
+}
+
+fn code(reply: &Value) -> &str {
+    reply["error"]["code"].as_str().unwrap_or("accepted")
+}
+
+fn accepted(reply: &Value) -> bool {
+    reply["accepted"] == true
+}
+
+/// A data directory with one principal of each kind the tests use.
+fn data_with_principals() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    for (id, role) in [
+        ("acme", "entrepreneur"),
+        ("rival", "entrepreneur"),
+        ("coach-anna", "coach"),
+        ("bank-a", "financier"),
+        ("bank-b", "financier"),
+        ("organiser", "organiser"),
+        ("admin", "admin"),
+    ] {
+        add_principal(data.path(), id, role);
+    }
+    data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_code_and_rule_with_a_case_that_passes() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+
+    // Accepted, then a duplicate, then a conflict.
+    let first = client.submit("acme", &submitted("e1", "r1")).await;
+    assert_eq!(
+        first,
+        json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": false})
+    );
+    let mut resend = submitted("e1", "r1");
+    resend["time"] = json!("2021-06-01T10:00:00Z");
+    let duplicate = client.submit("acme", &resend).await;
+    assert_eq!(
+        duplicate,
+        json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": true})
+    );
+    let mut changed = submitted("e1", "r1");
+    changed["data"]["amount_eur"] = json!(99);
+    assert_eq!(code(&client.submit("acme", &changed).await), "conflict");
+
+    // Step 1.
+    let subject = "tafel.submit.request.submitted.acme";
+    assert_eq!(
+        code(&client.submit_raw(subject, b"{\"id\":".to_vec()).await),
+        "malformed_json"
+    );
+    let mut no_source = submitted("e2", "r2");
+    no_source.as_object_mut().unwrap().remove("source");
+    let reply = client.submit("acme", &no_source).await;
+    assert_eq!(
+        (code(&reply), reply["error"]["field"].as_str()),
+        ("invalid_envelope", Some("source"))
+    );
+    let unknown = envelope("e2", "tafel.request.approved", "r2", request("r2"));
+    assert_eq!(
+        code(
+            &client
+                .submit_raw(subject, unknown.to_string().into_bytes())
+                .await
+        ),
+        "unknown_type"
+    );
+    let wrong_subject = "tafel.submit.request.revised.acme";
+    let reply = client
+        .submit_raw(
+            wrong_subject,
+            submitted("e2", "r2").to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(code(&reply), "subject_mismatch");
+    let mut huge = submitted("e2", "r2");
+    huge["data"]["summary"] = json!("x".repeat(70 * 1024));
+    assert_eq!(code(&client.submit("acme", &huge).await), "too_large");
+
+    // Step 2: unknown principal, and a role that may not publish this type.
+    assert_eq!(
+        code(&client.submit("stranger", &submitted("e2", "r2")).await),
+        "forbidden"
+    );
+    let published = envelope("e3", "tafel.mandate.published", "m1", mandate("m1"));
+    assert_eq!(code(&client.submit("acme", &published).await), "forbidden");
+    assert!(accepted(&client.submit("bank-a", &published).await));
+
+    // Step 4.
+    let mut zero = submitted("e4", "r2");
+    zero["data"]["amount_eur"] = json!(0);
+    let reply = client.submit("acme", &zero).await;
+    assert_eq!(
+        (code(&reply), reply["error"]["field"].as_str()),
+        ("invalid_data", Some("data.amount_eur"))
+    );
+    assert!(accepted(
+        &client.submit("acme", &submitted("e4", "r2")).await
+    ));
+
+    // Step 5: not found (missing, or not visible), forbidden (not the owner).
+    let revise = |id: &str, request_id: &str| {
+        envelope(id, "tafel.request.revised", request_id, request(request_id))
+    };
+    assert_eq!(
+        code(&client.submit("acme", &revise("e5", "nope")).await),
+        "not_found"
+    );
+    assert_eq!(
+        code(&client.submit("rival", &revise("e5", "r1")).await),
+        "not_found"
+    );
+    assert!(accepted(&client.submit("acme", &revise("e5", "r1")).await));
+
+    // Step 6: versions.
+    let mut stale = revise("e6", "r1");
+    stale["expectedversion"] = json!(1);
+    assert_eq!(
+        code(&client.submit("acme", &stale).await),
+        "version_conflict"
+    );
+    stale["expectedversion"] = json!(2);
+    assert!(accepted(&client.submit("acme", &stale).await));
+    assert_eq!(
+        code(&client.submit("rival", &submitted("e7", "r1")).await),
+        "version_conflict"
+    );
+
+    // Step 7: state.
+    let withdraw = envelope(
+        "e8",
+        "tafel.request.withdrawn",
+        "r2",
+        json!({"request_id": "r2", "reason": "funded"}),
+    );
+    assert!(accepted(&client.submit("acme", &withdraw).await));
+    assert_eq!(
+        code(&client.submit("acme", &revise("e9", "r2")).await),
+        "invalid_state"
+    );
+
+    // Round tables: organisers only; assessing with another's mandate is forbidden.
+    let coached = envelope(
+        "e10",
+        "tafel.request.coached",
+        "r1",
+        json!({"request_id": "r1", "coach": "coach-anna", "readiness": "ready", "notes": "good"}),
+    );
+    assert!(accepted(&client.submit("coach-anna", &coached).await));
+    let schedule = envelope(
+        "e11",
+        "tafel.roundtable.scheduled",
+        "t1",
+        json!({"roundtable_id": "t1", "title": "Juni", "date": "2021-06-15", "mandate_ids": ["m1"]}),
+    );
+    assert_eq!(code(&client.submit("bank-a", &schedule).await), "forbidden");
+    assert!(accepted(&client.submit("organiser", &schedule).await));
+    let agenda = envelope(
+        "e12",
+        "tafel.roundtable.agenda_set",
+        "t1",
+        json!({"roundtable_id": "t1", "request_ids": ["r1"]}),
+    );
+    assert!(accepted(&client.submit("organiser", &agenda).await));
+    let assess = envelope(
+        "e13",
+        "tafel.roundtable.assessed",
+        "t1",
+        json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"}),
+    );
+    assert_eq!(
+        code(&client.submit("bank-b", &assess).await),
+        "not_found",
+        "bank-b is not invited"
+    );
+    assert!(accepted(&client.submit("bank-a", &assess).await));
+
+    // Queries and visibility.
+    let own = client
+        .query("request", "acme", json!({"request_id": "r1"}))
+        .await;
+    assert_eq!(
+        (own["request_id"].as_str(), own["version"].as_u64()),
+        (Some("r1"), Some(4))
+    );
+    assert_eq!(
+        code(
+            &client
+                .query("request", "rival", json!({"request_id": "r1"}))
+                .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            &client
+                .query("request", "stranger", json!({"request_id": "r1"}))
+                .await
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        code(&client.query("request", "acme", json!({"id": "r1"})).await),
+        "invalid_query"
+    );
+    let seen_by_bank = client
+        .query("request", "bank-a", json!({"request_id": "r1"}))
+        .await;
+    assert_eq!(
+        seen_by_bank["status"], "ready",
+        "an eligible financier sees a ready request"
+    );
+    assert_eq!(
+        code(
+            &client
+                .query("request", "bank-a", json!({"request_id": "r2"}))
+                .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        code(
+            &client
+                .query("mandate", "bank-b", json!({"mandate_id": "m1"}))
+                .await
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        client
+            .query("mandate", "bank-a", json!({"mandate_id": "m1"}))
+            .await["version"],
+        1
+    );
+    assert_eq!(
+        code(&client.query("events", "acme", json!({})).await),
+        "forbidden"
+    );
+    let page = client
+        .query("events", "organiser", json!({"from": 1, "limit": 3}))
+        .await;
+    let sequences: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!((sequences, page["next"].as_u64()), (vec![1, 2, 3], Some(4)));
+    assert_eq!(page["events"][0]["principal"], "acme");
+    assert!(
+        page["events"][0]["recordedat"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let rest = client.query("events", "admin", json!({"from": 4})).await;
+    let next = rest["next"].as_u64().unwrap();
+    assert_eq!(
+        client.query("events", "admin", json!({"from": next})).await["events"],
+        json!([])
+    );
+
+    // A refused publish without a reply subject goes to tafel.rejected.
+    let mut rejected = client.nats.subscribe("tafel.rejected.>").await.unwrap();
+    client.nats.flush().await.unwrap();
+    let mut bad = submitted("e20", "r20");
+    bad["data"]["amount_eur"] = json!(-1);
+    client
+        .nats
+        .publish(
+            "tafel.submit.request.submitted.acme",
+            Bytes::from(bad.to_string()),
+        )
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(10), rejected.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        message.subject.as_str(),
+        "tafel.rejected.request.submitted.acme"
+    );
+    let body: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(
+        (body["accepted"].as_bool(), code(&body)),
+        (Some(false), "invalid_data")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_publishers_get_unique_sequences_and_fan_out_keeps_order() {
+    const PUBLISHERS: usize = 64;
+    const EVENTS_EACH: usize = 8;
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let watcher = Client::connect(&nats).await;
+    let mut fanned_out = watcher.nats.subscribe("tafel.events.>").await.unwrap();
+    watcher.nats.flush().await.unwrap();
+
+    let mut publishers = Vec::new();
+    for publisher in 0..PUBLISHERS {
+        let client = Client::connect(&nats).await;
+        publishers.push(tokio::spawn(async move {
+            let request_id = format!("p{publisher}");
+            let mut sequences = Vec::new();
+            for index in 0..EVENTS_EACH {
+                let event = if index == 0 {
+                    submitted(&format!("p{publisher}-{index}"), &request_id)
+                } else {
+                    envelope(
+                        &format!("p{publisher}-{index}"),
+                        "tafel.request.revised",
+                        &request_id,
+                        request(&request_id),
+                    )
+                };
+                let reply = client.submit("acme", &event).await;
+                assert!(accepted(&reply), "{reply}");
+                assert_eq!(reply["streamversion"], index as u64 + 1);
+                sequences.push(reply["sequence"].as_u64().unwrap());
+            }
+            sequences
+        }));
+    }
+    let mut all = HashSet::new();
+    for publisher in publishers {
+        for sequence in publisher.await.unwrap() {
+            assert!(all.insert(sequence), "sequence {sequence} given twice");
+        }
+    }
+    let total = (PUBLISHERS * EVENTS_EACH) as u64;
+    assert_eq!(all, (1..=total).collect::<HashSet<u64>>());
+
+    let mut received = Vec::new();
+    while (received.len() as u64) < total {
+        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        let subject = format!(
+            "tafel.events.request.{}",
+            event["subject"].as_str().unwrap()
+        );
+        assert_eq!(message.subject.as_str(), subject);
+        received.push(event["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(
+        received,
+        (1..=total).collect::<Vec<u64>>(),
+        "fan-out must deliver each event once, in order"
+    );
+}
+
+/// Submits `count` events one after another, resending each (same id) until it gets an
+/// answer, while the test disrupts NATS or Tafel; returns the acknowledged sequence of
+/// every event id and how many sends got no answer.
+async fn submit_through_disruption(
+    nats: &NatsServer,
+    count: usize,
+    tag: &str,
+) -> (BTreeMap<String, u64>, usize) {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_secs(2)))
+        .retry_on_initial_connect()
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let mut acknowledged = BTreeMap::new();
+    let mut unanswered = 0;
+    for index in 0..count {
+        let id = format!("{tag}-{index}");
+        let event = submitted(&id, &format!("{tag}-{index}"));
+        let body = Bytes::from(event.to_string());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 200, "{id} never got an answer");
+            match client
+                .request(
+                    "tafel.submit.request.submitted.acme".to_owned(),
+                    body.clone(),
+                )
+                .await
+            {
+                Ok(reply) => {
+                    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+                    if code(&reply) == "unavailable" {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    assert!(accepted(&reply), "{reply}");
+                    acknowledged.insert(id, reply["sequence"].as_u64().unwrap());
+                    break;
+                }
+                Err(_) => {
+                    unanswered += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+            }
+        }
+    }
+    (acknowledged, unanswered)
+}
+
+async fn all_events(client: &Client) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = client
+            .query("events", "organiser", json!({"from": from}))
+            .await;
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            return events;
+        }
+        from = page["next"].as_u64().unwrap();
+        events.extend(batch);
+    }
+}
+
+fn assert_each_once(events: &[Value], acknowledged: &BTreeMap<String, u64>) {
+    let mut seen = BTreeMap::new();
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["sequence"].as_u64(),
+            Some(index as u64 + 1),
+            "the log has a gap"
+        );
+        let id = event["id"].as_str().unwrap().to_owned();
+        assert!(
+            seen.insert(id.clone(), event["sequence"].as_u64().unwrap())
+                .is_none(),
+            "{id} appended twice"
+        );
+    }
+    for (id, sequence) in acknowledged {
+        assert_eq!(
+            seen.get(id),
+            Some(sequence),
+            "acknowledged {id} is missing or moved"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
+    let mut nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+
+    let submitting = {
+        let server = shadow(&nats);
+        tokio::spawn(async move { submit_through_disruption(&server, 600, "n").await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    nats.restart();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    nats.restart();
+    let (acknowledged, unanswered) = submitting.await.unwrap();
+    assert_eq!(acknowledged.len(), 600);
+    assert!(
+        unanswered > 0,
+        "the restarts did not fall in the middle of the stream"
+    );
+
+    let client = Client::connect(&nats).await;
+    let events = all_events(&client).await;
+    assert_each_once(&events, &acknowledged);
+    assert_eq!(events.len(), 600);
+}
+
+/// A handle with the same port that does not own the server process.
+fn shadow(server: &NatsServer) -> NatsServer {
+    NatsServer::shadow(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_tafel_loses_no_acknowledged_event_and_fan_out_skips_none() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let watcher = Client::connect(&nats).await;
+    let mut fanned_out = watcher.nats.subscribe("tafel.events.>").await.unwrap();
+    watcher.nats.flush().await.unwrap();
+
+    let (mut tafel, _) = serve_with_nats(data.path(), &nats);
+    let submitting = {
+        let server = shadow(&nats);
+        tokio::spawn(async move { submit_through_disruption(&server, 600, "k").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tafel.child.kill().unwrap(); // SIGKILL
+    tafel.child.wait().unwrap();
+    drop(tafel);
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let (acknowledged, unanswered) = submitting.await.unwrap();
+    assert!(
+        unanswered > 0,
+        "the kill did not fall in the middle of the stream"
+    );
+
+    let client = Client::connect(&nats).await;
+    let events = all_events(&client).await;
+    assert_each_once(&events, &acknowledged);
+    let total = events.len() as u64;
+
+    let mut seen = HashSet::new();
+    while (seen.len() as u64) < total {
+        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
+            .await
+            .unwrap_or_else(|_| panic!("fan-out skipped events: saw {} of {total}", seen.len()))
+            .unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        seen.insert(event["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(seen, (1..=total).collect::<HashSet<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_the_principals_file() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    assert_eq!(
+        code(&client.submit("newcomer", &submitted("h1", "h1")).await),
+        "forbidden"
+    );
+    add_principal(data.path(), "newcomer", "entrepreneur");
+    tafel.signal("HUP");
+    tafel.wait_for_log("principals reread");
+    assert!(accepted(
+        &client.submit("newcomer", &submitted("h1", "h1")).await
+    ));
+}
+
+#[test]
+fn sigterm_answers_in_flight_submits_and_exits_zero() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (mut tafel, _): (Tafel, u16) = serve_with_nats(data.path(), &nats);
+    let acknowledged = runtime.block_on(async {
+        let client = Client::connect(&nats).await;
+        let mut tasks = Vec::new();
+        for index in 0..50 {
+            let nats = client.nats.clone();
+            tasks.push(tokio::spawn(async move {
+                let body =
+                    Bytes::from(submitted(&format!("t{index}"), &format!("t{index}")).to_string());
+                nats.request("tafel.submit.request.submitted.acme".to_owned(), body)
+                    .await
+                    .ok()
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tafel.signal("TERM");
+        let mut acknowledged = 0;
+        for task in tasks {
+            if let Some(reply) = task.await.unwrap() {
+                let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+                if accepted(&reply) {
+                    acknowledged += 1;
+                }
+            }
+        }
+        acknowledged
+    });
+    assert_eq!(tafel.wait().code(), Some(0));
+    // Everything acknowledged is there after a restart.
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    runtime.block_on(async {
+        let client = Client::connect(&nats).await;
+        assert!(all_events(&client).await.len() >= acknowledged);
+    });
+}
