@@ -650,3 +650,71 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
         assert!(all_events(&client).await.len() >= acknowledged);
     });
 }
+
+/// The subject permissions in deploy/nats-server.conf: a principal publishes only under
+/// its own name, and only organisers (and Tafel) follow the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_permissions_hold_each_principal_to_its_own_name() {
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats-server.conf");
+    let nats = NatsServer::start_with_config(&config);
+    let data = tempfile::tempdir().unwrap();
+    add_principal(data.path(), "acme-bikes", "entrepreneur");
+    add_principal(data.path(), "triodos", "financier");
+    let url = format!("nats://tafel:change-me-tafel@127.0.0.1:{}", nats.port);
+    let tafel = Tafel::serve(data.path(), &["--nats", &url]);
+    tafel.wait_for_log("tafel is up");
+
+    let connect = |user: &'static str, password: &'static str| {
+        let url = format!("nats://127.0.0.1:{}", nats.port);
+        async move {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                .request_timeout(Some(Duration::from_secs(2)))
+                .connect(url)
+                .await
+                .unwrap()
+        }
+    };
+    let acme = connect("acme-bikes", "change-me-1").await;
+    let own = acme
+        .request(
+            "tafel.submit.request.submitted.acme-bikes",
+            Bytes::from(submitted("d1", "d1").to_string()),
+        )
+        .await
+        .unwrap();
+    let own: Value = serde_json::from_slice(&own.payload).unwrap();
+    assert!(accepted(&own), "{own}");
+    let posing = acme
+        .request(
+            "tafel.submit.request.submitted.triodos",
+            Bytes::from(submitted("d2", "d2").to_string()),
+        )
+        .await;
+    assert!(posing.is_err(), "acme-bikes published under another name");
+
+    // Following the log: refused for an entrepreneur, allowed for an organiser.
+    let mut spying = acme.subscribe("tafel.events.>").await.unwrap();
+    acme.flush().await.unwrap();
+    let organiser = connect("organiser-haarlem", "change-me-4").await;
+    let mut following = organiser.subscribe("tafel.events.>").await.unwrap();
+    organiser.flush().await.unwrap();
+    let reply = acme
+        .request(
+            "tafel.submit.request.submitted.acme-bikes",
+            Bytes::from(submitted("d3", "d3").to_string()),
+        )
+        .await
+        .unwrap();
+    assert!(accepted(&serde_json::from_slice(&reply.payload).unwrap()));
+    let event = tokio::time::timeout(Duration::from_secs(10), following.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(event.subject.as_str().starts_with("tafel.events.request."));
+    let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
+    assert!(
+        !matches!(spied, Ok(Some(_))),
+        "an entrepreneur received the log"
+    );
+}

@@ -19,12 +19,17 @@ pub struct Tafel {
 }
 
 impl Tafel {
+    /// Starts `tafel serve --data DATA EXTRA...`, on a free HTTP port unless `EXTRA`
+    /// names one.
     pub fn serve(data: &Path, extra: &[&str]) -> Tafel {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tafel"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .args(extra)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tafel"));
+        command.arg("serve").arg("--data").arg(data).args(extra);
+        if !extra.contains(&"--http") {
+            command
+                .arg("--http")
+                .arg(format!("127.0.0.1:{}", free_port()));
+        }
+        let mut child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -213,4 +218,25 @@ pub fn serve_with_nats(data: &Path, nats: &NatsServer) -> (Tafel, u16) {
     );
     tafel.wait_for_log("tafel is up");
     (tafel, http_port)
+}
+
+impl NatsServer {
+    /// A server started with a configuration file (on a free port, overriding `listen`).
+    pub fn start_with_config(config: &Path) -> NatsServer {
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(config)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is not installed: run scripts/test, which installs it");
+        wait_for_port(port);
+        NatsServer {
+            port,
+            child: Some(child),
+            store: None,
+        }
+    }
 }

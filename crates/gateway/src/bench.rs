@@ -169,3 +169,220 @@ fn raw_sled_appends(
     }
     Ok(written as f64 / elapsed)
 }
+
+/// One case of `tafel bench nats`: round trips from publish to durable reply.
+#[derive(Debug, Clone)]
+pub struct NatsBenchRow {
+    pub publishers: usize,
+    pub requests: usize,
+    pub tafel: LatencySummary,
+    pub baseline: LatencySummary,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LatencySummary {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub per_second: f64,
+}
+
+impl LatencySummary {
+    fn of(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        latencies.sort();
+        let at = |quantile: f64| {
+            let index = ((latencies.len() as f64 - 1.0) * quantile).round() as usize;
+            latencies
+                .get(index)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Self {
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsBenchConfig {
+    pub dir: PathBuf,
+    /// `(publishers, requests per publisher)` cases.
+    pub cases: Vec<(usize, usize)>,
+}
+
+/// Starts a `nats-server` of its own, Tafel in this process, and a trivial responder
+/// that fsyncs a small file per request; runs each case against both.
+pub fn run_nats_bench(config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    std::fs::create_dir_all(&config.dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut server = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}"))
+        })?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let rows = runtime.block_on(nats_cases(&url, config));
+    let _ = server.kill();
+    let _ = server.wait();
+    rows
+}
+
+async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
+    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile};
+    use tafel_contract::PrincipalId;
+    use tafel_contract::vocab::Role;
+
+    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default())
+        .map_err(std::io::Error::other)?;
+    let bench_id = PrincipalId::parse("bench").map_err(std::io::Error::other)?;
+    let file = PrincipalsFile {
+        principals: vec![PrincipalEntry {
+            id: bench_id,
+            role: Role::Entrepreneur,
+            token_sha256: None,
+        }],
+    };
+    let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
+    let (service, _projection) = crate::serve::start_service(log.clone(), principals)
+        .await
+        .map_err(std::io::Error::other)?;
+    let tafel_client = crate::nats::connect(url)
+        .await
+        .map_err(std::io::Error::other)?;
+    let subscriptions = crate::nats::subscribe(&tafel_client)
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(crate::nats::serve(
+        tafel_client,
+        subscriptions,
+        service,
+        stop,
+    ));
+    let responder = tokio::spawn(fsync_responder(
+        url.to_owned(),
+        config.dir.join("baseline-fsync"),
+    ));
+
+    let client = async_nats::connect(url)
+        .await
+        .map_err(std::io::Error::other)?;
+    client.flush().await.map_err(std::io::Error::other)?;
+    let mut rows = Vec::new();
+    for (case, &(publishers, requests)) in config.cases.iter().enumerate() {
+        let tafel = timed_requests(&client, publishers, requests, |publisher, index| {
+            let id = format!("c{case}-p{publisher}-{index}");
+            let event = serde_json::json!({
+                "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
+                "subject": id, "data": {
+                    "request_id": id,
+                    "organisation": {"name": "Bench BV", "kvk": "01234567", "region": "NL324"},
+                    "title": "A request", "summary": "x".repeat(400), "amount_eur": 150000,
+                    "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
+                }
+            });
+            ("tafel.submit.request.submitted.bench".to_owned(), event.to_string())
+        })
+        .await?;
+        let baseline = timed_requests(&client, publishers, requests, |publisher, index| {
+            (
+                "bench.fsync".to_owned(),
+                format!("{{\"publisher\":{publisher},\"index\":{index}}}"),
+            )
+        })
+        .await?;
+        rows.push(NatsBenchRow {
+            publishers,
+            requests: publishers * requests,
+            tafel,
+            baseline,
+        });
+    }
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    responder.abort();
+    log.shutdown().await;
+    Ok(rows)
+}
+
+/// `publishers` tasks each send `requests` requests one after another.
+async fn timed_requests(
+    client: &async_nats::Client,
+    publishers: usize,
+    requests: usize,
+    message: impl Fn(usize, usize) -> (String, String),
+) -> std::io::Result<LatencySummary> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for publisher in 0..publishers {
+        let client = client.clone();
+        let messages: Vec<(String, String)> = (0..requests)
+            .map(|index| message(publisher, index))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(messages.len());
+            for (subject, body) in messages {
+                let sent = Instant::now();
+                let reply = client
+                    .request(subject, body.into())
+                    .await
+                    .map_err(std::io::Error::other)?;
+                if reply.payload.starts_with(br#"{"accepted":false"#) {
+                    return Err(std::io::Error::other(
+                        String::from_utf8_lossy(&reply.payload).into_owned(),
+                    ));
+                }
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, std::io::Error>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(std::io::Error::other)??);
+    }
+    Ok(LatencySummary::of(latencies, started.elapsed()))
+}
+
+/// The baseline responder: for each request, append a few bytes to a file, fsync it,
+/// then reply; each request concurrently and on its own, as a plain service would.
+async fn fsync_responder(url: String, path: PathBuf) -> std::io::Result<()> {
+    use futures::StreamExt;
+    let client = async_nats::connect(url)
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut requests = client
+        .subscribe("bench.fsync")
+        .await
+        .map_err(std::io::Error::other)?;
+    client.flush().await.map_err(std::io::Error::other)?;
+    let file = Arc::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    );
+    while let Some(message) = requests.next().await {
+        let (client, file) = (client.clone(), file.clone());
+        tokio::spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                (&*file).write_all(b"a small durable record\n")?;
+                file.sync_data()
+            })
+            .await;
+            if let (Ok(Ok(())), Some(reply)) = (written, message.reply) {
+                let _ = client.publish(reply, "{\"accepted\":true}".into()).await;
+            }
+        });
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
-use tafel_gateway::bench::{StoreBenchConfig, run_store_bench};
+use tafel_gateway::bench::{NatsBenchConfig, StoreBenchConfig, run_nats_bench, run_store_bench};
 use tafel_gateway::principals;
 use tafel_gateway::serve::{
     self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig,
@@ -72,6 +72,15 @@ enum PrincipalsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Submit round trips over NATS vs a trivial responder that fsyncs per request.
+    Nats {
+        /// Requests per publisher.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// Scratch directory (removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Durable appends per second vs raw sled inserts with a flush per batch.
     Store {
         /// Seconds each case runs, on each side.
@@ -146,6 +155,53 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(&error),
             }
+        }
+        Command::Bench {
+            which: BenchCommand::Nats { requests, dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id()))
+            });
+            let config = NatsBenchConfig {
+                dir: dir.clone(),
+                cases: vec![(1, requests), (64, requests / 8 + 1)],
+            };
+            let rows = run_nats_bench(&config);
+            let _ = std::fs::remove_dir_all(&dir);
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(error) => return fail(&error),
+            };
+            println!(
+                "submit round trip over NATS (publish to durable reply); baseline: a responder that fsyncs a small file per request"
+            );
+            println!(
+                "{:>10} {:>8} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>10}",
+                "publishers",
+                "requests",
+                "p50 ms",
+                "p99 ms",
+                "req/s",
+                "base p50",
+                "base p99",
+                "base r/s",
+                "throughput"
+            );
+            for row in rows {
+                println!(
+                    "{:>10} {:>8} | {:>9.3} {:>9.3} {:>9.0} | {:>9.3} {:>9.3} {:>9.0} | {:>9.2}x",
+                    row.publishers,
+                    row.requests,
+                    row.tafel.p50_ms,
+                    row.tafel.p99_ms,
+                    row.tafel.per_second,
+                    row.baseline.p50_ms,
+                    row.baseline.p99_ms,
+                    row.baseline.per_second,
+                    row.tafel.per_second / row.baseline.per_second
+                );
+            }
+            ExitCode::SUCCESS
         }
         Command::Bench {
             which: BenchCommand::Store { seconds, dir },

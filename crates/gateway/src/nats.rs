@@ -31,9 +31,22 @@ pub enum NatsError {
     Subscribe(String),
 }
 
-/// Connects, retrying until the server is there, and reconnects for ever after.
+/// Connects, retrying until the server is there, and reconnects for ever after. A user
+/// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in.
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
-    async_nats::ConnectOptions::new()
+    let address: async_nats::ServerAddr =
+        url.parse()
+            .map_err(|error: std::io::Error| NatsError::Connect {
+                url: url.to_owned(),
+                detail: error.to_string(),
+            })?;
+    let options = match (address.username(), address.password()) {
+        (Some(user), Some(password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+        }
+        _ => async_nats::ConnectOptions::new(),
+    };
+    options
         .name("tafel")
         .retry_on_initial_connect()
         .max_reconnects(None)

@@ -61,6 +61,29 @@ pub enum ServeError {
     Replay,
 }
 
+/// Replays the log into fresh views and returns the service on them, with the task
+/// that keeps the views current (it ends when the log closes).
+pub async fn start_service(
+    log: SledLog,
+    principals: Principals,
+) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ServeError> {
+    let world = Arc::new(RwLock::new(World::default()));
+    let (applied_tx, mut applied) = watch::channel(0);
+    let projection = tokio::spawn(projection::run(log.clone(), world.clone(), applied_tx));
+    let target = log.last_sequence();
+    if applied
+        .wait_for(|sequence| *sequence >= target)
+        .await
+        .is_err()
+    {
+        return Err(ServeError::Replay);
+    }
+    Ok((
+        Arc::new(Service::new(log, world, applied, principals)),
+        projection,
+    ))
+}
+
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
@@ -73,40 +96,15 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         warn!(path = %principals_path.display(), "no principals: every submit and query will be refused (add one with `tafel principals add`)");
     }
 
-    let world = Arc::new(RwLock::new(World::default()));
-    let (applied_tx, mut applied) = watch::channel(0);
-    let projection = tokio::spawn(projection::run(log.clone(), world.clone(), applied_tx));
-    let target = log.last_sequence();
-    if applied
-        .wait_for(|sequence| *sequence >= target)
-        .await
-        .is_err()
-    {
-        return Err(ServeError::Replay);
-    }
-    let service = Arc::new(Service::new(log.clone(), world, applied, principals));
+    let (service, projection) = start_service(log.clone(), principals).await?;
     let (stop_tx, stop) = watch::channel(false);
 
-    let mut nats_client = None;
-    let mut nats_tasks = Vec::new();
-    if let Some(url) = &config.nats_url {
-        let client = nats::connect(url).await?;
-        nats_tasks.push(tokio::spawn(fanout::run(
-            log.clone(),
-            client.clone(),
-            config.data_dir.clone(),
-            stop.clone(),
-        )));
-        let subscriptions = nats::subscribe(&client).await?;
-        nats_tasks.push(tokio::spawn(nats::serve(
-            client.clone(),
-            subscriptions,
-            service.clone(),
-            stop.clone(),
-        )));
-        nats_client = Some(client);
-    }
+    let nats_client = match &config.nats_url {
+        Some(url) => Some(nats::connect(url).await?),
+        None => None,
+    };
 
+    // HTTP first, so that liveness answers while NATS is still being reached.
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| ServeError::Listen {
@@ -116,7 +114,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let http_addr = listener.local_addr().unwrap_or(config.http_addr);
     let router = app(HttpState {
         service: service.clone(),
-        nats: nats_client,
+        nats: nats_client.clone(),
     });
     let mut http_stop = stop.clone();
     let http = tokio::spawn(async move {
@@ -131,10 +129,39 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         }
     });
 
+    let mut nats_tasks = Vec::new();
+    if let Some(client) = &nats_client {
+        let subscriptions = tokio::select! {
+            subscriptions = nats::subscribe(client) => Some(subscriptions?),
+            _ = terminate.recv() => None,
+            _ = interrupt.recv() => None,
+        };
+        let Some(subscriptions) = subscriptions else {
+            info!("stopping before NATS was reached");
+            let _ = stop_tx.send(true);
+            let _ = http.await;
+            log.shutdown().await;
+            info!("stopped");
+            return Ok(());
+        };
+        nats_tasks.push(tokio::spawn(fanout::run(
+            log.clone(),
+            client.clone(),
+            config.data_dir.clone(),
+            stop.clone(),
+        )));
+        nats_tasks.push(tokio::spawn(nats::serve(
+            client.clone(),
+            subscriptions,
+            service.clone(),
+            stop.clone(),
+        )));
+    }
+
     info!(
         data = %config.data_dir.display(),
         http = %http_addr,
-        nats = config.nats_url.as_deref().unwrap_or("off"),
+        nats = config.nats_url.as_deref().map_or_else(|| "off".to_owned(), without_credentials),
         events = log.last_sequence(),
         "tafel is up"
     );
@@ -163,4 +190,29 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let _ = projection.await;
     info!("stopped");
     Ok(())
+}
+
+/// The URL with any `user:password@` replaced, for logs.
+fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_stay_out_of_logs() {
+        assert_eq!(
+            super::without_credentials("nats://tafel:secret@127.0.0.1:4222"),
+            "nats://***@127.0.0.1:4222"
+        );
+        assert_eq!(
+            super::without_credentials("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
+    }
 }
