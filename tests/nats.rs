@@ -64,6 +64,24 @@ impl Client {
     }
 }
 
+/// Checks `instance` against a definition of proto/tafel-v1.schema.json.
+fn assert_schema(definition: &str, instance: &Value) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/tafel-v1.schema.json");
+    let contract: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "$ref": format!("#/$defs/{definition}"), "$defs": contract["$defs"]});
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{definition}: {errors:?}\n{instance:#}");
+}
+
 fn code(reply: &Value) -> &str {
     reply["error"]["code"].as_str().unwrap_or("accepted")
 }
@@ -317,6 +335,35 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
         .collect();
     assert_eq!((sequences, page["next"].as_u64()), (vec![1, 2, 3], Some(4)));
     assert_eq!(page["events"][0]["principal"], "acme");
+    assert_schema("events_page", &page);
+    assert_schema("request_state", &own);
+    assert_schema(
+        "query_error",
+        &client
+            .query("request", "rival", json!({"request_id": "r1"}))
+            .await,
+    );
+    assert_schema(
+        "mandate_state",
+        &client
+            .query("mandate", "bank-a", json!({"mandate_id": "m1"}))
+            .await,
+    );
+    let table = client
+        .query("roundtable", "organiser", json!({"roundtable_id": "t1"}))
+        .await;
+    assert_schema("roundtable_state", &table);
+    assert_eq!(table["assessments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        code(
+            &client
+                .query("roundtable", "bank-b", json!({"roundtable_id": "t1"}))
+                .await
+        ),
+        "not_found"
+    );
+    assert_schema("submit_reply", &first);
+    assert_schema("submit_reply", &client.submit("acme", &changed).await);
     assert!(
         page["events"][0]["recordedat"]
             .as_str()
