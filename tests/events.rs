@@ -21,10 +21,5 @@ pub fn mandate(id: &str) -> Value {
 }
 
 pub fn submitted(event_id: &str, request_id: &str) -> Value {
-    envelope(
-        event_id,
-        "tafel.request.submitted",
-        request_id,
-        request(request_id),
-    )
+    envelope(event_id, "tafel.request.submitted", request_id, request(request_id))
 }

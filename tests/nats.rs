@@ -31,19 +31,11 @@ impl Client {
 
     async fn submit(&self, principal: &str, event: &Value) -> Value {
         let tokens = event["type"].as_str().unwrap().trim_start_matches("tafel.");
-        self.submit_raw(
-            &format!("tafel.submit.{tokens}.{principal}"),
-            event.to_string().into_bytes(),
-        )
-        .await
+        self.submit_raw(&format!("tafel.submit.{tokens}.{principal}"), event.to_string().into_bytes()).await
     }
 
     async fn submit_raw(&self, subject: &str, body: Vec<u8>) -> Value {
-        let reply = self
-            .nats
-            .request(subject.to_owned(), Bytes::from(body))
-            .await
-            .unwrap();
+        let reply = self.nats.request(subject.to_owned(), Bytes::from(body)).await.unwrap();
         serde_json::from_slice(&reply.payload).unwrap()
     }
 
@@ -51,11 +43,7 @@ impl Client {
     async fn query(&self, name: &str, principal: &str, body: Value) -> Value {
         let subject = format!("tafel.query.{name}.{principal}");
         for _ in 0..200 {
-            match self
-                .nats
-                .request(subject.clone(), Bytes::from(body.to_string()))
-                .await
-            {
+            match self.nats.request(subject.clone(), Bytes::from(body.to_string())).await {
                 Ok(reply) => return serde_json::from_slice(&reply.payload).unwrap(),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -66,19 +54,13 @@ impl Client {
 
 /// Checks `instance` against a definition of proto/tafel-v1.schema.json.
 fn assert_schema(definition: &str, instance: &Value) {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/tafel-v1.schema.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/tafel-v1.schema.json");
     let contract: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
                         "$ref": format!("#/$defs/{definition}"), "$defs": contract["$defs"]});
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{definition}: {errors:?}\n{instance:#}");
 }
 
@@ -116,60 +98,33 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
 
     // Accepted, then a duplicate, then a conflict.
     let first = client.submit("acme", &submitted("e1", "r1")).await;
-    assert_eq!(
-        first,
-        json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": false})
-    );
+    assert_eq!(first, json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": false}));
     let mut resend = submitted("e1", "r1");
     resend["time"] = json!("2021-06-01T10:00:00Z");
     let duplicate = client.submit("acme", &resend).await;
-    assert_eq!(
-        duplicate,
-        json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": true})
-    );
+    assert_eq!(duplicate, json!({"accepted": true, "id": "e1", "sequence": 1, "streamversion": 1, "duplicate": true}));
     let mut changed = submitted("e1", "r1");
     changed["data"]["amount_eur"] = json!(99);
     assert_eq!(code(&client.submit("acme", &changed).await), "conflict");
 
     // Step 1.
     let subject = "tafel.submit.request.submitted.acme";
-    assert_eq!(
-        code(&client.submit_raw(subject, b"{\"id\":".to_vec()).await),
-        "malformed_json"
-    );
+    assert_eq!(code(&client.submit_raw(subject, b"{\"id\":".to_vec()).await), "malformed_json");
     let mut no_source = submitted("e2", "r2");
     no_source.as_object_mut().unwrap().remove("source");
     let reply = client.submit("acme", &no_source).await;
-    assert_eq!(
-        (code(&reply), reply["error"]["field"].as_str()),
-        ("invalid_envelope", Some("source"))
-    );
+    assert_eq!((code(&reply), reply["error"]["field"].as_str()), ("invalid_envelope", Some("source")));
     let unknown = envelope("e2", "tafel.request.approved", "r2", request("r2"));
-    assert_eq!(
-        code(
-            &client
-                .submit_raw(subject, unknown.to_string().into_bytes())
-                .await
-        ),
-        "unknown_type"
-    );
+    assert_eq!(code(&client.submit_raw(subject, unknown.to_string().into_bytes()).await), "unknown_type");
     let wrong_subject = "tafel.submit.request.revised.acme";
-    let reply = client
-        .submit_raw(
-            wrong_subject,
-            submitted("e2", "r2").to_string().into_bytes(),
-        )
-        .await;
+    let reply = client.submit_raw(wrong_subject, submitted("e2", "r2").to_string().into_bytes()).await;
     assert_eq!(code(&reply), "subject_mismatch");
     let mut huge = submitted("e2", "r2");
     huge["data"]["summary"] = json!("x".repeat(70 * 1024));
     assert_eq!(code(&client.submit("acme", &huge).await), "too_large");
 
     // Step 2: unknown principal, and a role that may not publish this type.
-    assert_eq!(
-        code(&client.submit("stranger", &submitted("e2", "r2")).await),
-        "forbidden"
-    );
+    assert_eq!(code(&client.submit("stranger", &submitted("e2", "r2")).await), "forbidden");
     let published = envelope("e3", "tafel.mandate.published", "m1", mandate("m1"));
     assert_eq!(code(&client.submit("acme", &published).await), "forbidden");
     assert!(accepted(&client.submit("bank-a", &published).await));
@@ -178,54 +133,27 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
     let mut zero = submitted("e4", "r2");
     zero["data"]["amount_eur"] = json!(0);
     let reply = client.submit("acme", &zero).await;
-    assert_eq!(
-        (code(&reply), reply["error"]["field"].as_str()),
-        ("invalid_data", Some("data.amount_eur"))
-    );
-    assert!(accepted(
-        &client.submit("acme", &submitted("e4", "r2")).await
-    ));
+    assert_eq!((code(&reply), reply["error"]["field"].as_str()), ("invalid_data", Some("data.amount_eur")));
+    assert!(accepted(&client.submit("acme", &submitted("e4", "r2")).await));
 
     // Step 5: not found (missing, or not visible), forbidden (not the owner).
-    let revise = |id: &str, request_id: &str| {
-        envelope(id, "tafel.request.revised", request_id, request(request_id))
-    };
-    assert_eq!(
-        code(&client.submit("acme", &revise("e5", "nope")).await),
-        "not_found"
-    );
-    assert_eq!(
-        code(&client.submit("rival", &revise("e5", "r1")).await),
-        "not_found"
-    );
+    let revise = |id: &str, request_id: &str| envelope(id, "tafel.request.revised", request_id, request(request_id));
+    assert_eq!(code(&client.submit("acme", &revise("e5", "nope")).await), "not_found");
+    assert_eq!(code(&client.submit("rival", &revise("e5", "r1")).await), "not_found");
     assert!(accepted(&client.submit("acme", &revise("e5", "r1")).await));
 
     // Step 6: versions.
     let mut stale = revise("e6", "r1");
     stale["expectedversion"] = json!(1);
-    assert_eq!(
-        code(&client.submit("acme", &stale).await),
-        "version_conflict"
-    );
+    assert_eq!(code(&client.submit("acme", &stale).await), "version_conflict");
     stale["expectedversion"] = json!(2);
     assert!(accepted(&client.submit("acme", &stale).await));
-    assert_eq!(
-        code(&client.submit("rival", &submitted("e7", "r1")).await),
-        "version_conflict"
-    );
+    assert_eq!(code(&client.submit("rival", &submitted("e7", "r1")).await), "version_conflict");
 
     // Step 7: state.
-    let withdraw = envelope(
-        "e8",
-        "tafel.request.withdrawn",
-        "r2",
-        json!({"request_id": "r2", "reason": "funded"}),
-    );
+    let withdraw = envelope("e8", "tafel.request.withdrawn", "r2", json!({"request_id": "r2", "reason": "funded"}));
     assert!(accepted(&client.submit("acme", &withdraw).await));
-    assert_eq!(
-        code(&client.submit("acme", &revise("e9", "r2")).await),
-        "invalid_state"
-    );
+    assert_eq!(code(&client.submit("acme", &revise("e9", "r2")).await), "invalid_state");
 
     // Round tables: organisers only; assessing with another's mandate is forbidden.
     let coached = envelope(
@@ -243,12 +171,8 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
     );
     assert_eq!(code(&client.submit("bank-a", &schedule).await), "forbidden");
     assert!(accepted(&client.submit("organiser", &schedule).await));
-    let agenda = envelope(
-        "e12",
-        "tafel.roundtable.agenda_set",
-        "t1",
-        json!({"roundtable_id": "t1", "request_ids": ["r1"]}),
-    );
+    let agenda =
+        envelope("e12", "tafel.roundtable.agenda_set", "t1", json!({"roundtable_id": "t1", "request_ids": ["r1"]}));
     assert!(accepted(&client.submit("organiser", &agenda).await));
     let assess = envelope(
         "e13",
@@ -256,153 +180,51 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
         "t1",
         json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"}),
     );
-    assert_eq!(
-        code(&client.submit("bank-b", &assess).await),
-        "not_found",
-        "bank-b is not invited"
-    );
+    assert_eq!(code(&client.submit("bank-b", &assess).await), "not_found", "bank-b is not invited");
     assert!(accepted(&client.submit("bank-a", &assess).await));
 
     // Queries and visibility.
-    let own = client
-        .query("request", "acme", json!({"request_id": "r1"}))
-        .await;
-    assert_eq!(
-        (own["request_id"].as_str(), own["version"].as_u64()),
-        (Some("r1"), Some(4))
-    );
-    assert_eq!(
-        code(
-            &client
-                .query("request", "rival", json!({"request_id": "r1"}))
-                .await
-        ),
-        "not_found"
-    );
-    assert_eq!(
-        code(
-            &client
-                .query("request", "stranger", json!({"request_id": "r1"}))
-                .await
-        ),
-        "forbidden"
-    );
-    assert_eq!(
-        code(&client.query("request", "acme", json!({"id": "r1"})).await),
-        "invalid_query"
-    );
-    let seen_by_bank = client
-        .query("request", "bank-a", json!({"request_id": "r1"}))
-        .await;
-    assert_eq!(
-        seen_by_bank["status"], "ready",
-        "an eligible financier sees a ready request"
-    );
-    assert_eq!(
-        code(
-            &client
-                .query("request", "bank-a", json!({"request_id": "r2"}))
-                .await
-        ),
-        "not_found"
-    );
-    assert_eq!(
-        code(
-            &client
-                .query("mandate", "bank-b", json!({"mandate_id": "m1"}))
-                .await
-        ),
-        "not_found"
-    );
-    assert_eq!(
-        client
-            .query("mandate", "bank-a", json!({"mandate_id": "m1"}))
-            .await["version"],
-        1
-    );
-    assert_eq!(
-        code(&client.query("events", "acme", json!({})).await),
-        "forbidden"
-    );
-    let page = client
-        .query("events", "organiser", json!({"from": 1, "limit": 3}))
-        .await;
-    let sequences: Vec<u64> = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["sequence"].as_u64().unwrap())
-        .collect();
+    let own = client.query("request", "acme", json!({"request_id": "r1"})).await;
+    assert_eq!((own["request_id"].as_str(), own["version"].as_u64()), (Some("r1"), Some(4)));
+    assert_eq!(code(&client.query("request", "rival", json!({"request_id": "r1"})).await), "not_found");
+    assert_eq!(code(&client.query("request", "stranger", json!({"request_id": "r1"})).await), "forbidden");
+    assert_eq!(code(&client.query("request", "acme", json!({"id": "r1"})).await), "invalid_query");
+    let seen_by_bank = client.query("request", "bank-a", json!({"request_id": "r1"})).await;
+    assert_eq!(seen_by_bank["status"], "ready", "an eligible financier sees a ready request");
+    assert_eq!(code(&client.query("request", "bank-a", json!({"request_id": "r2"})).await), "not_found");
+    assert_eq!(code(&client.query("mandate", "bank-b", json!({"mandate_id": "m1"})).await), "not_found");
+    assert_eq!(client.query("mandate", "bank-a", json!({"mandate_id": "m1"})).await["version"], 1);
+    assert_eq!(code(&client.query("events", "acme", json!({})).await), "forbidden");
+    let page = client.query("events", "organiser", json!({"from": 1, "limit": 3})).await;
+    let sequences: Vec<u64> =
+        page["events"].as_array().unwrap().iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
     assert_eq!((sequences, page["next"].as_u64()), (vec![1, 2, 3], Some(4)));
     assert_eq!(page["events"][0]["principal"], "acme");
     assert_schema("events_page", &page);
     assert_schema("request_state", &own);
-    assert_schema(
-        "query_error",
-        &client
-            .query("request", "rival", json!({"request_id": "r1"}))
-            .await,
-    );
-    assert_schema(
-        "mandate_state",
-        &client
-            .query("mandate", "bank-a", json!({"mandate_id": "m1"}))
-            .await,
-    );
-    let table = client
-        .query("roundtable", "organiser", json!({"roundtable_id": "t1"}))
-        .await;
+    assert_schema("query_error", &client.query("request", "rival", json!({"request_id": "r1"})).await);
+    assert_schema("mandate_state", &client.query("mandate", "bank-a", json!({"mandate_id": "m1"})).await);
+    let table = client.query("roundtable", "organiser", json!({"roundtable_id": "t1"})).await;
     assert_schema("roundtable_state", &table);
     assert_eq!(table["assessments"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        code(
-            &client
-                .query("roundtable", "bank-b", json!({"roundtable_id": "t1"}))
-                .await
-        ),
-        "not_found"
-    );
+    assert_eq!(code(&client.query("roundtable", "bank-b", json!({"roundtable_id": "t1"})).await), "not_found");
     assert_schema("submit_reply", &first);
     assert_schema("submit_reply", &client.submit("acme", &changed).await);
-    assert!(
-        page["events"][0]["recordedat"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
-    );
+    assert!(page["events"][0]["recordedat"].as_str().unwrap().ends_with('Z'));
     let rest = client.query("events", "admin", json!({"from": 4})).await;
     let next = rest["next"].as_u64().unwrap();
-    assert_eq!(
-        client.query("events", "admin", json!({"from": next})).await["events"],
-        json!([])
-    );
+    assert_eq!(client.query("events", "admin", json!({"from": next})).await["events"], json!([]));
 
     // A refused publish without a reply subject goes to tafel.rejected.
     let mut rejected = client.nats.subscribe("tafel.rejected.>").await.unwrap();
     client.nats.flush().await.unwrap();
     let mut bad = submitted("e20", "r20");
     bad["data"]["amount_eur"] = json!(-1);
-    client
-        .nats
-        .publish(
-            "tafel.submit.request.submitted.acme",
-            Bytes::from(bad.to_string()),
-        )
-        .await
-        .unwrap();
-    let message = tokio::time::timeout(Duration::from_secs(10), rejected.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        message.subject.as_str(),
-        "tafel.rejected.request.submitted.acme"
-    );
+    client.nats.publish("tafel.submit.request.submitted.acme", Bytes::from(bad.to_string())).await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(10), rejected.next()).await.unwrap().unwrap();
+    assert_eq!(message.subject.as_str(), "tafel.rejected.request.submitted.acme");
     let body: Value = serde_json::from_slice(&message.payload).unwrap();
-    assert_eq!(
-        (body["accepted"].as_bool(), code(&body)),
-        (Some(false), "invalid_data")
-    );
+    assert_eq!((body["accepted"].as_bool(), code(&body)), (Some(false), "invalid_data"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,33 +274,19 @@ async fn sixty_four_publishers_get_unique_sequences_and_fan_out_keeps_order() {
 
     let mut received = Vec::new();
     while (received.len() as u64) < total {
-        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
-            .await
-            .unwrap()
-            .unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next()).await.unwrap().unwrap();
         let event: Value = serde_json::from_slice(&message.payload).unwrap();
-        let subject = format!(
-            "tafel.events.request.{}",
-            event["subject"].as_str().unwrap()
-        );
+        let subject = format!("tafel.events.request.{}", event["subject"].as_str().unwrap());
         assert_eq!(message.subject.as_str(), subject);
         received.push(event["sequence"].as_u64().unwrap());
     }
-    assert_eq!(
-        received,
-        (1..=total).collect::<Vec<u64>>(),
-        "fan-out must deliver each event once, in order"
-    );
+    assert_eq!(received, (1..=total).collect::<Vec<u64>>(), "fan-out must deliver each event once, in order");
 }
 
 /// Submits `count` events one after another, resending each (same id) until it gets an
 /// answer, while the test disrupts NATS or Tafel; returns the acknowledged sequence of
 /// every event id and how many sends got no answer.
-async fn submit_through_disruption(
-    nats: &NatsServer,
-    count: usize,
-    tag: &str,
-) -> (BTreeMap<String, u64>, usize) {
+async fn submit_through_disruption(nats: &NatsServer, count: usize, tag: &str) -> (BTreeMap<String, u64>, usize) {
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(2)))
         .retry_on_initial_connect()
@@ -495,13 +303,7 @@ async fn submit_through_disruption(
         loop {
             attempts += 1;
             assert!(attempts < 200, "{id} never got an answer");
-            match client
-                .request(
-                    "tafel.submit.request.submitted.acme".to_owned(),
-                    body.clone(),
-                )
-                .await
-            {
+            match client.request("tafel.submit.request.submitted.acme".to_owned(), body.clone()).await {
                 Ok(reply) => {
                     let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
                     if code(&reply) == "unavailable" {
@@ -526,9 +328,7 @@ async fn all_events(client: &Client) -> Vec<Value> {
     let mut events = Vec::new();
     let mut from = 1;
     loop {
-        let page = client
-            .query("events", "organiser", json!({"from": from}))
-            .await;
+        let page = client.query("events", "organiser", json!({"from": from})).await;
         let batch = page["events"].as_array().unwrap().clone();
         if batch.is_empty() {
             return events;
@@ -541,24 +341,12 @@ async fn all_events(client: &Client) -> Vec<Value> {
 fn assert_each_once(events: &[Value], acknowledged: &BTreeMap<String, u64>) {
     let mut seen = BTreeMap::new();
     for (index, event) in events.iter().enumerate() {
-        assert_eq!(
-            event["sequence"].as_u64(),
-            Some(index as u64 + 1),
-            "the log has a gap"
-        );
+        assert_eq!(event["sequence"].as_u64(), Some(index as u64 + 1), "the log has a gap");
         let id = event["id"].as_str().unwrap().to_owned();
-        assert!(
-            seen.insert(id.clone(), event["sequence"].as_u64().unwrap())
-                .is_none(),
-            "{id} appended twice"
-        );
+        assert!(seen.insert(id.clone(), event["sequence"].as_u64().unwrap()).is_none(), "{id} appended twice");
     }
     for (id, sequence) in acknowledged {
-        assert_eq!(
-            seen.get(id),
-            Some(sequence),
-            "acknowledged {id} is missing or moved"
-        );
+        assert_eq!(seen.get(id), Some(sequence), "acknowledged {id} is missing or moved");
     }
 }
 
@@ -578,10 +366,7 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
     nats.restart();
     let (acknowledged, unanswered) = submitting.await.unwrap();
     assert_eq!(acknowledged.len(), 600);
-    assert!(
-        unanswered > 0,
-        "the restarts did not fall in the middle of the stream"
-    );
+    assert!(unanswered > 0, "the restarts did not fall in the middle of the stream");
 
     let client = Client::connect(&nats).await;
     let events = all_events(&client).await;
@@ -613,10 +398,7 @@ async fn sigkill_of_tafel_loses_no_acknowledged_event_and_fan_out_skips_none() {
     drop(tafel);
     let (_tafel, _) = serve_with_nats(data.path(), &nats);
     let (acknowledged, unanswered) = submitting.await.unwrap();
-    assert!(
-        unanswered > 0,
-        "the kill did not fall in the middle of the stream"
-    );
+    assert!(unanswered > 0, "the kill did not fall in the middle of the stream");
 
     let client = Client::connect(&nats).await;
     let events = all_events(&client).await;
@@ -641,25 +423,16 @@ async fn sighup_rereads_the_principals_file() {
     let data = data_with_principals();
     let (tafel, _) = serve_with_nats(data.path(), &nats);
     let client = Client::connect(&nats).await;
-    assert_eq!(
-        code(&client.submit("newcomer", &submitted("h1", "h1")).await),
-        "forbidden"
-    );
+    assert_eq!(code(&client.submit("newcomer", &submitted("h1", "h1")).await), "forbidden");
     add_principal(data.path(), "newcomer", "entrepreneur");
     tafel.signal("HUP");
     tafel.wait_for_log("principals reread");
-    assert!(accepted(
-        &client.submit("newcomer", &submitted("h1", "h1")).await
-    ));
+    assert!(accepted(&client.submit("newcomer", &submitted("h1", "h1")).await));
 }
 
 #[test]
 fn sigterm_answers_in_flight_submits_and_exits_zero() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let nats = NatsServer::start();
     let data = data_with_principals();
     let (mut tafel, _): (Tafel, u16) = serve_with_nats(data.path(), &nats);
@@ -669,11 +442,8 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
         for index in 0..50 {
             let nats = client.nats.clone();
             tasks.push(tokio::spawn(async move {
-                let body =
-                    Bytes::from(submitted(&format!("t{index}"), &format!("t{index}")).to_string());
-                nats.request("tafel.submit.request.submitted.acme".to_owned(), body)
-                    .await
-                    .ok()
+                let body = Bytes::from(submitted(&format!("t{index}"), &format!("t{index}")).to_string());
+                nats.request("tafel.submit.request.submitted.acme".to_owned(), body).await.ok()
             }));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -702,8 +472,7 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
 /// its own name, and only organisers (and Tafel) follow the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_permissions_hold_each_principal_to_its_own_name() {
-    let config =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats-server.conf");
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats-server.conf");
     let nats = NatsServer::start_with_config(&config);
     let data = tempfile::tempdir().unwrap();
     add_principal(data.path(), "acme-bikes", "entrepreneur");
@@ -724,20 +493,13 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     };
     let acme = connect("acme-bikes", "change-me-1").await;
     let own = acme
-        .request(
-            "tafel.submit.request.submitted.acme-bikes",
-            Bytes::from(submitted("d1", "d1").to_string()),
-        )
+        .request("tafel.submit.request.submitted.acme-bikes", Bytes::from(submitted("d1", "d1").to_string()))
         .await
         .unwrap();
     let own: Value = serde_json::from_slice(&own.payload).unwrap();
     assert!(accepted(&own), "{own}");
-    let posing = acme
-        .request(
-            "tafel.submit.request.submitted.triodos",
-            Bytes::from(submitted("d2", "d2").to_string()),
-        )
-        .await;
+    let posing =
+        acme.request("tafel.submit.request.submitted.triodos", Bytes::from(submitted("d2", "d2").to_string())).await;
     assert!(posing.is_err(), "acme-bikes published under another name");
 
     // Following the log: refused for an entrepreneur, allowed for an organiser.
@@ -747,21 +509,12 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     let mut following = organiser.subscribe("tafel.events.>").await.unwrap();
     organiser.flush().await.unwrap();
     let reply = acme
-        .request(
-            "tafel.submit.request.submitted.acme-bikes",
-            Bytes::from(submitted("d3", "d3").to_string()),
-        )
+        .request("tafel.submit.request.submitted.acme-bikes", Bytes::from(submitted("d3", "d3").to_string()))
         .await
         .unwrap();
     assert!(accepted(&serde_json::from_slice(&reply.payload).unwrap()));
-    let event = tokio::time::timeout(Duration::from_secs(10), following.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), following.next()).await.unwrap().unwrap();
     assert!(event.subject.as_str().starts_with("tafel.events.request."));
     let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
-    assert!(
-        !matches!(spied, Ok(Some(_))),
-        "an entrepreneur received the log"
-    );
+    assert!(!matches!(spied, Ok(Some(_))), "an entrepreneur received the log");
 }

@@ -14,16 +14,9 @@ fn serve_starts_and_stops_cleanly_on_sigterm_and_sigint() {
         tafel.signal(signal);
         tafel.wait_for_log("stopped");
         let status = tafel.wait();
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "SIG{signal} should end tafel with 0"
-        );
+        assert_eq!(status.code(), Some(0), "SIG{signal} should end tafel with 0");
     }
-    assert!(
-        data.path().join("sled").is_dir(),
-        "the log was not created in --data"
-    );
+    assert!(data.path().join("sled").is_dir(), "the log was not created in --data");
 }
 
 #[test]
@@ -34,11 +27,7 @@ fn serve_refuses_a_damaged_log_and_says_why() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
     // Claim that more was durable than the log holds.
-    std::fs::write(
-        data.path().join("durable-sequence"),
-        "tafel durable-sequence v1\n5\n",
-    )
-    .unwrap();
+    std::fs::write(data.path().join("durable-sequence"), "tafel durable-sequence v1\n5\n").unwrap();
     let mut tafel = Tafel::serve(data.path(), &[]);
     let line = tafel.wait_for_log("damaged");
     assert!(line.contains("events were lost"), "{line}");
@@ -49,22 +38,11 @@ fn serve_refuses_a_damaged_log_and_says_why() {
 fn get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     (status, body)
 }
 
@@ -87,12 +65,7 @@ fn health_readiness_and_metrics_over_http() {
     let port = support::free_port();
     let tafel = Tafel::serve(
         data.path(),
-        &[
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--nats",
-            &format!("nats://127.0.0.1:{nats_port}"),
-        ],
+        &["--http", &format!("127.0.0.1:{port}"), "--nats", &format!("nats://127.0.0.1:{nats_port}")],
     );
     support::wait_for_port(port);
     assert_eq!(get(port, "/healthz").0, 200);

@@ -25,9 +25,7 @@ impl Tafel {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tafel"));
         command.arg("serve").arg("--data").arg(data).args(extra);
         if !extra.contains(&"--http") {
-            command
-                .arg("--http")
-                .arg(format!("127.0.0.1:{}", free_port()));
+            command.arg("--http").arg(format!("127.0.0.1:{}", free_port()));
         }
         let mut child = command
             .env("RUST_LOG", "info")
@@ -45,10 +43,7 @@ impl Tafel {
                 }
             }
         });
-        Tafel {
-            child,
-            stderr: lines,
-        }
+        Tafel { child, stderr: lines }
     }
 
     /// Waits for a log line containing `text`; panics with what was seen otherwise.
@@ -63,18 +58,12 @@ impl Tafel {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!(
-            "tafel never logged {text:?}; it logged:\n{}",
-            seen.join("\n")
-        );
+        panic!("tafel never logged {text:?}; it logged:\n{}", seen.join("\n"));
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -100,11 +89,7 @@ impl Drop for Tafel {
 
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Waits until something accepts connections on `port`.
@@ -126,20 +111,12 @@ pub struct NatsServer {
 impl NatsServer {
     /// A handle to the same server that does not own (or stop) its process.
     pub fn shadow(other: &NatsServer) -> NatsServer {
-        NatsServer {
-            port: other.port,
-            child: None,
-            store: None,
-        }
+        NatsServer { port: other.port, child: None, store: None }
     }
 
     pub fn start() -> NatsServer {
         let store = tempfile::tempdir().unwrap();
-        let mut server = NatsServer {
-            port: free_port(),
-            child: None,
-            store: Some(store),
-        };
+        let mut server = NatsServer { port: free_port(), child: None, store: Some(store) };
         server.restart();
         server
     }
@@ -160,20 +137,8 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.stop();
         let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(
-                self.store
-                    .as_ref()
-                    .expect("only the owning handle restarts the server")
-                    .path(),
-            )
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.as_ref().expect("only the owning handle restarts the server").path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -196,26 +161,14 @@ pub fn add_principal(data: &Path, id: &str, role: &str) -> String {
         .arg(data)
         .output()
         .expect("run tafel principals add");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// `tafel serve --nats` on free ports, waited for until ready.
 pub fn serve_with_nats(data: &Path, nats: &NatsServer) -> (Tafel, u16) {
     let http_port = free_port();
-    let tafel = Tafel::serve(
-        data,
-        &[
-            "--nats",
-            &nats.url(),
-            "--http",
-            &format!("127.0.0.1:{http_port}"),
-        ],
-    );
+    let tafel = Tafel::serve(data, &["--nats", &nats.url(), "--http", &format!("127.0.0.1:{http_port}")]);
     tafel.wait_for_log("tafel is up");
     (tafel, http_port)
 }
@@ -233,10 +186,6 @@ impl NatsServer {
             .spawn()
             .expect("nats-server is not installed: run scripts/test, which installs it");
         wait_for_port(port);
-        NatsServer {
-            port,
-            child: Some(child),
-            store: None,
-        }
+        NatsServer { port, child: Some(child), store: None }
     }
 }

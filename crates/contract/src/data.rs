@@ -16,8 +16,7 @@ use crate::event_type::EventType;
 use crate::ids::{AggregateId, PrincipalId};
 use crate::reply::{ErrorCode, Refusal};
 use crate::vocab::{
-    CalendarDate, Certification, FinancierKind, Instrument, Interest, Kvk, Readiness, Region, Sdg,
-    Stage,
+    CalendarDate, Certification, FinancierKind, Instrument, Interest, Kvk, Readiness, Region, Sdg, Stage,
 };
 
 /// The largest amount of money anywhere in the contract: a trillion euros. No round
@@ -232,10 +231,7 @@ impl EventData {
             EventType::RoundtableRecused => EventData::RoundtableRecused(typed(value)?),
             EventType::RoundtableConcluded => EventData::RoundtableConcluded(typed(value)?),
             EventType::ShortlistUpdated => {
-                return Err(Refusal::new(
-                    ErrorCode::Forbidden,
-                    "tafel.shortlist.updated is published by Tafel only",
-                ));
+                return Err(Refusal::new(ErrorCode::Forbidden, "tafel.shortlist.updated is published by Tafel only"));
             }
         };
         parsed.check()?;
@@ -279,9 +275,7 @@ impl EventData {
                 name("data.title", &d.title)?;
                 list("data.mandate_ids", &d.mandate_ids, 1, MAX_LIST_ITEMS)
             }
-            EventData::RoundtableAgendaSet(d) => {
-                list("data.request_ids", &d.request_ids, 1, MAX_LIST_ITEMS)
-            }
+            EventData::RoundtableAgendaSet(d) => list("data.request_ids", &d.request_ids, 1, MAX_LIST_ITEMS),
             EventData::RoundtableAssessed(d) => {
                 if let Some(amount) = d.amount_eur {
                     money("data.amount_eur", amount)?;
@@ -290,11 +284,9 @@ impl EventData {
                     text("data.conditions", conditions, MAX_TEXT_CHARS)?;
                 }
                 if let Some(scores) = d.scores {
-                    for (field, score) in [
-                        ("impact", scores.impact),
-                        ("team", scores.team),
-                        ("financials", scores.financials),
-                    ] {
+                    for (field, score) in
+                        [("impact", scores.impact), ("team", scores.team), ("financials", scores.financials)]
+                    {
                         if !(1..=5).contains(&score) {
                             return Err(invalid(
                                 format!("data.scores.{field}"),
@@ -317,36 +309,19 @@ fn check_request(d: &RequestDetails) -> Result<(), Refusal> {
     text("data.summary", &d.summary, MAX_TEXT_CHARS)?;
     money("data.amount_eur", d.amount_eur)?;
     list("data.instruments", &d.instruments, 1, Instrument::ALL.len())?;
-    list(
-        "data.impact_themes",
-        &d.impact_themes,
-        1,
-        usize::from(Sdg::COUNT),
-    )?;
-    list(
-        "data.certifications",
-        &d.certifications,
-        0,
-        Certification::ALL.len(),
-    )?;
+    list("data.impact_themes", &d.impact_themes, 1, usize::from(Sdg::COUNT))?;
+    list("data.certifications", &d.certifications, 0, Certification::ALL.len())?;
     if let Some(revenue) = d.annual_revenue_eur
         && revenue > MAX_AMOUNT_EUR
     {
-        return Err(invalid(
-            "data.annual_revenue_eur",
-            format!("annual_revenue_eur must be <= {MAX_AMOUNT_EUR}"),
-        ));
+        return Err(invalid("data.annual_revenue_eur", format!("annual_revenue_eur must be <= {MAX_AMOUNT_EUR}")));
     }
     if let Some(year) = d.founded_year
         && !FOUNDED_YEARS.contains(&year)
     {
         return Err(invalid(
             "data.founded_year",
-            format!(
-                "founded_year must be {}-{}",
-                FOUNDED_YEARS.start(),
-                FOUNDED_YEARS.end()
-            ),
+            format!("founded_year must be {}-{}", FOUNDED_YEARS.start(), FOUNDED_YEARS.end()),
         ));
     }
     Ok(())
@@ -359,27 +334,14 @@ fn check_mandate(d: &MandateTerms) -> Result<(), Refusal> {
     if d.ticket_max_eur < d.ticket_min_eur {
         return Err(invalid(
             "data.ticket_max_eur",
-            format!(
-                "ticket_max_eur ({}) must be >= ticket_min_eur ({})",
-                d.ticket_max_eur, d.ticket_min_eur
-            ),
+            format!("ticket_max_eur ({}) must be >= ticket_min_eur ({})", d.ticket_max_eur, d.ticket_min_eur),
         ));
     }
     list("data.instruments", &d.instruments, 1, Instrument::ALL.len())?;
     list("data.stages", &d.stages, 1, Stage::ALL.len())?;
-    list(
-        "data.impact_themes",
-        &d.impact_themes,
-        0,
-        usize::from(Sdg::COUNT),
-    )?;
+    list("data.impact_themes", &d.impact_themes, 0, usize::from(Sdg::COUNT))?;
     list("data.regions", &d.regions, 0, MAX_LIST_ITEMS)?;
-    list(
-        "data.required_certifications",
-        &d.required_certifications,
-        0,
-        Certification::ALL.len(),
-    )?;
+    list("data.required_certifications", &d.required_certifications, 0, Certification::ALL.len())?;
     if let Some(budget) = d.budget_eur {
         money("data.budget_eur", budget)?;
     }
@@ -387,37 +349,20 @@ fn check_mandate(d: &MandateTerms) -> Result<(), Refusal> {
 }
 
 fn check_conclusion(d: &Concluded) -> Result<(), Refusal> {
-    list(
-        "data.outcomes",
-        &d.outcomes.iter().map(|o| &o.request_id).collect::<Vec<_>>(),
-        0,
-        MAX_LIST_ITEMS,
-    )
-    .map_err(|refusal| Refusal {
-        message: format!("{} (outcomes by request_id)", refusal.message),
-        ..refusal
-    })?;
+    list("data.outcomes", &d.outcomes.iter().map(|o| &o.request_id).collect::<Vec<_>>(), 0, MAX_LIST_ITEMS)
+        .map_err(|refusal| Refusal { message: format!("{} (outcomes by request_id)", refusal.message), ..refusal })?;
     for (index, outcome) in d.outcomes.iter().enumerate() {
         let path = format!("data.outcomes[{index}].commitments");
         if outcome.commitments.len() > MAX_LIST_ITEMS {
-            return Err(invalid(
-                path,
-                format!("at most {MAX_LIST_ITEMS} commitments per outcome"),
-            ));
+            return Err(invalid(path, format!("at most {MAX_LIST_ITEMS} commitments per outcome")));
         }
         let mut seen = HashSet::new();
         for (position, commitment) in outcome.commitments.iter().enumerate() {
-            money(
-                &format!("{path}[{position}].amount_eur"),
-                commitment.amount_eur,
-            )?;
+            money(&format!("{path}[{position}].amount_eur"), commitment.amount_eur)?;
             if !seen.insert(&commitment.mandate_id) {
                 return Err(invalid(
                     format!("{path}[{position}].mandate_id"),
-                    format!(
-                        "{} commits twice to the same request",
-                        commitment.mandate_id
-                    ),
+                    format!("{} commits twice to the same request", commitment.mandate_id),
                 ));
             }
         }
@@ -435,10 +380,7 @@ fn money(field: &str, amount_eur: u64) -> Result<(), Refusal> {
         return Err(invalid(field, format!("{short} must be > 0")));
     }
     if amount_eur > MAX_AMOUNT_EUR {
-        return Err(invalid(
-            field,
-            format!("{short} must be <= {MAX_AMOUNT_EUR}"),
-        ));
+        return Err(invalid(field, format!("{short} must be <= {MAX_AMOUNT_EUR}")));
     }
     Ok(())
 }
@@ -452,21 +394,13 @@ fn name(field: &str, value: &str) -> Result<(), Refusal> {
 
 fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Refusal> {
     if value.chars().count() > max_chars {
-        return Err(invalid(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+        return Err(invalid(field, format!("must be at most {max_chars} characters")));
     }
     Ok(())
 }
 
 /// A list with `min..=max` items, none repeated; the path of a repeat is its index.
-fn list<T: Eq + Hash + std::fmt::Debug>(
-    field: &str,
-    items: &[T],
-    min: usize,
-    max: usize,
-) -> Result<(), Refusal> {
+fn list<T: Eq + Hash + std::fmt::Debug>(field: &str, items: &[T], min: usize, max: usize) -> Result<(), Refusal> {
     if items.len() < min {
         return Err(invalid(field, format!("needs at least {min} item(s)")));
     }
@@ -476,10 +410,7 @@ fn list<T: Eq + Hash + std::fmt::Debug>(
     let mut seen = HashSet::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         if !seen.insert(item) {
-            return Err(invalid(
-                format!("{field}[{index}]"),
-                format!("{item:?} is listed twice"),
-            ));
+            return Err(invalid(format!("{field}[{index}]"), format!("{item:?} is listed twice")));
         }
     }
     Ok(())
@@ -543,12 +474,8 @@ mod tests {
 
     fn refusal(event_type: EventType, subject: &str, data: Value) -> Option<(ErrorCode, String)> {
         let subject = AggregateId::parse(subject).unwrap();
-        let Value::Object(map) = data else {
-            panic!("data must be an object")
-        };
-        EventData::parse(event_type, &subject, &map)
-            .err()
-            .map(|r| (r.code, r.field.unwrap_or_default()))
+        let Value::Object(map) = data else { panic!("data must be an object") };
+        EventData::parse(event_type, &subject, &map).err().map(|r| (r.code, r.field.unwrap_or_default()))
     }
 
     #[test]
@@ -565,16 +492,8 @@ mod tests {
             ("amount_eur", json!(1.5), "data.amount_eur"),
             ("amount_eur", json!("100"), "data.amount_eur"),
             ("instruments", json!([]), "data.instruments"),
-            (
-                "instruments",
-                json!(["loan", "shares"]),
-                "data.instruments[1]",
-            ),
-            (
-                "instruments",
-                json!(["loan", "loan"]),
-                "data.instruments[1]",
-            ),
+            ("instruments", json!(["loan", "shares"]), "data.instruments[1]"),
+            ("instruments", json!(["loan", "loan"]), "data.instruments[1]"),
             ("impact_themes", json!([18]), "data.impact_themes[0]"),
             ("impact_themes", json!([0]), "data.impact_themes[0]"),
             ("stage", json!("seed"), "data.stage"),
@@ -595,22 +514,13 @@ mod tests {
         }
         let mut data = request();
         data["organisation"]["kvk"] = json!("1234567");
-        assert_eq!(
-            refusal(EventType::RequestSubmitted, "r1", data).unwrap().1,
-            "data.organisation.kvk"
-        );
+        assert_eq!(refusal(EventType::RequestSubmitted, "r1", data).unwrap().1, "data.organisation.kvk");
         let mut data = request();
         data["organisation"]["region"] = json!("nl3");
-        assert_eq!(
-            refusal(EventType::RequestSubmitted, "r1", data).unwrap().1,
-            "data.organisation.region"
-        );
+        assert_eq!(refusal(EventType::RequestSubmitted, "r1", data).unwrap().1, "data.organisation.region");
         let mut data = request();
         data.as_object_mut().unwrap().remove("title");
-        assert_eq!(
-            refusal(EventType::RequestSubmitted, "r1", data).unwrap().1,
-            "data.title"
-        );
+        assert_eq!(refusal(EventType::RequestSubmitted, "r1", data).unwrap().1, "data.title");
     }
 
     #[test]
@@ -639,27 +549,15 @@ mod tests {
     fn round_table_data() {
         let assessed = json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1",
             "interest": "yes", "amount_eur": 10000, "scores": {"impact": 5, "team": 4, "financials": 6}});
-        assert_eq!(
-            refusal(EventType::RoundtableAssessed, "t1", assessed)
-                .unwrap()
-                .1,
-            "data.scores.financials"
-        );
+        assert_eq!(refusal(EventType::RoundtableAssessed, "t1", assessed).unwrap().1, "data.scores.financials");
         let concluded = json!({"roundtable_id": "t1", "outcomes": [
             {"request_id": "r1", "commitments": [{"mandate_id": "m1", "amount_eur": 5, "instrument": "loan"},
                                                   {"mandate_id": "m1", "amount_eur": 5, "instrument": "loan"}]}]});
         assert_eq!(
-            refusal(EventType::RoundtableConcluded, "t1", concluded)
-                .unwrap()
-                .1,
+            refusal(EventType::RoundtableConcluded, "t1", concluded).unwrap().1,
             "data.outcomes[0].commitments[1].mandate_id"
         );
         let scheduled = json!({"roundtable_id": "t1", "title": "Haarlem", "date": "2021-06-01", "mandate_ids": []});
-        assert_eq!(
-            refusal(EventType::RoundtableScheduled, "t1", scheduled)
-                .unwrap()
-                .1,
-            "data.mandate_ids"
-        );
+        assert_eq!(refusal(EventType::RoundtableScheduled, "t1", scheduled).unwrap().1, "data.mandate_ids");
     }
 }

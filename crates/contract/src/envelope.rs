@@ -105,18 +105,12 @@ impl SubmitRoute {
         if tokens.next().is_some() {
             return None;
         }
-        Some(Self {
-            principal: principal.into(),
-            type_tokens: Some(format!("{aggregate}.{event}")),
-        })
+        Some(Self { principal: principal.into(), type_tokens: Some(format!("{aggregate}.{event}")) })
     }
 
     /// The route of an HTTP submit, whose principal comes from the bearer token.
     pub fn http(principal: &PrincipalId) -> Self {
-        Self {
-            principal: principal.to_string(),
-            type_tokens: None,
-        }
+        Self { principal: principal.to_string(), type_tokens: None }
     }
 }
 
@@ -126,27 +120,18 @@ pub fn parse_envelope(raw: &[u8], route: &SubmitRoute) -> Result<Envelope, Refus
     if raw.len() > MAX_EVENT_BYTES {
         return Err(Refusal::new(
             ErrorCode::TooLarge,
-            format!(
-                "the event is {} bytes; at most {MAX_EVENT_BYTES} are accepted",
-                raw.len()
-            ),
+            format!("the event is {} bytes; at most {MAX_EVENT_BYTES} are accepted", raw.len()),
         ));
     }
     let value: Value = serde_json::from_slice(raw)
         .map_err(|error| Refusal::new(ErrorCode::MalformedJson, format!("not JSON: {error}")))?;
     let Value::Object(mut object) = value else {
-        return Err(Refusal::new(
-            ErrorCode::InvalidEnvelope,
-            "the event must be a JSON object",
-        ));
+        return Err(Refusal::new(ErrorCode::InvalidEnvelope, "the event must be a JSON object"));
     };
 
     for key in object.keys() {
         if RESERVED_ATTRIBUTES.contains(&key.as_str()) {
-            return Err(envelope_error(
-                key,
-                format!("{key} is set by Tafel, not by a publisher"),
-            ));
+            return Err(envelope_error(key, format!("{key} is set by Tafel, not by a publisher")));
         }
         if !KNOWN_ATTRIBUTES.contains(&key.as_str()) {
             return Err(envelope_error(key, format!("unknown attribute {key:?}")));
@@ -181,34 +166,25 @@ pub fn parse_envelope(raw: &[u8], route: &SubmitRoute) -> Result<Envelope, Refus
     }
     let expectedversion = match object.get("expectedversion") {
         None => None,
-        Some(Value::Number(number)) => Some(number.as_u64().ok_or_else(|| {
-            envelope_error("expectedversion", "expectedversion must be an integer >= 0")
-        })?),
+        Some(Value::Number(number)) => Some(
+            number
+                .as_u64()
+                .ok_or_else(|| envelope_error("expectedversion", "expectedversion must be an integer >= 0"))?,
+        ),
         Some(_) => {
-            return Err(envelope_error(
-                "expectedversion",
-                "expectedversion must be an integer >= 0",
-            ));
+            return Err(envelope_error("expectedversion", "expectedversion must be an integer >= 0"));
         }
     };
-    let (source, time, datacontenttype) = (
-        source.to_owned(),
-        time.map(str::to_owned),
-        datacontenttype.map(str::to_owned),
-    );
+    let (source, time, datacontenttype) =
+        (source.to_owned(), time.map(str::to_owned), datacontenttype.map(str::to_owned));
     let data = match object.remove("data") {
         Some(Value::Object(data)) => data,
         Some(_) => return Err(envelope_error("data", "data must be a JSON object")),
         None => return Err(envelope_error("data", "data is required")),
     };
 
-    let event_type = EventType::parse(&event_type).ok_or_else(|| {
-        Refusal::at(
-            ErrorCode::UnknownType,
-            "type",
-            format!("unknown event type {event_type:?}"),
-        )
-    })?;
+    let event_type = EventType::parse(&event_type)
+        .ok_or_else(|| Refusal::at(ErrorCode::UnknownType, "type", format!("unknown event type {event_type:?}")))?;
 
     if let Some(tokens) = &route.type_tokens
         && tokens != event_type.subject_tokens()
@@ -223,10 +199,7 @@ pub fn parse_envelope(raw: &[u8], route: &SubmitRoute) -> Result<Envelope, Refus
         ));
     }
     if !is_valid_id(&route.principal) {
-        return Err(Refusal::new(
-            ErrorCode::SubjectMismatch,
-            format!("{:?} is not a principal id", route.principal),
-        ));
+        return Err(Refusal::new(ErrorCode::SubjectMismatch, format!("{:?} is not a principal id", route.principal)));
     }
 
     Ok(Envelope {
@@ -242,17 +215,8 @@ pub fn parse_envelope(raw: &[u8], route: &SubmitRoute) -> Result<Envelope, Refus
     })
 }
 
-const KNOWN_ATTRIBUTES: &[&str] = &[
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "subject",
-    "time",
-    "datacontenttype",
-    "data",
-    "expectedversion",
-];
+const KNOWN_ATTRIBUTES: &[&str] =
+    &["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data", "expectedversion"];
 
 fn envelope_error(field: &str, message: impl Into<String>) -> Refusal {
     Refusal::at(ErrorCode::InvalidEnvelope, field, message)
@@ -266,10 +230,7 @@ fn required_string<'a>(object: &'a Map<String, Value>, key: &str) -> Result<&'a 
     }
 }
 
-fn optional_string<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'a str>, Refusal> {
+fn optional_string<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Refusal> {
     match object.get(key) {
         Some(Value::String(text)) => Ok(Some(text)),
         Some(_) => Err(envelope_error(key, format!("{key} must be a string"))),
@@ -280,16 +241,10 @@ fn optional_string<'a>(
 /// A URI reference (RFC 3986) in practice: non-empty, no spaces or control characters.
 fn check_source(source: &str) -> Result<(), Refusal> {
     if source.is_empty() || source.len() > MAX_SOURCE_BYTES {
-        return Err(envelope_error(
-            "source",
-            format!("source must be 1-{MAX_SOURCE_BYTES} bytes"),
-        ));
+        return Err(envelope_error("source", format!("source must be 1-{MAX_SOURCE_BYTES} bytes")));
     }
     if source.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(envelope_error(
-            "source",
-            "source must be a URI reference, without spaces",
-        ));
+        return Err(envelope_error("source", "source must be a URI reference, without spaces"));
     }
     Ok(())
 }
@@ -316,8 +271,7 @@ pub struct StoredEvent {
 /// Formats a commit time, in milliseconds since the Unix epoch, as RFC 3339 UTC.
 pub fn format_recorded_at(unix_ms: i64) -> String {
     let nanos = i128::from(unix_ms) * 1_000_000;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let (date, clock) = (time.date(), time.time());
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -346,9 +300,7 @@ mod tests {
     }
 
     fn code_of(value: &Value, route: &SubmitRoute) -> Option<(ErrorCode, Option<String>)> {
-        parse_envelope(value.to_string().as_bytes(), route)
-            .err()
-            .map(|r| (r.code, r.field))
+        parse_envelope(value.to_string().as_bytes(), route).err().map(|r| (r.code, r.field))
     }
 
     #[test]
@@ -361,46 +313,22 @@ mod tests {
     #[test]
     fn step_one_in_order() {
         let big = vec![b' '; MAX_EVENT_BYTES + 1];
-        assert_eq!(
-            parse_envelope(&big, &route()).unwrap_err().code,
-            ErrorCode::TooLarge
-        );
-        assert_eq!(
-            parse_envelope(b"{", &route()).unwrap_err().code,
-            ErrorCode::MalformedJson
-        );
+        assert_eq!(parse_envelope(&big, &route()).unwrap_err().code, ErrorCode::TooLarge);
+        assert_eq!(parse_envelope(b"{", &route()).unwrap_err().code, ErrorCode::MalformedJson);
         let mut bad = event();
         bad["specversion"] = json!("0.3");
         bad["type"] = json!("tafel.nope");
-        assert_eq!(
-            code_of(&bad, &route()),
-            Some((ErrorCode::InvalidEnvelope, Some("specversion".into())))
-        );
+        assert_eq!(code_of(&bad, &route()), Some((ErrorCode::InvalidEnvelope, Some("specversion".into()))));
         let mut unknown = event();
         unknown["type"] = json!("tafel.nope");
-        assert_eq!(
-            code_of(&unknown, &route()).unwrap().0,
-            ErrorCode::UnknownType
-        );
+        assert_eq!(code_of(&unknown, &route()).unwrap().0, ErrorCode::UnknownType);
         let mut other = event();
         other["type"] = json!("tafel.request.revised");
-        assert_eq!(
-            code_of(&other, &route()).unwrap().0,
-            ErrorCode::SubjectMismatch
-        );
-        let http = SubmitRoute {
-            principal: "acme-bikes".into(),
-            type_tokens: None,
-        };
+        assert_eq!(code_of(&other, &route()).unwrap().0, ErrorCode::SubjectMismatch);
+        let http = SubmitRoute { principal: "acme-bikes".into(), type_tokens: None };
         assert_eq!(code_of(&other, &http), None);
-        let bad_principal = SubmitRoute {
-            principal: "Acme".into(),
-            type_tokens: None,
-        };
-        assert_eq!(
-            code_of(&event(), &bad_principal).unwrap().0,
-            ErrorCode::SubjectMismatch
-        );
+        let bad_principal = SubmitRoute { principal: "Acme".into(), type_tokens: None };
+        assert_eq!(code_of(&event(), &bad_principal).unwrap().0, ErrorCode::SubjectMismatch);
     }
 
     #[test]
@@ -421,18 +349,11 @@ mod tests {
         for (field, value) in cases {
             let mut bad = event();
             bad[field] = value;
-            assert_eq!(
-                code_of(&bad, &route()),
-                Some((ErrorCode::InvalidEnvelope, Some(field.into()))),
-                "{field}"
-            );
+            assert_eq!(code_of(&bad, &route()), Some((ErrorCode::InvalidEnvelope, Some(field.into()))), "{field}");
         }
         let mut no_data = event();
         no_data.as_object_mut().unwrap().remove("data");
-        assert_eq!(
-            code_of(&no_data, &route()).unwrap().1.as_deref(),
-            Some("data")
-        );
+        assert_eq!(code_of(&no_data, &route()).unwrap().1.as_deref(), Some("data"));
         let mut timed = event();
         timed["time"] = json!("2024-05-01T10:00:00+02:00");
         timed["expectedversion"] = json!(0);
@@ -454,18 +375,12 @@ mod tests {
     #[test]
     fn recorded_at_is_rfc3339_utc() {
         assert_eq!(format_recorded_at(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_recorded_at(1_717_243_200_123),
-            "2024-06-01T12:00:00.123Z"
-        );
+        assert_eq!(format_recorded_at(1_717_243_200_123), "2024-06-01T12:00:00.123Z");
     }
 
     #[test]
     fn nats_routes() {
-        assert_eq!(
-            SubmitRoute::from_nats_subject("tafel.submit.request.submitted"),
-            None
-        );
+        assert_eq!(SubmitRoute::from_nats_subject("tafel.submit.request.submitted"), None);
         assert_eq!(SubmitRoute::from_nats_subject("tafel.submit.a.b.c.d"), None);
         assert_eq!(route().type_tokens.as_deref(), Some("request.withdrawn"));
     }

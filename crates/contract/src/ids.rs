@@ -15,9 +15,7 @@ pub fn is_valid_id(text: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_ID_CHARS
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
 macro_rules! pattern_id {

@@ -97,19 +97,11 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        Self { code, message: message.into(), field: None }
     }
 
     pub fn at(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: Some(field.into()),
-        }
+        Self { code, message: message.into(), field: Some(field.into()) }
     }
 }
 
@@ -146,21 +138,11 @@ pub enum SubmitReply {
 
 impl SubmitReply {
     pub fn accepted(id: EventId, sequence: u64, streamversion: u64, duplicate: bool) -> Self {
-        SubmitReply::Accepted {
-            accepted: AcceptedFlag,
-            id,
-            sequence,
-            streamversion,
-            duplicate,
-        }
+        SubmitReply::Accepted { accepted: AcceptedFlag, id, sequence, streamversion, duplicate }
     }
 
     pub fn refused(id: Option<String>, error: Refusal) -> Self {
-        SubmitReply::Refused {
-            accepted: AcceptedFlag,
-            id,
-            error,
-        }
+        SubmitReply::Refused { accepted: AcceptedFlag, id, error }
     }
 }
 
@@ -198,21 +180,14 @@ mod tests {
         );
         let refused = SubmitReply::refused(
             Some("e-2".into()),
-            Refusal::at(
-                ErrorCode::InvalidData,
-                "data.amount_eur",
-                "amount_eur must be > 0",
-            ),
+            Refusal::at(ErrorCode::InvalidData, "data.amount_eur", "amount_eur must be > 0"),
         );
         let json = serde_json::to_value(&refused).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"accepted": false, "id": "e-2", "error": {"code": "invalid_data", "message": "amount_eur must be > 0", "field": "data.amount_eur"}})
         );
-        assert_eq!(
-            serde_json::from_value::<SubmitReply>(json).unwrap(),
-            refused
-        );
+        assert_eq!(serde_json::from_value::<SubmitReply>(json).unwrap(), refused);
     }
 
     #[test]

@@ -123,9 +123,7 @@ impl Sdg {
         if (1..=u64::from(Self::COUNT)).contains(&number) {
             Ok(Self(number as u8))
         } else {
-            Err(format!(
-                "SDG {number} does not exist: SDGs are numbered 1-17"
-            ))
+            Err(format!("SDG {number} does not exist: SDGs are numbered 1-17"))
         }
     }
 
@@ -150,9 +148,8 @@ impl From<Sdg> for u8 {
 /// Country prefixes of the EU NUTS 2021 classification (EU member states, EFTA
 /// countries and candidate countries with statistical regions).
 const NUTS_COUNTRIES: &[&str] = &[
-    "AL", "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
-    "IE", "IS", "IT", "LI", "LT", "LU", "LV", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS",
-    "SE", "SI", "SK", "TR",
+    "AL", "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE", "IS", "IT",
+    "LI", "LT", "LU", "LV", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "TR",
 ];
 
 /// A NUTS 2021 code: a country (two capitals) and up to three further levels of one
@@ -166,9 +163,7 @@ impl Region {
         let bytes = text.as_bytes();
         let well_formed = (2..=5).contains(&bytes.len())
             && bytes[..2].iter().all(u8::is_ascii_uppercase)
-            && bytes[2..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if !well_formed {
             return Err(format!(
                 "{text:?} is not a NUTS code: two capitals for the country, then up to three levels (e.g. NL324)"
@@ -241,9 +236,7 @@ impl CalendarDate {
         if text.len() != 10 {
             return Err(format!("{text:?} is not a date: YYYY-MM-DD"));
         }
-        time::Date::parse(text, DATE_FORMAT)
-            .map(Self)
-            .map_err(|_| format!("{text:?} is not a date: YYYY-MM-DD"))
+        time::Date::parse(text, DATE_FORMAT).map(Self).map_err(|_| format!("{text:?} is not a date: YYYY-MM-DD"))
     }
 
     pub fn from_date(date: time::Date) -> Self {
@@ -296,17 +289,8 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(
-            CalendarDate::parse("2024-02-29").unwrap().to_string(),
-            "2024-02-29"
-        );
-        for bad in [
-            "2023-02-29",
-            "2024-13-01",
-            "2024-1-01",
-            "+2024-01-01",
-            "20240101",
-        ] {
+        assert_eq!(CalendarDate::parse("2024-02-29").unwrap().to_string(), "2024-02-29");
+        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "+2024-01-01", "20240101"] {
             assert!(CalendarDate::parse(bad).is_err(), "{bad}");
         }
     }

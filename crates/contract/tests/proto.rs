@@ -8,13 +8,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tafel_contract::envelope::format_recorded_at;
-use tafel_contract::shortlist::{
-    Consortium, ConsortiumPart, Fit, NearMiss, Reason, Shortlist, ShortlistEntry,
-};
+use tafel_contract::shortlist::{Consortium, ConsortiumPart, Fit, NearMiss, Reason, Shortlist, ShortlistEntry};
 use tafel_contract::vocab::Instrument;
 use tafel_contract::{
-    AggregateId, EventData, EventId, EventType, PrincipalId, RecordedMeta, Refusal, StoredEvent,
-    SubmitReply, SubmitRoute, parse_envelope,
+    AggregateId, EventData, EventId, EventType, PrincipalId, RecordedMeta, Refusal, StoredEvent, SubmitReply,
+    SubmitRoute, parse_envelope,
 };
 
 fn proto_dir() -> PathBuf {
@@ -34,29 +32,18 @@ fn validator(definition: &str) -> jsonschema::Validator {
         "$ref": format!("#/$defs/{definition}"),
         "$defs": contract["$defs"],
     });
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
+    jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
 }
 
 fn cloudevents_validator() -> jsonschema::Validator {
     let schema = read_json("reference/cloudevents-1.0.schema.json");
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
+    jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
 }
 
 fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not validate: {errors:?}\n{instance:#}"
-    );
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what} does not validate: {errors:?}\n{instance:#}");
 }
 
 /// Steps 1 and 4 of a submit, as the gateway runs them.
@@ -91,9 +78,7 @@ fn every_example_gets_its_answer_from_both_validators() {
         };
         let route = SubmitRoute::from_nats_subject(&subject).unwrap();
         let rust = check_in_rust(&raw, &route);
-        let schema_accepts = parsed
-            .as_ref()
-            .is_some_and(|event| incoming.is_valid(event));
+        let schema_accepts = parsed.as_ref().is_some_and(|event| incoming.is_valid(event));
 
         if example["expect"] == "valid" {
             assert_eq!(rust, Ok(()), "{file}: Rust refused a valid example");
@@ -102,11 +87,7 @@ fn every_example_gets_its_answer_from_both_validators() {
             checked_valid += 1;
         } else {
             let refusal = rust.expect_err(&format!("{file}: Rust accepted an invalid example"));
-            assert_eq!(
-                refusal.code.as_str(),
-                example["expect"]["code"],
-                "{file}: {refusal}"
-            );
+            assert_eq!(refusal.code.as_str(), example["expect"]["code"], "{file}: {refusal}");
             if let Some(field) = example["expect"]["field"].as_str() {
                 assert_eq!(refusal.field.as_deref(), Some(field), "{file}: {refusal}");
             }
@@ -127,12 +108,7 @@ fn stored_events_validate_against_both_schemas() {
     let stored = validator("stored_event");
     let cloudevents = cloudevents_validator();
     let manifest = read_json("examples/manifest.json");
-    for example in manifest["examples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["expect"] == "valid")
-    {
+    for example in manifest["examples"].as_array().unwrap().iter().filter(|e| e["expect"] == "valid") {
         let file = example["file"].as_str().unwrap();
         let raw = std::fs::read(proto_dir().join("examples").join(file)).unwrap();
         let principal = PrincipalId::parse(example["principal"].as_str().unwrap()).unwrap();
@@ -158,27 +134,13 @@ fn stored_events_validate_against_both_schemas() {
 fn replies_and_shortlists_validate() {
     let replies = validator("submit_reply");
     let accepted = SubmitReply::accepted(EventId::parse("evt-1").unwrap(), 42, 3, true);
-    assert_valid(
-        &replies,
-        &serde_json::to_value(accepted).unwrap(),
-        "an accepted reply",
-    );
+    assert_valid(&replies, &serde_json::to_value(accepted).unwrap(), "an accepted reply");
     let raw = br#"{"specversion": "1.0"}"#;
-    let refusal = parse_envelope(
-        raw,
-        &SubmitRoute::from_nats_subject("tafel.submit.request.submitted.a").unwrap(),
-    )
-    .unwrap_err();
+    let refusal =
+        parse_envelope(raw, &SubmitRoute::from_nats_subject("tafel.submit.request.submitted.a").unwrap()).unwrap_err();
     let refused = SubmitReply::refused(None, refusal);
-    assert_valid(
-        &replies,
-        &serde_json::to_value(refused).unwrap(),
-        "a refused reply",
-    );
-    assert!(
-        !replies.is_valid(&json!({"accepted": true, "id": "x"})),
-        "the reply schema accepts anything"
-    );
+    assert_valid(&replies, &serde_json::to_value(refused).unwrap(), "a refused reply");
+    assert!(!replies.is_valid(&json!({"accepted": true, "id": "x"})), "the reply schema accepts anything");
 
     let id = |text: &str| AggregateId::parse(text).unwrap();
     let shortlist = Shortlist {
@@ -199,16 +161,8 @@ fn replies_and_shortlists_validate() {
         consortia: vec![Consortium {
             total_eur: 400_000,
             parts: vec![
-                ConsortiumPart {
-                    mandate_id: id("m1"),
-                    amount_eur: 250_000,
-                    instrument: Instrument::Loan,
-                },
-                ConsortiumPart {
-                    mandate_id: id("m2"),
-                    amount_eur: 150_000,
-                    instrument: Instrument::Equity,
-                },
+                ConsortiumPart { mandate_id: id("m1"), amount_eur: 250_000, instrument: Instrument::Loan },
+                ConsortiumPart { mandate_id: id("m2"), amount_eur: 150_000, instrument: Instrument::Equity },
             ],
         }],
         near_misses: vec![NearMiss {
@@ -218,11 +172,7 @@ fn replies_and_shortlists_validate() {
             detail: "takes growth, mature; the request is early_revenue".into(),
         }],
     };
-    assert_valid(
-        &validator("shortlist"),
-        &serde_json::to_value(shortlist).unwrap(),
-        "a shortlist",
-    );
+    assert_valid(&validator("shortlist"), &serde_json::to_value(shortlist).unwrap(), "a shortlist");
 }
 
 #[test]
@@ -230,48 +180,20 @@ fn the_schema_lists_exactly_the_rust_vocabularies() {
     let contract = read_json("tafel-v1.schema.json");
     let defs = &contract["$defs"];
     let listed = |name: &str| -> Vec<String> {
-        defs[name]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
+        defs[name]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
     };
     use tafel_contract::vocab::{Certification, FinancierKind, Stage};
     let strings = |all: Vec<&str>| all.into_iter().map(str::to_owned).collect::<Vec<_>>();
-    assert_eq!(
-        listed("instrument"),
-        strings(Instrument::ALL.iter().map(|i| i.as_str()).collect())
-    );
-    assert_eq!(
-        listed("stage"),
-        strings(Stage::ALL.iter().map(|i| i.as_str()).collect())
-    );
-    assert_eq!(
-        listed("certification"),
-        strings(Certification::ALL.iter().map(|i| i.as_str()).collect())
-    );
-    assert_eq!(
-        listed("financier_kind"),
-        strings(FinancierKind::ALL.iter().map(|i| i.as_str()).collect())
-    );
-    assert_eq!(
-        listed("event_type"),
-        strings(EventType::ALL.iter().map(|i| i.as_str()).collect())
-    );
+    assert_eq!(listed("instrument"), strings(Instrument::ALL.iter().map(|i| i.as_str()).collect()));
+    assert_eq!(listed("stage"), strings(Stage::ALL.iter().map(|i| i.as_str()).collect()));
+    assert_eq!(listed("certification"), strings(Certification::ALL.iter().map(|i| i.as_str()).collect()));
+    assert_eq!(listed("financier_kind"), strings(FinancierKind::ALL.iter().map(|i| i.as_str()).collect()));
+    assert_eq!(listed("event_type"), strings(EventType::ALL.iter().map(|i| i.as_str()).collect()));
     let codes: Vec<String> = defs["error"]["properties"]["code"]["enum"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        codes,
-        strings(
-            tafel_contract::ErrorCode::ALL
-                .iter()
-                .map(|c| c.as_str())
-                .collect()
-        )
-    );
+    assert_eq!(codes, strings(tafel_contract::ErrorCode::ALL.iter().map(|c| c.as_str()).collect()));
 }

@@ -51,21 +51,11 @@ impl MandateState {
     }
 
     pub fn standing(&self) -> MandateStanding {
-        MandateStanding {
-            closed: self.is_closed(),
-            committed_eur: self.committed_eur,
-        }
+        MandateStanding { closed: self.is_closed(), committed_eur: self.committed_eur }
     }
 
     pub fn decide_change(&self) -> Result<(), Refusal> {
-        if self.is_closed() {
-            Err(invalid_state(format!(
-                "mandate {} is closed",
-                self.mandate_id
-            )))
-        } else {
-            Ok(())
-        }
+        if self.is_closed() { Err(invalid_state(format!("mandate {} is closed", self.mandate_id))) } else { Ok(()) }
     }
 
     pub fn revised(&mut self, terms: MandateTerms) {
@@ -83,9 +73,6 @@ impl MandateState {
     }
 
     fn recompute_remaining(&mut self) {
-        self.remaining_budget_eur = self
-            .terms
-            .budget_eur
-            .map(|budget| budget.saturating_sub(self.committed_eur));
+        self.remaining_budget_eur = self.terms.budget_eur.map(|budget| budget.saturating_sub(self.committed_eur));
     }
 }

@@ -62,14 +62,7 @@ impl RequestState {
 
     /// Revising, coaching or withdrawing needs an open request.
     pub fn decide_change(&self) -> Result<(), Refusal> {
-        if self.is_open() {
-            Ok(())
-        } else {
-            Err(invalid_state(format!(
-                "request {} is withdrawn",
-                self.request_id
-            )))
-        }
+        if self.is_open() { Ok(()) } else { Err(invalid_state(format!("request {} is withdrawn", self.request_id))) }
     }
 
     pub fn revised(&mut self, details: RequestDetails) {
@@ -83,11 +76,8 @@ impl RequestState {
             Readiness::Ready => RequestStatus::Ready,
             Readiness::NeedsWork => RequestStatus::NeedsWork,
         };
-        self.coaching = Some(Coaching {
-            coach: coached.coach.clone(),
-            readiness: coached.readiness,
-            notes: coached.notes.clone(),
-        });
+        self.coaching =
+            Some(Coaching { coach: coached.coach.clone(), readiness: coached.readiness, notes: coached.notes.clone() });
     }
 
     pub fn withdrawn(&mut self) {

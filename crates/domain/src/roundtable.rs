@@ -72,20 +72,12 @@ impl RoundtableState {
     }
 
     pub fn has_recused(&self, mandate_id: &AggregateId, request_id: &AggregateId) -> bool {
-        self.recusals
-            .iter()
-            .any(|r| &r.mandate_id == mandate_id && &r.request_id == request_id)
+        self.recusals.iter().any(|r| &r.mandate_id == mandate_id && &r.request_id == request_id)
     }
 
     /// The mandate's latest assessment of the request.
-    pub fn assessment(
-        &self,
-        mandate_id: &AggregateId,
-        request_id: &AggregateId,
-    ) -> Option<&AssessmentRecord> {
-        self.assessments
-            .iter()
-            .find(|a| &a.assessed.mandate_id == mandate_id && &a.assessed.request_id == request_id)
+    pub fn assessment(&self, mandate_id: &AggregateId, request_id: &AggregateId) -> Option<&AssessmentRecord> {
+        self.assessments.iter().find(|a| &a.assessed.mandate_id == mandate_id && &a.assessed.request_id == request_id)
     }
 
     pub fn agenda_set(&mut self, data: &AgendaSet, sequence: u64) {
@@ -94,14 +86,9 @@ impl RoundtableState {
     }
 
     pub fn assessed(&mut self, financier: PrincipalId, data: &Assessed, at: &str) {
-        self.assessments.retain(|a| {
-            !(a.assessed.mandate_id == data.mandate_id && a.assessed.request_id == data.request_id)
-        });
-        self.assessments.push(AssessmentRecord {
-            financier,
-            assessed: data.clone(),
-            assessed_at: at.to_owned(),
-        });
+        self.assessments
+            .retain(|a| !(a.assessed.mandate_id == data.mandate_id && a.assessed.request_id == data.request_id));
+        self.assessments.push(AssessmentRecord { financier, assessed: data.clone(), assessed_at: at.to_owned() });
     }
 
     pub fn recused(&mut self, data: &Recused) {

@@ -99,10 +99,7 @@ impl World {
         let meta = &event.meta;
         let envelope = &event.envelope;
         if meta.sequence != self.last_sequence + 1 {
-            return Err(format!(
-                "event {} follows {}: the log has a gap",
-                meta.sequence, self.last_sequence
-            ));
+            return Err(format!("event {} follows {}: the log has a gap", meta.sequence, self.last_sequence));
         }
         let kind = envelope.event_type.aggregate();
         let version = self.version(kind, &envelope.subject);
@@ -116,62 +113,35 @@ impl World {
             .map_err(|refusal| format!("event {} no longer parses: {refusal}", meta.sequence))?;
         let owner = meta.principal.clone();
         let at = meta.recordedat.as_str();
-        let missing = || {
-            format!(
-                "event {} names {kind} {} that does not exist",
-                meta.sequence, envelope.subject
-            )
-        };
+        let missing = || format!("event {} names {kind} {} that does not exist", meta.sequence, envelope.subject);
         match data {
             EventData::RequestSubmitted(details) => {
-                self.requests.insert(
-                    details.request_id.clone(),
-                    RequestState::submitted(owner, details, at),
-                );
+                self.requests.insert(details.request_id.clone(), RequestState::submitted(owner, details, at));
             }
             EventData::MandatePublished(terms) => {
-                self.mandates_by_owner
-                    .entry(owner.clone())
-                    .or_default()
-                    .push(terms.mandate_id.clone());
-                self.mandates.insert(
-                    terms.mandate_id.clone(),
-                    MandateState::published(owner, terms, at),
-                );
+                self.mandates_by_owner.entry(owner.clone()).or_default().push(terms.mandate_id.clone());
+                self.mandates.insert(terms.mandate_id.clone(), MandateState::published(owner, terms, at));
             }
             EventData::RoundtableScheduled(data) => {
-                self.roundtables.insert(
-                    data.roundtable_id.clone(),
-                    RoundtableState::scheduled(owner, &data),
-                );
+                self.roundtables.insert(data.roundtable_id.clone(), RoundtableState::scheduled(owner, &data));
             }
             other => {
-                self.apply_change(other, meta.sequence, owner, at)
-                    .ok_or_else(missing)?;
+                self.apply_change(other, meta.sequence, owner, at).ok_or_else(missing)?;
             }
         }
         match kind {
             AggregateKind::Request => {
-                let state = self
-                    .requests
-                    .get_mut(&envelope.subject)
-                    .ok_or_else(missing)?;
+                let state = self.requests.get_mut(&envelope.subject).ok_or_else(missing)?;
                 state.version = meta.streamversion;
                 state.updated_at = at.to_owned();
             }
             AggregateKind::Mandate => {
-                let state = self
-                    .mandates
-                    .get_mut(&envelope.subject)
-                    .ok_or_else(missing)?;
+                let state = self.mandates.get_mut(&envelope.subject).ok_or_else(missing)?;
                 state.version = meta.streamversion;
                 state.updated_at = at.to_owned();
             }
             AggregateKind::Roundtable => {
-                self.roundtables
-                    .get_mut(&envelope.subject)
-                    .ok_or_else(missing)?
-                    .version = meta.streamversion;
+                self.roundtables.get_mut(&envelope.subject).ok_or_else(missing)?.version = meta.streamversion;
             }
         }
         self.last_sequence = meta.sequence;
@@ -182,53 +152,29 @@ impl World {
     }
 
     /// Applies an event to an existing aggregate; `None` when it does not exist.
-    fn apply_change(
-        &mut self,
-        data: EventData,
-        sequence: u64,
-        principal: PrincipalId,
-        at: &str,
-    ) -> Option<()> {
+    fn apply_change(&mut self, data: EventData, sequence: u64, principal: PrincipalId, at: &str) -> Option<()> {
         match data {
-            EventData::RequestRevised(details) => {
-                self.requests.get_mut(&details.request_id)?.revised(details)
-            }
-            EventData::RequestCoached(coached) => self
-                .requests
-                .get_mut(&coached.request_id)?
-                .coached(&coached),
-            EventData::RequestWithdrawn(withdrawn) => {
-                self.requests.get_mut(&withdrawn.request_id)?.withdrawn()
-            }
-            EventData::MandateRevised(terms) => {
-                self.mandates.get_mut(&terms.mandate_id)?.revised(terms)
-            }
+            EventData::RequestRevised(details) => self.requests.get_mut(&details.request_id)?.revised(details),
+            EventData::RequestCoached(coached) => self.requests.get_mut(&coached.request_id)?.coached(&coached),
+            EventData::RequestWithdrawn(withdrawn) => self.requests.get_mut(&withdrawn.request_id)?.withdrawn(),
+            EventData::MandateRevised(terms) => self.mandates.get_mut(&terms.mandate_id)?.revised(terms),
             EventData::MandateClosed(closed) => self.mandates.get_mut(&closed.mandate_id)?.closed(),
-            EventData::RoundtableAgendaSet(agenda) => self
-                .roundtables
-                .get_mut(&agenda.roundtable_id)?
-                .agenda_set(&agenda, sequence),
-            EventData::RoundtableAssessed(assessed) => self
-                .roundtables
-                .get_mut(&assessed.roundtable_id)?
-                .assessed(principal, &assessed, at),
-            EventData::RoundtableRecused(recused) => self
-                .roundtables
-                .get_mut(&recused.roundtable_id)?
-                .recused(&recused),
+            EventData::RoundtableAgendaSet(agenda) => {
+                self.roundtables.get_mut(&agenda.roundtable_id)?.agenda_set(&agenda, sequence)
+            }
+            EventData::RoundtableAssessed(assessed) => {
+                self.roundtables.get_mut(&assessed.roundtable_id)?.assessed(principal, &assessed, at)
+            }
+            EventData::RoundtableRecused(recused) => {
+                self.roundtables.get_mut(&recused.roundtable_id)?.recused(&recused)
+            }
             EventData::RoundtableConcluded(concluded) => {
-                self.roundtables
-                    .get_mut(&concluded.roundtable_id)?
-                    .concluded(&concluded.outcomes);
+                self.roundtables.get_mut(&concluded.roundtable_id)?.concluded(&concluded.outcomes);
                 for commitment in concluded.outcomes.iter().flat_map(|o| &o.commitments) {
-                    self.mandates
-                        .get_mut(&commitment.mandate_id)?
-                        .committed(commitment.amount_eur);
+                    self.mandates.get_mut(&commitment.mandate_id)?.committed(commitment.amount_eur);
                 }
             }
-            EventData::RequestSubmitted(_)
-            | EventData::MandatePublished(_)
-            | EventData::RoundtableScheduled(_) => {
+            EventData::RequestSubmitted(_) | EventData::MandatePublished(_) | EventData::RoundtableScheduled(_) => {
                 unreachable!("creating events are applied by World::apply")
             }
         }
@@ -236,12 +182,7 @@ impl World {
     }
 
     /// Steps 5-7 of contract section 3 for an event that passed steps 1-4.
-    pub fn decide(
-        &self,
-        actor: &Actor,
-        envelope: &Envelope,
-        data: &EventData,
-    ) -> Result<Decision, Refusal> {
+    pub fn decide(&self, actor: &Actor, envelope: &Envelope, data: &EventData) -> Result<Decision, Refusal> {
         let event_type = envelope.event_type;
         let kind = event_type.aggregate();
         let id = &envelope.subject;
@@ -253,19 +194,13 @@ impl World {
             return Err(Refusal::at(
                 ErrorCode::InvalidData,
                 "data.coach",
-                format!(
-                    "{} must be the publishing coach {}",
-                    coached.coach, actor.id
-                ),
+                format!("{} must be the publishing coach {}", coached.coach, actor.id),
             ));
         }
 
         if event_type.creates_aggregate() {
             if current > 0 {
-                return Err(Refusal::new(
-                    ErrorCode::VersionConflict,
-                    format!("{kind} {id} exists already"),
-                ));
+                return Err(Refusal::new(ErrorCode::VersionConflict, format!("{kind} {id} exists already")));
             }
         } else {
             if current == 0 || !self.can_see(actor, kind, id) {
@@ -282,10 +217,7 @@ impl World {
             ));
         }
         self.check_state(data)?;
-        Ok(Decision {
-            stream: stream_name(kind, id),
-            version: current,
-        })
+        Ok(Decision { stream: stream_name(kind, id), version: current })
     }
 
     /// Step 5's ownership half: only owners change their requests and mandates, and a
@@ -297,15 +229,9 @@ impl World {
             EventData::RequestWithdrawn(d) => self.owns_request(actor, &d.request_id),
             EventData::MandateRevised(d) => self.owns_mandate(actor, &d.mandate_id, "mandate_id"),
             EventData::MandateClosed(d) => self.owns_mandate(actor, &d.mandate_id, "mandate_id"),
-            EventData::RoundtableAssessed(d) => {
-                self.owns_mandate(actor, &d.mandate_id, "data.mandate_id")
-            }
-            EventData::RoundtableRecused(d) => {
-                self.owns_mandate(actor, &d.mandate_id, "data.mandate_id")
-            }
-            EventData::RoundtableAgendaSet(_) | EventData::RoundtableConcluded(_)
-                if actor.role != Role::Organiser =>
-            {
+            EventData::RoundtableAssessed(d) => self.owns_mandate(actor, &d.mandate_id, "data.mandate_id"),
+            EventData::RoundtableRecused(d) => self.owns_mandate(actor, &d.mandate_id, "data.mandate_id"),
+            EventData::RoundtableAgendaSet(_) | EventData::RoundtableConcluded(_) if actor.role != Role::Organiser => {
                 forbidden("only organisers run round tables".into())
             }
             _ => Ok(()),
@@ -315,10 +241,7 @@ impl World {
     fn owns_request(&self, actor: &Actor, id: &AggregateId) -> Result<(), Refusal> {
         match self.requests.get(id) {
             Some(request) if request.owner == actor.id => Ok(()),
-            Some(_) => Err(Refusal::new(
-                ErrorCode::Forbidden,
-                format!("request {id} belongs to someone else"),
-            )),
+            Some(_) => Err(Refusal::new(ErrorCode::Forbidden, format!("request {id} belongs to someone else"))),
             None => Err(not_found(AggregateKind::Request, id)),
         }
     }
@@ -326,16 +249,8 @@ impl World {
     fn owns_mandate(&self, actor: &Actor, id: &AggregateId, field: &str) -> Result<(), Refusal> {
         match self.mandates.get(id) {
             Some(mandate) if mandate.owner == actor.id => Ok(()),
-            Some(_) => Err(Refusal::at(
-                ErrorCode::Forbidden,
-                field,
-                format!("mandate {id} belongs to someone else"),
-            )),
-            None => Err(Refusal::at(
-                ErrorCode::NotFound,
-                field,
-                format!("no mandate {id}"),
-            )),
+            Some(_) => Err(Refusal::at(ErrorCode::Forbidden, field, format!("mandate {id} belongs to someone else"))),
+            None => Err(Refusal::at(ErrorCode::NotFound, field, format!("no mandate {id}"))),
         }
     }
 
@@ -371,10 +286,7 @@ impl World {
             EventData::RoundtableAgendaSet(d) => {
                 self.open_roundtable(&d.roundtable_id)?;
                 for (index, request_id) in d.request_ids.iter().enumerate() {
-                    let ready = self
-                        .requests
-                        .get(request_id)
-                        .is_some_and(RequestState::is_ready);
+                    let ready = self.requests.get(request_id).is_some_and(RequestState::is_ready);
                     if !ready {
                         return Err(invalid_state_at(
                             format!("data.request_ids[{index}]"),
@@ -401,10 +313,7 @@ impl World {
                 let table = self.open_roundtable(&d.roundtable_id)?;
                 Self::check_seat(table, &d.mandate_id, &d.request_id)?;
                 if table.has_recused(&d.mandate_id, &d.request_id) {
-                    return Err(invalid_state(format!(
-                        "mandate {} has recused itself already",
-                        d.mandate_id
-                    )));
+                    return Err(invalid_state(format!("mandate {} has recused itself already", d.mandate_id)));
                 }
                 Ok(())
             }
@@ -413,44 +322,27 @@ impl World {
     }
 
     fn existing_request(&self, id: &AggregateId) -> Result<&RequestState, Refusal> {
-        self.requests
-            .get(id)
-            .ok_or_else(|| not_found(AggregateKind::Request, id))
+        self.requests.get(id).ok_or_else(|| not_found(AggregateKind::Request, id))
     }
 
     fn existing_mandate(&self, id: &AggregateId) -> Result<&MandateState, Refusal> {
-        self.mandates
-            .get(id)
-            .ok_or_else(|| not_found(AggregateKind::Mandate, id))
+        self.mandates.get(id).ok_or_else(|| not_found(AggregateKind::Mandate, id))
     }
 
     fn open_roundtable(&self, id: &AggregateId) -> Result<&RoundtableState, Refusal> {
-        let table = self
-            .roundtables
-            .get(id)
-            .ok_or_else(|| not_found(AggregateKind::Roundtable, id))?;
+        let table = self.roundtables.get(id).ok_or_else(|| not_found(AggregateKind::Roundtable, id))?;
         if table.is_concluded() {
             return Err(invalid_state(format!("round table {id} is concluded")));
         }
         Ok(table)
     }
 
-    fn check_seat(
-        table: &RoundtableState,
-        mandate_id: &AggregateId,
-        request_id: &AggregateId,
-    ) -> Result<(), Refusal> {
+    fn check_seat(table: &RoundtableState, mandate_id: &AggregateId, request_id: &AggregateId) -> Result<(), Refusal> {
         if !table.invites(mandate_id) {
-            return Err(invalid_state_at(
-                "data.mandate_id",
-                format!("mandate {mandate_id} is not invited"),
-            ));
+            return Err(invalid_state_at("data.mandate_id", format!("mandate {mandate_id} is not invited")));
         }
         if !table.has_on_agenda(request_id) {
-            return Err(invalid_state_at(
-                "data.request_id",
-                format!("request {request_id} is not on the agenda"),
-            ));
+            return Err(invalid_state_at("data.request_id", format!("request {request_id} is not on the agenda")));
         }
         Ok(())
     }
@@ -478,23 +370,16 @@ impl World {
                 }
                 let interested = table
                     .assessment(mandate_id, &outcome.request_id)
-                    .is_some_and(|a| {
-                        matches!(a.assessed.interest, Interest::Yes | Interest::Maybe)
-                    });
+                    .is_some_and(|a| matches!(a.assessed.interest, Interest::Yes | Interest::Maybe));
                 if !interested {
                     return Err(invalid_state_at(
                         format!("{field}.mandate_id"),
-                        format!(
-                            "mandate {mandate_id} did not assess request {} with yes or maybe",
-                            outcome.request_id
-                        ),
+                        format!("mandate {mandate_id} did not assess request {} with yes or maybe", outcome.request_id),
                     ));
                 }
                 let mandate = self.existing_mandate(mandate_id)?;
                 let terms: &MandateTerms = &mandate.terms;
-                if commitment.amount_eur < terms.ticket_min_eur
-                    || commitment.amount_eur > terms.ticket_max_eur
-                {
+                if commitment.amount_eur < terms.ticket_min_eur || commitment.amount_eur > terms.ticket_max_eur {
                     return Err(invalid_state_at(
                         format!("{field}.amount_eur"),
                         format!(
@@ -508,10 +393,7 @@ impl World {
                 {
                     return Err(invalid_state_at(
                         format!("{field}.instrument"),
-                        format!(
-                            "{} is not an instrument both sides accept",
-                            commitment.instrument
-                        ),
+                        format!("{} is not an instrument both sides accept", commitment.instrument),
                     ));
                 }
                 let total = committed_here.entry(mandate_id).or_insert(0);
@@ -533,26 +415,19 @@ impl World {
     /// is answered `not_found`, exactly as what does not exist.
     pub fn can_see(&self, actor: &Actor, kind: AggregateKind, id: &AggregateId) -> bool {
         match kind {
-            AggregateKind::Request => self
-                .requests
-                .get(id)
-                .is_some_and(|r| self.can_see_request(actor, r)),
-            AggregateKind::Mandate => self
-                .mandates
-                .get(id)
-                .is_some_and(|m| actor.sees_everything() || m.owner == actor.id),
+            AggregateKind::Request => self.requests.get(id).is_some_and(|r| self.can_see_request(actor, r)),
+            AggregateKind::Mandate => {
+                self.mandates.get(id).is_some_and(|m| actor.sees_everything() || m.owner == actor.id)
+            }
             AggregateKind::Roundtable => self.roundtables.get(id).is_some_and(|t| {
                 actor.sees_everything()
-                    || (actor.role == Role::Financier
-                        && t.mandate_ids.iter().any(|m| self.owns(actor, m)))
+                    || (actor.role == Role::Financier && t.mandate_ids.iter().any(|m| self.owns(actor, m)))
             }),
         }
     }
 
     fn owns(&self, actor: &Actor, mandate_id: &AggregateId) -> bool {
-        self.mandates
-            .get(mandate_id)
-            .is_some_and(|m| m.owner == actor.id)
+        self.mandates.get(mandate_id).is_some_and(|m| m.owner == actor.id)
     }
 
     /// An entrepreneur sees its own requests; a financier a `ready` request for which
@@ -566,28 +441,20 @@ impl World {
                 if !request.is_ready() {
                     return false;
                 }
-                let own = self
-                    .mandates_by_owner
-                    .get(&actor.id)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                let eligible = own
-                    .iter()
-                    .filter_map(|id| self.mandates.get(id))
-                    .any(|mandate| {
-                        tafel_matcher::check(
-                            &request.details,
-                            request.is_open(),
-                            &mandate.terms,
-                            mandate.standing(),
-                            self.today,
-                        )
-                        .is_ok()
-                    });
+                let own = self.mandates_by_owner.get(&actor.id).map(Vec::as_slice).unwrap_or_default();
+                let eligible = own.iter().filter_map(|id| self.mandates.get(id)).any(|mandate| {
+                    tafel_matcher::check(
+                        &request.details,
+                        request.is_open(),
+                        &mandate.terms,
+                        mandate.standing(),
+                        self.today,
+                    )
+                    .is_ok()
+                });
                 eligible
                     || self.roundtables.values().any(|table| {
-                        table.has_on_agenda(&request.request_id)
-                            && table.mandate_ids.iter().any(|m| own.contains(m))
+                        table.has_on_agenda(&request.request_id) && table.mandate_ids.iter().any(|m| own.contains(m))
                     })
             }
         }

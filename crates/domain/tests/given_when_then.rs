@@ -5,8 +5,7 @@ use tafel_contract::envelope::format_recorded_at;
 use tafel_contract::reply::ErrorCode;
 use tafel_contract::vocab::Role;
 use tafel_contract::{
-    AggregateKind, Envelope, EventData, EventType, PrincipalId, RecordedMeta, StoredEvent,
-    SubmitRoute, parse_envelope,
+    AggregateKind, Envelope, EventData, EventType, PrincipalId, RecordedMeta, StoredEvent, SubmitRoute, parse_envelope,
 };
 use tafel_domain::{Actor, Decision, World};
 
@@ -27,23 +26,13 @@ fn actor(id: &str) -> Actor {
 
 fn envelope(event_type: &str, data: Value, expected: Option<u64>) -> Envelope {
     let event_type = EventType::parse(event_type).unwrap();
-    let subject = data[event_type.aggregate().id_field()]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let subject = data[event_type.aggregate().id_field()].as_str().unwrap().to_owned();
     let mut event = json!({"specversion": "1.0", "id": "e", "source": "/test", "type": event_type.as_str(),
                            "subject": subject, "data": data});
     if let Some(expected) = expected {
         event["expectedversion"] = json!(expected);
     }
-    parse_envelope(
-        event.to_string().as_bytes(),
-        &SubmitRoute {
-            principal: "x".into(),
-            type_tokens: None,
-        },
-    )
-    .unwrap()
+    parse_envelope(event.to_string().as_bytes(), &SubmitRoute { principal: "x".into(), type_tokens: None }).unwrap()
 }
 
 fn request(id: &str) -> Value {
@@ -66,9 +55,7 @@ struct Given {
 
 impl Given {
     fn new() -> Self {
-        Given {
-            world: World::default(),
-        }
+        Given { world: World::default() }
     }
 
     fn event(mut self, principal: &str, event_type: &str, data: Value) -> Self {
@@ -89,12 +76,11 @@ impl Given {
     }
 
     fn ready_request(self, owner: &str, id: &str) -> Self {
-        self.event(owner, "tafel.request.submitted", request(id))
-            .event(
-                "coach",
-                "tafel.request.coached",
-                json!({"request_id": id, "coach": "coach", "readiness": "ready", "notes": ""}),
-            )
+        self.event(owner, "tafel.request.submitted", request(id)).event(
+            "coach",
+            "tafel.request.coached",
+            json!({"request_id": id, "coach": "coach", "readiness": "ready", "notes": ""}),
+        )
     }
 
     fn table_with_agenda(self) -> Self {
@@ -110,12 +96,7 @@ impl Given {
             .event("organiser", "tafel.roundtable.agenda_set", json!({"roundtable_id": "t1", "request_ids": ["r1"]}))
     }
 
-    fn when(
-        &self,
-        who: &str,
-        event_type: &str,
-        data: Value,
-    ) -> Result<Decision, (ErrorCode, Option<String>)> {
+    fn when(&self, who: &str, event_type: &str, data: Value) -> Result<Decision, (ErrorCode, Option<String>)> {
         self.when_expecting(who, event_type, data, None)
     }
 
@@ -127,11 +108,8 @@ impl Given {
         expected: Option<u64>,
     ) -> Result<Decision, (ErrorCode, Option<String>)> {
         let envelope = envelope(event_type, data, expected);
-        let parsed =
-            EventData::parse(envelope.event_type, &envelope.subject, &envelope.data).unwrap();
-        self.world
-            .decide(&actor(who), &envelope, &parsed)
-            .map_err(|r| (r.code, r.field))
+        let parsed = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data).unwrap();
+        self.world.decide(&actor(who), &envelope, &parsed).map_err(|r| (r.code, r.field))
     }
 }
 
@@ -141,25 +119,14 @@ fn code<T>(result: Result<T, (ErrorCode, Option<String>)>) -> Option<ErrorCode> 
 
 #[test]
 fn a_new_request_goes_to_its_stream_at_version_zero() {
-    let decision = Given::new()
-        .when("acme", "tafel.request.submitted", request("r1"))
-        .unwrap();
-    assert_eq!(
-        decision,
-        Decision {
-            stream: "request/r1".into(),
-            version: 0
-        }
-    );
+    let decision = Given::new().when("acme", "tafel.request.submitted", request("r1")).unwrap();
+    assert_eq!(decision, Decision { stream: "request/r1".into(), version: 0 });
 }
 
 #[test]
 fn creating_what_exists_is_a_version_conflict() {
     let given = Given::new().event("acme", "tafel.request.submitted", request("r1"));
-    assert_eq!(
-        code(given.when("other", "tafel.request.submitted", request("r1"))),
-        Some(ErrorCode::VersionConflict)
-    );
+    assert_eq!(code(given.when("other", "tafel.request.submitted", request("r1"))), Some(ErrorCode::VersionConflict));
 }
 
 #[test]
@@ -170,20 +137,9 @@ fn expected_versions_must_match() {
         code(given.when_expecting("acme", "tafel.request.revised", revised(), Some(0))),
         Some(ErrorCode::VersionConflict)
     );
+    assert_eq!(given.when_expecting("acme", "tafel.request.revised", revised(), Some(1)).unwrap().version, 1);
     assert_eq!(
-        given
-            .when_expecting("acme", "tafel.request.revised", revised(), Some(1))
-            .unwrap()
-            .version,
-        1
-    );
-    assert_eq!(
-        code(Given::new().when_expecting(
-            "acme",
-            "tafel.request.submitted",
-            request("r2"),
-            Some(1)
-        )),
+        code(Given::new().when_expecting("acme", "tafel.request.submitted", request("r2"), Some(1))),
         Some(ErrorCode::VersionConflict)
     );
 }
@@ -192,50 +148,29 @@ fn expected_versions_must_match() {
 fn only_the_owner_changes_a_request_and_others_do_not_see_it() {
     let given = Given::new().event("acme", "tafel.request.submitted", request("r1"));
     let withdraw = || json!({"request_id": "r1", "reason": "no"});
-    assert!(
-        given
-            .when("acme", "tafel.request.withdrawn", withdraw())
-            .is_ok()
-    );
-    assert_eq!(
-        code(given.when("rival", "tafel.request.withdrawn", withdraw())),
-        Some(ErrorCode::NotFound)
-    );
-    assert_eq!(
-        code(given.when("acme", "tafel.request.revised", request("r9"))),
-        Some(ErrorCode::NotFound)
-    );
+    assert!(given.when("acme", "tafel.request.withdrawn", withdraw()).is_ok());
+    assert_eq!(code(given.when("rival", "tafel.request.withdrawn", withdraw())), Some(ErrorCode::NotFound));
+    assert_eq!(code(given.when("acme", "tafel.request.revised", request("r9"))), Some(ErrorCode::NotFound));
 }
 
 #[test]
 fn a_withdrawn_request_cannot_change() {
-    let given = Given::new()
-        .event("acme", "tafel.request.submitted", request("r1"))
-        .event(
-            "acme",
-            "tafel.request.withdrawn",
-            json!({"request_id": "r1", "reason": "funded"}),
-        );
-    assert_eq!(
-        code(given.when("acme", "tafel.request.revised", request("r1"))),
-        Some(ErrorCode::InvalidState)
+    let given = Given::new().event("acme", "tafel.request.submitted", request("r1")).event(
+        "acme",
+        "tafel.request.withdrawn",
+        json!({"request_id": "r1", "reason": "funded"}),
     );
+    assert_eq!(code(given.when("acme", "tafel.request.revised", request("r1"))), Some(ErrorCode::InvalidState));
     let coached = json!({"request_id": "r1", "coach": "coach", "readiness": "ready", "notes": ""});
-    assert_eq!(
-        code(given.when("coach", "tafel.request.coached", coached)),
-        Some(ErrorCode::InvalidState)
-    );
+    assert_eq!(code(given.when("coach", "tafel.request.coached", coached)), Some(ErrorCode::InvalidState));
 }
 
 #[test]
 fn a_coach_coaches_in_its_own_name() {
     let given = Given::new().event("acme", "tafel.request.submitted", request("r1"));
-    let as_other =
-        json!({"request_id": "r1", "coach": "someone", "readiness": "ready", "notes": ""});
+    let as_other = json!({"request_id": "r1", "coach": "someone", "readiness": "ready", "notes": ""});
     assert_eq!(
-        given
-            .when("coach", "tafel.request.coached", as_other)
-            .unwrap_err(),
+        given.when("coach", "tafel.request.coached", as_other).unwrap_err(),
         (ErrorCode::InvalidData, Some("data.coach".into()))
     );
     let own = json!({"request_id": "r1", "coach": "coach", "readiness": "ready", "notes": ""});
@@ -244,11 +179,7 @@ fn a_coach_coaches_in_its_own_name() {
 
 #[test]
 fn revising_a_ready_request_sends_it_back_to_coaching() {
-    let given = Given::new().ready_request("acme", "r1").event(
-        "acme",
-        "tafel.request.revised",
-        request("r1"),
-    );
+    let given = Given::new().ready_request("acme", "r1").event("acme", "tafel.request.revised", request("r1"));
     let state = given.world.request(&"r1".parse_id()).unwrap();
     assert!(!state.is_ready());
     assert_eq!(state.version, 3);
@@ -257,68 +188,36 @@ fn revising_a_ready_request_sends_it_back_to_coaching() {
 #[test]
 fn only_the_owner_changes_a_mandate_and_a_closed_one_stays_closed() {
     let given = Given::new().event("bank-a", "tafel.mandate.published", mandate("m1"));
-    assert_eq!(
-        code(given.when("bank-b", "tafel.mandate.revised", mandate("m1"))),
-        Some(ErrorCode::NotFound)
-    );
-    assert!(
-        given
-            .when("bank-a", "tafel.mandate.revised", mandate("m1"))
-            .is_ok()
-    );
-    let closed = given.event(
-        "bank-a",
-        "tafel.mandate.closed",
-        json!({"mandate_id": "m1", "reason": "spent"}),
-    );
-    assert_eq!(
-        code(closed.when("bank-a", "tafel.mandate.revised", mandate("m1"))),
-        Some(ErrorCode::InvalidState)
-    );
+    assert_eq!(code(given.when("bank-b", "tafel.mandate.revised", mandate("m1"))), Some(ErrorCode::NotFound));
+    assert!(given.when("bank-a", "tafel.mandate.revised", mandate("m1")).is_ok());
+    let closed = given.event("bank-a", "tafel.mandate.closed", json!({"mandate_id": "m1", "reason": "spent"}));
+    assert_eq!(code(closed.when("bank-a", "tafel.mandate.revised", mandate("m1"))), Some(ErrorCode::InvalidState));
 }
 
 #[test]
 fn a_financier_sees_a_request_once_ready_and_eligible() {
     let financier = actor("bank-a");
-    let given = Given::new()
-        .event("acme", "tafel.request.submitted", request("r1"))
-        .event("bank-a", "tafel.mandate.published", mandate("m1"));
-    let r1 = "r1".parse_id();
-    assert!(
-        !given.world.can_see(&financier, AggregateKind::Request, &r1),
-        "not ready yet"
+    let given = Given::new().event("acme", "tafel.request.submitted", request("r1")).event(
+        "bank-a",
+        "tafel.mandate.published",
+        mandate("m1"),
     );
+    let r1 = "r1".parse_id();
+    assert!(!given.world.can_see(&financier, AggregateKind::Request, &r1), "not ready yet");
     let given = given.event(
         "coach",
         "tafel.request.coached",
         json!({"request_id": "r1", "coach": "coach", "readiness": "ready", "notes": ""}),
     );
     assert!(given.world.can_see(&financier, AggregateKind::Request, &r1));
-    assert!(
-        !given
-            .world
-            .can_see(&actor("bank-b"), AggregateKind::Request, &r1),
-        "no mandate"
-    );
-    assert!(
-        !given
-            .world
-            .can_see(&actor("rival"), AggregateKind::Request, &r1)
-    );
-    assert!(
-        given
-            .world
-            .can_see(&actor("coach"), AggregateKind::Request, &r1)
-    );
+    assert!(!given.world.can_see(&actor("bank-b"), AggregateKind::Request, &r1), "no mandate");
+    assert!(!given.world.can_see(&actor("rival"), AggregateKind::Request, &r1));
+    assert!(given.world.can_see(&actor("coach"), AggregateKind::Request, &r1));
     // Ineligible (wrong stage) but on the agenda of a round table it is invited to.
     let mut other = mandate("m9");
     other["stages"] = json!(["mature"]);
     let given = given.event("bank-b", "tafel.mandate.published", other);
-    assert!(
-        !given
-            .world
-            .can_see(&actor("bank-b"), AggregateKind::Request, &r1)
-    );
+    assert!(!given.world.can_see(&actor("bank-b"), AggregateKind::Request, &r1));
     let given = given
         .event(
             "organiser",
@@ -326,39 +225,25 @@ fn a_financier_sees_a_request_once_ready_and_eligible() {
             json!({"roundtable_id": "t1", "title": "T", "date": "2021-07-01", "mandate_ids": ["m9"]}),
         )
         .event("organiser", "tafel.roundtable.agenda_set", json!({"roundtable_id": "t1", "request_ids": ["r1"]}));
-    assert!(
-        given
-            .world
-            .can_see(&actor("bank-b"), AggregateKind::Request, &r1)
-    );
+    assert!(given.world.can_see(&actor("bank-b"), AggregateKind::Request, &r1));
 }
 
 #[test]
 fn round_tables_invite_active_mandates_and_take_ready_requests() {
-    let given = Given::new()
-        .event("acme", "tafel.request.submitted", request("r1"))
-        .event("bank-a", "tafel.mandate.published", mandate("m1"));
+    let given = Given::new().event("acme", "tafel.request.submitted", request("r1")).event(
+        "bank-a",
+        "tafel.mandate.published",
+        mandate("m1"),
+    );
     let schedule = |ids: Value| json!({"roundtable_id": "t1", "title": "T", "date": "2021-07-01", "mandate_ids": ids});
     assert_eq!(
-        given
-            .when(
-                "organiser",
-                "tafel.roundtable.scheduled",
-                schedule(json!(["m1", "nope"]))
-            )
-            .unwrap_err(),
+        given.when("organiser", "tafel.roundtable.scheduled", schedule(json!(["m1", "nope"]))).unwrap_err(),
         (ErrorCode::InvalidState, Some("data.mandate_ids[1]".into()))
     );
-    let given = given.event(
-        "organiser",
-        "tafel.roundtable.scheduled",
-        schedule(json!(["m1"])),
-    );
+    let given = given.event("organiser", "tafel.roundtable.scheduled", schedule(json!(["m1"])));
     let agenda = json!({"roundtable_id": "t1", "request_ids": ["r1"]});
     assert_eq!(
-        given
-            .when("organiser", "tafel.roundtable.agenda_set", agenda.clone())
-            .unwrap_err(),
+        given.when("organiser", "tafel.roundtable.agenda_set", agenda.clone()).unwrap_err(),
         (ErrorCode::InvalidState, Some("data.request_ids[0]".into()))
     );
     let given = given.event(
@@ -366,42 +251,24 @@ fn round_tables_invite_active_mandates_and_take_ready_requests() {
         "tafel.request.coached",
         json!({"request_id": "r1", "coach": "coach", "readiness": "ready", "notes": ""}),
     );
-    assert!(
-        given
-            .when("organiser", "tafel.roundtable.agenda_set", agenda)
-            .is_ok()
-    );
+    assert!(given.when("organiser", "tafel.roundtable.agenda_set", agenda).is_ok());
 }
 
 #[test]
 fn assessments_need_an_invited_own_mandate_and_a_request_on_the_agenda() {
     let given = Given::new().table_with_agenda();
     let assess = |mandate: &str, request: &str| json!({"roundtable_id": "t1", "request_id": request, "mandate_id": mandate, "interest": "yes"});
-    assert!(
-        given
-            .when("bank-a", "tafel.roundtable.assessed", assess("m1", "r1"))
-            .is_ok()
-    );
+    assert!(given.when("bank-a", "tafel.roundtable.assessed", assess("m1", "r1")).is_ok());
+    assert_eq!(code(given.when("bank-a", "tafel.roundtable.assessed", assess("m2", "r1"))), Some(ErrorCode::Forbidden));
     assert_eq!(
-        code(given.when("bank-a", "tafel.roundtable.assessed", assess("m2", "r1"))),
-        Some(ErrorCode::Forbidden)
-    );
-    assert_eq!(
-        given
-            .when("bank-a", "tafel.roundtable.assessed", assess("m3", "r1"))
-            .unwrap_err(),
+        given.when("bank-a", "tafel.roundtable.assessed", assess("m3", "r1")).unwrap_err(),
         (ErrorCode::InvalidState, Some("data.mandate_id".into()))
     );
     assert_eq!(
-        given
-            .when("bank-a", "tafel.roundtable.assessed", assess("m1", "r2"))
-            .unwrap_err(),
+        given.when("bank-a", "tafel.roundtable.assessed", assess("m1", "r2")).unwrap_err(),
         (ErrorCode::InvalidState, Some("data.request_id".into()))
     );
-    assert_eq!(
-        code(given.when("fund-x", "tafel.roundtable.assessed", assess("m1", "r1"))),
-        Some(ErrorCode::NotFound)
-    );
+    assert_eq!(code(given.when("fund-x", "tafel.roundtable.assessed", assess("m1", "r1"))), Some(ErrorCode::NotFound));
     let recused = given.event(
         "bank-a",
         "tafel.roundtable.recused",
@@ -429,21 +296,13 @@ fn assessment_is_blind_until_the_conclusion() {
         );
     let t1 = "t1".parse_id();
     let seen_by = |world: &World, who: &str| {
-        world
-            .view(&actor(who), AggregateKind::Roundtable, &t1)
-            .unwrap()["assessments"]
-            .as_array()
-            .unwrap()
-            .len()
+        world.view(&actor(who), AggregateKind::Roundtable, &t1).unwrap()["assessments"].as_array().unwrap().len()
     };
     assert_eq!(seen_by(&given.world, "bank-a"), 1);
     assert_eq!(seen_by(&given.world, "bank-b"), 1);
     assert_eq!(seen_by(&given.world, "organiser"), 2);
-    let concluded = given.event(
-        "organiser",
-        "tafel.roundtable.concluded",
-        json!({"roundtable_id": "t1", "outcomes": []}),
-    );
+    let concluded =
+        given.event("organiser", "tafel.roundtable.concluded", json!({"roundtable_id": "t1", "outcomes": []}));
     assert_eq!(seen_by(&concluded.world, "bank-a"), 2);
 }
 
@@ -458,64 +317,28 @@ fn commitments_follow_assessments_tickets_instruments_and_budgets() {
         json!({"roundtable_id": "t1", "outcomes": [{"request_id": "r1", "commitments": [
             {"mandate_id": mandate, "amount_eur": amount, "instrument": instrument}]}]})
     };
-    assert!(
-        given
-            .when(
-                "organiser",
-                "tafel.roundtable.concluded",
-                conclude("m1", 150000, "loan")
-            )
-            .is_ok()
-    );
-    let refusal = |data| {
-        given
-            .when("organiser", "tafel.roundtable.concluded", data)
-            .unwrap_err()
-    };
+    assert!(given.when("organiser", "tafel.roundtable.concluded", conclude("m1", 150000, "loan")).is_ok());
+    let refusal = |data| given.when("organiser", "tafel.roundtable.concluded", data).unwrap_err();
     assert_eq!(
         refusal(conclude("m2", 150000, "loan")),
-        (
-            ErrorCode::InvalidState,
-            Some("data.outcomes[0].commitments[0].mandate_id".into())
-        )
+        (ErrorCode::InvalidState, Some("data.outcomes[0].commitments[0].mandate_id".into()))
     );
     assert_eq!(
         refusal(conclude("m1", 250000, "loan")),
-        (
-            ErrorCode::InvalidState,
-            Some("data.outcomes[0].commitments[0].amount_eur".into())
-        )
+        (ErrorCode::InvalidState, Some("data.outcomes[0].commitments[0].amount_eur".into()))
     );
     assert_eq!(
         refusal(conclude("m1", 150000, "equity")),
-        (
-            ErrorCode::InvalidState,
-            Some("data.outcomes[0].commitments[0].instrument".into())
-        )
+        (ErrorCode::InvalidState, Some("data.outcomes[0].commitments[0].instrument".into()))
     );
     assert_eq!(
-        code(given.when(
-            "bank-a",
-            "tafel.roundtable.concluded",
-            conclude("m1", 150000, "loan")
-        )),
+        code(given.when("bank-a", "tafel.roundtable.concluded", conclude("m1", 150000, "loan"))),
         Some(ErrorCode::Forbidden)
     );
 
     // After a conclusion the budget is spent down and nothing more is accepted there.
-    let concluded = given.event(
-        "organiser",
-        "tafel.roundtable.concluded",
-        conclude("m1", 150000, "loan"),
-    );
-    assert_eq!(
-        concluded
-            .world
-            .mandate(&"m1".parse_id())
-            .unwrap()
-            .remaining_budget_eur,
-        Some(100000)
-    );
+    let concluded = given.event("organiser", "tafel.roundtable.concluded", conclude("m1", 150000, "loan"));
+    assert_eq!(concluded.world.mandate(&"m1".parse_id()).unwrap().remaining_budget_eur, Some(100000));
     assert_eq!(
         code(concluded.when(
             "organiser",

@@ -42,22 +42,15 @@ impl StoreBenchRow {
 
 /// Runs every case and returns the rows; the caller prints them.
 pub fn run_store_bench(config: &StoreBenchConfig) -> std::io::Result<Vec<StoreBenchRow>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let duration = Duration::from_secs_f64(config.seconds_per_case);
     let mut rows = Vec::new();
     for &writers in &config.writer_counts {
         for &batch_events in &config.batch_sizes {
             let case_dir = config.dir.join(format!("w{writers}-b{batch_events}"));
-            let (tafel_events, tafel_batches) = runtime.block_on(tafel_appends(
-                &case_dir.join("tafel"),
-                writers,
-                batch_events,
-                duration,
-            ))?;
-            let raw_events =
-                raw_sled_appends(&case_dir.join("raw"), writers, batch_events, duration)?;
+            let (tafel_events, tafel_batches) =
+                runtime.block_on(tafel_appends(&case_dir.join("tafel"), writers, batch_events, duration))?;
+            let raw_events = raw_sled_appends(&case_dir.join("raw"), writers, batch_events, duration)?;
             std::fs::remove_dir_all(&case_dir)?;
             rows.push(StoreBenchRow {
                 writers,
@@ -112,25 +105,13 @@ async fn tafel_appends(
     }
     let elapsed = started.elapsed().as_secs_f64();
     log.shutdown().await;
-    Ok((
-        events.load(Ordering::Relaxed) as f64 / elapsed,
-        batches.load(Ordering::Relaxed) as f64 / elapsed,
-    ))
+    Ok((events.load(Ordering::Relaxed) as f64 / elapsed, batches.load(Ordering::Relaxed) as f64 / elapsed))
 }
 
 /// The baseline: each writer thread inserts its batch with one `apply_batch` and then
 /// calls sled's `flush` (write + fsync), as a plain sled user would for durability.
-fn raw_sled_appends(
-    dir: &Path,
-    writers: usize,
-    batch_events: usize,
-    duration: Duration,
-) -> std::io::Result<f64> {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(128 * 1024 * 1024)
-        .open()
-        .map_err(std::io::Error::other)?;
+fn raw_sled_appends(dir: &Path, writers: usize, batch_events: usize, duration: Duration) -> std::io::Result<f64> {
+    let db = sled::Config::new().path(dir).cache_capacity(128 * 1024 * 1024).open().map_err(std::io::Error::other)?;
     let next_key = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -145,11 +126,7 @@ fn raw_sled_appends(
                         let key = next_key.fetch_add(1, Ordering::Relaxed);
                         batch.insert(&key.to_be_bytes(), vec![b'x'; PAYLOAD_BYTES]);
                     }
-                    if db
-                        .apply_batch(batch)
-                        .and_then(|()| db.flush().map(|_| ()))
-                        .is_err()
-                    {
+                    if db.apply_batch(batch).and_then(|()| db.flush().map(|_| ())).is_err() {
                         failed.store(true, Ordering::Relaxed);
                         break;
                     }
@@ -159,10 +136,7 @@ fn raw_sled_appends(
             })
         })
         .collect();
-    let written: u64 = threads
-        .into_iter()
-        .map(|thread| thread.join().unwrap_or(0))
-        .sum();
+    let written: u64 = threads.into_iter().map(|thread| thread.join().unwrap_or(0)).sum();
     let elapsed = started.elapsed().as_secs_f64();
     if failed.load(Ordering::Relaxed) {
         return Err(std::io::Error::other("raw sled write failed"));
@@ -191,15 +165,9 @@ impl LatencySummary {
         latencies.sort();
         let at = |quantile: f64| {
             let index = ((latencies.len() as f64 - 1.0) * quantile).round() as usize;
-            latencies
-                .get(index)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            latencies.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         };
-        Self {
-            p50_ms: at(0.50),
-            p99_ms: at(0.99),
-            per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        }
+        Self { p50_ms: at(0.50), p99_ms: at(0.99), per_second: latencies.len() as f64 / elapsed.as_secs_f64() }
     }
 }
 
@@ -213,21 +181,15 @@ pub struct NatsBenchConfig {
 /// Starts a `nats-server` of its own, Tafel in this process, and a trivial responder
 /// that fsyncs a small file per request; runs each case against both.
 pub fn run_nats_bench(config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     std::fs::create_dir_all(&config.dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut server = std::process::Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| {
-            std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}"))
-        })?;
+        .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
     let url = format!("nats://127.0.0.1:{port}");
     let rows = runtime.block_on(nats_cases(&url, config));
     let _ = server.kill();
@@ -240,41 +202,21 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
     use tafel_contract::PrincipalId;
     use tafel_contract::vocab::Role;
 
-    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default())
-        .map_err(std::io::Error::other)?;
+    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
     let bench_id = PrincipalId::parse("bench").map_err(std::io::Error::other)?;
     let file = PrincipalsFile {
-        principals: vec![PrincipalEntry {
-            id: bench_id,
-            role: Role::Entrepreneur,
-            token_sha256: None,
-        }],
+        principals: vec![PrincipalEntry { id: bench_id, role: Role::Entrepreneur, token_sha256: None }],
     };
     let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
-    let (service, _projection) = crate::serve::start_service(log.clone(), principals)
-        .await
-        .map_err(std::io::Error::other)?;
-    let tafel_client = crate::nats::connect(url)
-        .await
-        .map_err(std::io::Error::other)?;
-    let subscriptions = crate::nats::subscribe(&tafel_client)
-        .await
-        .map_err(std::io::Error::other)?;
+    let (service, _projection) =
+        crate::serve::start_service(log.clone(), principals).await.map_err(std::io::Error::other)?;
+    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
+    let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(crate::nats::serve(
-        tafel_client,
-        subscriptions,
-        service,
-        stop,
-    ));
-    let responder = tokio::spawn(fsync_responder(
-        url.to_owned(),
-        config.dir.join("baseline-fsync"),
-    ));
+    let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
+    let responder = tokio::spawn(fsync_responder(url.to_owned(), config.dir.join("baseline-fsync")));
 
-    let client = async_nats::connect(url)
-        .await
-        .map_err(std::io::Error::other)?;
+    let client = async_nats::connect(url).await.map_err(std::io::Error::other)?;
     client.flush().await.map_err(std::io::Error::other)?;
     let mut rows = Vec::new();
     for (case, &(publishers, requests)) in config.cases.iter().enumerate() {
@@ -293,18 +235,10 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
         })
         .await?;
         let baseline = timed_requests(&client, publishers, requests, |publisher, index| {
-            (
-                "bench.fsync".to_owned(),
-                format!("{{\"publisher\":{publisher},\"index\":{index}}}"),
-            )
+            ("bench.fsync".to_owned(), format!("{{\"publisher\":{publisher},\"index\":{index}}}"))
         })
         .await?;
-        rows.push(NatsBenchRow {
-            publishers,
-            requests: publishers * requests,
-            tafel,
-            baseline,
-        });
+        rows.push(NatsBenchRow { publishers, requests: publishers * requests, tafel, baseline });
     }
     let _ = stop_tx.send(true);
     let _ = serving.await;
@@ -324,21 +258,14 @@ async fn timed_requests(
     let mut tasks = Vec::new();
     for publisher in 0..publishers {
         let client = client.clone();
-        let messages: Vec<(String, String)> = (0..requests)
-            .map(|index| message(publisher, index))
-            .collect();
+        let messages: Vec<(String, String)> = (0..requests).map(|index| message(publisher, index)).collect();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(messages.len());
             for (subject, body) in messages {
                 let sent = Instant::now();
-                let reply = client
-                    .request(subject, body.into())
-                    .await
-                    .map_err(std::io::Error::other)?;
+                let reply = client.request(subject, body.into()).await.map_err(std::io::Error::other)?;
                 if reply.payload.starts_with(br#"{"accepted":false"#) {
-                    return Err(std::io::Error::other(
-                        String::from_utf8_lossy(&reply.payload).into_owned(),
-                    ));
+                    return Err(std::io::Error::other(String::from_utf8_lossy(&reply.payload).into_owned()));
                 }
                 latencies.push(sent.elapsed());
             }
@@ -356,20 +283,10 @@ async fn timed_requests(
 /// then reply; each request concurrently and on its own, as a plain service would.
 async fn fsync_responder(url: String, path: PathBuf) -> std::io::Result<()> {
     use futures::StreamExt;
-    let client = async_nats::connect(url)
-        .await
-        .map_err(std::io::Error::other)?;
-    let mut requests = client
-        .subscribe("bench.fsync")
-        .await
-        .map_err(std::io::Error::other)?;
+    let client = async_nats::connect(url).await.map_err(std::io::Error::other)?;
+    let mut requests = client.subscribe("bench.fsync").await.map_err(std::io::Error::other)?;
     client.flush().await.map_err(std::io::Error::other)?;
-    let file = Arc::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?,
-    );
+    let file = Arc::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?);
     while let Some(message) = requests.next().await {
         let (client, file) = (client.clone(), file.clone());
         tokio::spawn(async move {

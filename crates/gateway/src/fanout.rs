@@ -28,12 +28,10 @@ const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 pub fn read_cursor(dir: &Path) -> std::io::Result<u64> {
     match std::fs::read_to_string(dir.join(CURSOR_FILE)) {
-        Ok(text) => text.trim().parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "fanout-cursor is unreadable",
-            )
-        }),
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "fanout-cursor is unreadable")),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(error) => Err(error),
     }
@@ -53,12 +51,7 @@ pub fn events_subject(stream: &str) -> String {
 
 /// Publishes from the saved cursor on, until `stop` turns true; then confirms and saves
 /// how far it got.
-pub async fn run(
-    log: SledLog,
-    client: async_nats::Client,
-    dir: PathBuf,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn run(log: SledLog, client: async_nats::Client, dir: PathBuf, mut stop: watch::Receiver<bool>) {
     let mut published = match read_cursor(&dir) {
         Ok(sequence) => sequence,
         Err(cause) => {
@@ -110,12 +103,7 @@ pub async fn run(
 
 /// Waits for the server to confirm everything published so far, then saves the cursor.
 /// Returns the cursor now saved.
-async fn confirm_and_save(
-    client: &async_nats::Client,
-    dir: &Path,
-    published: u64,
-    saved: u64,
-) -> u64 {
+async fn confirm_and_save(client: &async_nats::Client, dir: &Path, published: u64, saved: u64) -> u64 {
     match tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(cause)) => {

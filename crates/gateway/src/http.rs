@@ -33,19 +33,14 @@ pub fn app(state: HttpState) -> Router {
 /// 200 only once the log is open, the views have caught up with it, and every
 /// configured transport (NATS included) is serving.
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    let nats_ok = state
-        .nats
-        .as_ref()
-        .is_none_or(|client| client.connection_state() == async_nats::connection::State::Connected);
+    let nats_ok =
+        state.nats.as_ref().is_none_or(|client| client.connection_state() == async_nats::connection::State::Connected);
     if state.service.caught_up() && nats_ok {
         (StatusCode::OK, "ready\n")
     } else if !nats_ok {
         (StatusCode::SERVICE_UNAVAILABLE, "waiting for NATS\n")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "catching up with the log\n",
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, "catching up with the log\n")
     }
 }
 
@@ -53,38 +48,18 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let counters = &state.service.counters;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP tafel_log_last_sequence The last durable sequence of the event log."
-    );
+    let _ = writeln!(out, "# HELP tafel_log_last_sequence The last durable sequence of the event log.");
     let _ = writeln!(out, "# TYPE tafel_log_last_sequence gauge");
-    let _ = writeln!(
-        out,
-        "tafel_log_last_sequence {}",
-        state.service.log().last_sequence()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP tafel_submits_total Submits answered, by result."
-    );
+    let _ = writeln!(out, "tafel_log_last_sequence {}", state.service.log().last_sequence());
+    let _ = writeln!(out, "# HELP tafel_submits_total Submits answered, by result.");
     let _ = writeln!(out, "# TYPE tafel_submits_total counter");
-    for (result, counter) in [
-        ("accepted", &counters.accepted),
-        ("duplicate", &counters.duplicates),
-        ("refused", &counters.refused),
-    ] {
-        let _ = writeln!(
-            out,
-            "tafel_submits_total{{result=\"{result}\"}} {}",
-            counter.load(Ordering::Relaxed)
-        );
+    for (result, counter) in
+        [("accepted", &counters.accepted), ("duplicate", &counters.duplicates), ("refused", &counters.refused)]
+    {
+        let _ = writeln!(out, "tafel_submits_total{{result=\"{result}\"}} {}", counter.load(Ordering::Relaxed));
     }
     let _ = writeln!(out, "# HELP tafel_queries_total Queries answered.");
     let _ = writeln!(out, "# TYPE tafel_queries_total counter");
-    let _ = writeln!(
-        out,
-        "tafel_queries_total {}",
-        counters.queries.load(Ordering::Relaxed)
-    );
+    let _ = writeln!(out, "tafel_queries_total {}", counters.queries.load(Ordering::Relaxed));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

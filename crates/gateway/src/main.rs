@@ -8,16 +8,10 @@ use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
 use tafel_gateway::bench::{NatsBenchConfig, StoreBenchConfig, run_nats_bench, run_store_bench};
 use tafel_gateway::principals;
-use tafel_gateway::serve::{
-    self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig,
-};
+use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig};
 
 #[derive(Parser)]
-#[command(
-    name = "tafel",
-    version,
-    about = "Tafel: event-sourced matching for impact financing round tables"
-)]
+#[command(name = "tafel", version, about = "Tafel: event-sourced matching for impact financing round tables")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,71 +95,38 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            data_dir,
-            http_addr,
-            nats_url,
-            principals_path,
-        } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+        Command::Serve { data_dir, http_addr, nats_url, principals_path } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
-            let config = ServeConfig {
-                data_dir,
-                http_addr,
-                nats_url,
-                principals_path,
-            };
+            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),
             }
         }
-        Command::Principals {
-            which:
-                PrincipalsCommand::Add {
-                    id,
-                    role,
-                    data_dir,
-                    principals_path,
-                },
-        } => {
+        Command::Principals { which: PrincipalsCommand::Add { id, role, data_dir, principals_path } } => {
             let id = match PrincipalId::parse(&id) {
                 Ok(id) => id,
                 Err(why) => return fail(&why),
             };
             let Some(role) = Role::parse(&role) else {
-                return fail(&format!(
-                    "{role:?} is not a role: entrepreneur, coach, financier, organiser or admin"
-                ));
+                return fail(&format!("{role:?} is not a role: entrepreneur, coach, financier, organiser or admin"));
             };
             let path = principals_path.unwrap_or_else(|| data_dir.join(PRINCIPALS_FILE));
             match principals::add(&path, id.clone(), role) {
                 Ok(token) => {
-                    eprintln!(
-                        "added {id} ({role}) to {}; its HTTP bearer token, shown only now:",
-                        path.display()
-                    );
+                    eprintln!("added {id} ({role}) to {}; its HTTP bearer token, shown only now:", path.display());
                     println!("{token}");
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(&error),
             }
         }
-        Command::Bench {
-            which: BenchCommand::Nats { requests, dir },
-        } => {
-            let dir = dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id()))
-            });
-            let config = NatsBenchConfig {
-                dir: dir.clone(),
-                cases: vec![(1, requests), (64, requests / 8 + 1)],
-            };
+        Command::Bench { which: BenchCommand::Nats { requests, dir } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));
+            let config = NatsBenchConfig { dir: dir.clone(), cases: vec![(1, requests), (64, requests / 8 + 1)] };
             let rows = run_nats_bench(&config);
             let _ = std::fs::remove_dir_all(&dir);
             let rows = match rows {
@@ -177,15 +138,7 @@ fn main() -> ExitCode {
             );
             println!(
                 "{:>10} {:>8} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>10}",
-                "publishers",
-                "requests",
-                "p50 ms",
-                "p99 ms",
-                "req/s",
-                "base p50",
-                "base p99",
-                "base r/s",
-                "throughput"
+                "publishers", "requests", "p50 ms", "p99 ms", "req/s", "base p50", "base p99", "base r/s", "throughput"
             );
             for row in rows {
                 println!(
@@ -203,12 +156,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bench {
-            which: BenchCommand::Store { seconds, dir },
-        } => {
-            let dir = dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id()))
-            });
+        Command::Bench { which: BenchCommand::Store { seconds, dir } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));
             let config = StoreBenchConfig {
                 seconds_per_case: seconds,
                 dir: dir.clone(),

@@ -34,12 +34,9 @@ pub enum NatsError {
 /// Connects, retrying until the server is there, and reconnects for ever after. A user
 /// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in.
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
-    let address: async_nats::ServerAddr =
-        url.parse()
-            .map_err(|error: std::io::Error| NatsError::Connect {
-                url: url.to_owned(),
-                detail: error.to_string(),
-            })?;
+    let address: async_nats::ServerAddr = url
+        .parse()
+        .map_err(|error: std::io::Error| NatsError::Connect { url: url.to_owned(), detail: error.to_string() })?;
     let options = match (address.username(), address.password()) {
         (Some(user), Some(password)) => {
             async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
@@ -62,10 +59,7 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
         })
         .connect(url)
         .await
-        .map_err(|error| NatsError::Connect {
-            url: url.to_owned(),
-            detail: error.to_string(),
-        })
+        .map_err(|error| NatsError::Connect { url: url.to_owned(), detail: error.to_string() })
 }
 
 /// Tafel's NATS subscriptions, made before it says it is up.
@@ -77,19 +71,10 @@ pub struct Subscriptions {
 /// Subscribes to `tafel.submit.>` and `tafel.query.>` in the queue group.
 pub async fn subscribe(client: &async_nats::Client) -> Result<Subscriptions, NatsError> {
     let subscribe_error = |e: async_nats::SubscribeError| NatsError::Subscribe(e.to_string());
-    let submits = client
-        .queue_subscribe("tafel.submit.>", QUEUE_GROUP.into())
-        .await
-        .map_err(subscribe_error)?;
-    let queries = client
-        .queue_subscribe("tafel.query.>", QUEUE_GROUP.into())
-        .await
-        .map_err(subscribe_error)?;
+    let submits = client.queue_subscribe("tafel.submit.>", QUEUE_GROUP.into()).await.map_err(subscribe_error)?;
+    let queries = client.queue_subscribe("tafel.query.>", QUEUE_GROUP.into()).await.map_err(subscribe_error)?;
     // The subscriptions are only in force once the server has them.
-    client
-        .flush()
-        .await
-        .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+    client.flush().await.map_err(|e| NatsError::Subscribe(e.to_string()))?;
     info!("serving tafel.submit.> and tafel.query.> on NATS");
     Ok(Subscriptions { submits, queries })
 }
@@ -102,25 +87,21 @@ pub async fn serve(
     service: Arc<Service>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Subscriptions {
-        mut submits,
-        mut queries,
-    } = subscriptions;
+    let Subscriptions { mut submits, mut queries } = subscriptions;
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = JoinSet::new();
 
-    let handle =
-        |tasks: &mut JoinSet<()>, permit, message: async_nats::Message, is_submit: bool| {
-            let (client, service) = (client.clone(), service.clone());
-            tasks.spawn(async move {
-                let _permit: tokio::sync::OwnedSemaphorePermit = permit;
-                if is_submit {
-                    handle_submit(&client, &service, message).await;
-                } else {
-                    handle_query(&client, &service, message).await;
-                }
-            });
-        };
+    let handle = |tasks: &mut JoinSet<()>, permit, message: async_nats::Message, is_submit: bool| {
+        let (client, service) = (client.clone(), service.clone());
+        tasks.spawn(async move {
+            let _permit: tokio::sync::OwnedSemaphorePermit = permit;
+            if is_submit {
+                handle_submit(&client, &service, message).await;
+            } else {
+                handle_query(&client, &service, message).await;
+            }
+        });
+    };
 
     loop {
         tokio::select! {
@@ -156,21 +137,14 @@ pub async fn serve(
     info!("NATS transport stopped");
 }
 
-async fn handle_submit(
-    client: &async_nats::Client,
-    service: &Service,
-    message: async_nats::Message,
-) {
+async fn handle_submit(client: &async_nats::Client, service: &Service, message: async_nats::Message) {
     let reply = match SubmitRoute::from_nats_subject(&message.subject) {
         Some(route) => service.submit(&message.payload, &route).await,
         None => SubmitReply::refused(
             None,
             Refusal::new(
                 ErrorCode::SubjectMismatch,
-                format!(
-                    "{} is not tafel.submit.<aggregate>.<event>.<principal>",
-                    message.subject
-                ),
+                format!("{} is not tafel.submit.<aggregate>.<event>.<principal>", message.subject),
             ),
         ),
     };
@@ -202,19 +176,13 @@ pub fn rejected_subject(subject: &str) -> String {
     }
 }
 
-async fn handle_query(
-    client: &async_nats::Client,
-    service: &Service,
-    message: async_nats::Message,
-) {
+async fn handle_query(client: &async_nats::Client, service: &Service, message: async_nats::Message) {
     let Some(reply_subject) = &message.reply else {
         return;
     };
     let tokens: Vec<&str> = message.subject.split('.').collect();
     let answer = match tokens.as_slice() {
-        ["tafel", "query", name, principal] => {
-            service.query(name, principal, &message.payload).await
-        }
+        ["tafel", "query", name, principal] => service.query(name, principal, &message.payload).await,
         _ => Err(Refusal::new(
             ErrorCode::InvalidQuery,
             format!("{} is not tafel.query.<name>.<principal>", message.subject),
@@ -226,10 +194,7 @@ async fn handle_query(
     };
     match serde_json::to_vec(&body) {
         Ok(body) => {
-            if let Err(cause) = client
-                .publish(reply_subject.to_string(), Bytes::from(body))
-                .await
-            {
+            if let Err(cause) = client.publish(reply_subject.to_string(), Bytes::from(body)).await {
                 warn!(%cause, "cannot send a query reply");
             }
         }
@@ -243,13 +208,7 @@ mod tests {
 
     #[test]
     fn rejected_subjects() {
-        assert_eq!(
-            rejected_subject("tafel.submit.request.submitted.acme"),
-            "tafel.rejected.request.submitted.acme"
-        );
-        assert_eq!(
-            rejected_subject("tafel.submit.request.acme"),
-            "tafel.rejected.invalid"
-        );
+        assert_eq!(rejected_subject("tafel.submit.request.submitted.acme"), "tafel.rejected.request.submitted.acme");
+        assert_eq!(rejected_subject("tafel.submit.request.acme"), "tafel.rejected.invalid");
     }
 }

@@ -20,15 +20,9 @@ pub const TOKEN_BYTES: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum PrincipalsError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("{path} is not a principals file: {detail}")]
     Invalid { path: String, detail: String },
     #[error("principal {0} exists already")]
@@ -63,11 +57,7 @@ impl Principals {
     pub fn from_file(file: &PrincipalsFile) -> Result<Self, String> {
         let mut principals = Principals::default();
         for entry in &file.principals {
-            if principals
-                .by_id
-                .insert(entry.id.clone(), entry.role)
-                .is_some()
-            {
+            if principals.by_id.insert(entry.id.clone(), entry.role).is_some() {
                 return Err(format!("principal {} is listed twice", entry.id));
             }
             if let Some(hash) = &entry.token_sha256 {
@@ -75,15 +65,8 @@ impl Principals {
                 if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(format!("token_sha256 of {} is not 64 hex digits", entry.id));
                 }
-                if principals
-                    .by_token_sha256
-                    .insert(hash, entry.id.clone())
-                    .is_some()
-                {
-                    return Err(format!(
-                        "{} shares its token with another principal",
-                        entry.id
-                    ));
+                if principals.by_token_sha256.insert(hash, entry.id.clone()).is_some() {
+                    return Err(format!("{} shares its token with another principal", entry.id));
                 }
             }
         }
@@ -93,10 +76,8 @@ impl Principals {
     /// Reads the file; a missing file is an empty set of principals.
     pub fn load(path: &Path) -> Result<Self, PrincipalsError> {
         let file = read_file(path)?;
-        Principals::from_file(&file).map_err(|detail| PrincipalsError::Invalid {
-            path: path.display().to_string(),
-            detail,
-        })
+        Principals::from_file(&file)
+            .map_err(|detail| PrincipalsError::Invalid { path: path.display().to_string(), detail })
     }
 
     pub fn len(&self) -> usize {
@@ -136,16 +117,11 @@ fn read_file(path: &Path) -> Result<PrincipalsFile, PrincipalsError> {
             return Ok(PrincipalsFile::default());
         }
         Err(source) => {
-            return Err(PrincipalsError::Read {
-                path: path.display().to_string(),
-                source,
-            });
+            return Err(PrincipalsError::Read { path: path.display().to_string(), source });
         }
     };
-    serde_json::from_str(&text).map_err(|error| PrincipalsError::Invalid {
-        path: path.display().to_string(),
-        detail: error.to_string(),
-    })
+    serde_json::from_str(&text)
+        .map_err(|error| PrincipalsError::Invalid { path: path.display().to_string(), detail: error.to_string() })
 }
 
 /// Adds a principal with a fresh token to the file (creating it if needed) and returns
@@ -156,35 +132,23 @@ pub fn add(path: &Path, id: PrincipalId, role: Role) -> Result<String, Principal
         return Err(PrincipalsError::Exists(id.to_string()));
     }
     let token = fresh_token()?;
-    file.principals.push(PrincipalEntry {
-        id,
-        role,
-        token_sha256: Some(token_sha256(&token)),
-    });
-    Principals::from_file(&file).map_err(|detail| PrincipalsError::Invalid {
-        path: path.display().to_string(),
-        detail,
-    })?;
+    file.principals.push(PrincipalEntry { id, role, token_sha256: Some(token_sha256(&token)) });
+    Principals::from_file(&file)
+        .map_err(|detail| PrincipalsError::Invalid { path: path.display().to_string(), detail })?;
     write_file(path, &file)?;
     Ok(token)
 }
 
 /// Writes the file atomically (temporary file, fsync, rename).
 pub fn write_file(path: &Path, file: &PrincipalsFile) -> Result<(), PrincipalsError> {
-    let write_error = |source| PrincipalsError::Write {
-        path: path.display().to_string(),
-        source,
-    };
+    let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_error)?;
     }
     let temporary = path.with_extension("json.tmp");
-    let text =
-        serde_json::to_string_pretty(file).map_err(|e| write_error(std::io::Error::other(e)))?;
+    let text = serde_json::to_string_pretty(file).map_err(|e| write_error(std::io::Error::other(e)))?;
     std::fs::write(&temporary, text + "\n").map_err(write_error)?;
-    std::fs::File::open(&temporary)
-        .and_then(|f| f.sync_all())
-        .map_err(write_error)?;
+    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(write_error)?;
     std::fs::rename(&temporary, path).map_err(write_error)
 }
 
@@ -204,44 +168,25 @@ mod tests {
     fn add_then_look_up_by_id_and_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("principals.json");
-        let token = add(
-            &path,
-            PrincipalId::parse("acme").unwrap(),
-            Role::Entrepreneur,
-        )
-        .unwrap();
+        let token = add(&path, PrincipalId::parse("acme").unwrap(), Role::Entrepreneur).unwrap();
         assert_eq!(token.len(), 64);
         let again = add(&path, PrincipalId::parse("acme").unwrap(), Role::Coach);
         assert!(matches!(again, Err(PrincipalsError::Exists(_))));
         let principals = Principals::load(&path).unwrap();
         assert_eq!(principals.actor("acme").unwrap().role, Role::Entrepreneur);
-        assert_eq!(
-            principals.actor_for_token(&token).unwrap().id.as_str(),
-            "acme"
-        );
+        assert_eq!(principals.actor_for_token(&token).unwrap().id.as_str(), "acme");
         assert!(principals.actor_for_token("wrong").is_none());
         assert!(principals.actor("nobody").is_none());
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.contains(&token),
-            "the token itself must not be stored"
-        );
+        assert!(!text.contains(&token), "the token itself must not be stored");
     }
 
     #[test]
     fn bad_files_are_refused() {
         let twice = PrincipalsFile {
             principals: vec![
-                PrincipalEntry {
-                    id: PrincipalId::parse("a").unwrap(),
-                    role: Role::Coach,
-                    token_sha256: None,
-                },
-                PrincipalEntry {
-                    id: PrincipalId::parse("a").unwrap(),
-                    role: Role::Admin,
-                    token_sha256: None,
-                },
+                PrincipalEntry { id: PrincipalId::parse("a").unwrap(), role: Role::Coach, token_sha256: None },
+                PrincipalEntry { id: PrincipalId::parse("a").unwrap(), role: Role::Admin, token_sha256: None },
             ],
         };
         assert!(Principals::from_file(&twice).is_err());

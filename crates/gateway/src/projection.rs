@@ -25,9 +25,7 @@ pub async fn run(log: SledLog, world: Arc<RwLock<World>>, applied: watch::Sender
             }
         };
         let applied_to = stored_event(&record).and_then(|event| {
-            let mut world = world
-                .write()
-                .map_err(|_| "the views are poisoned".to_owned())?;
+            let mut world = world.write().map_err(|_| "the views are poisoned".to_owned())?;
             world.apply(&event)?;
             Ok(world.last_sequence())
         });

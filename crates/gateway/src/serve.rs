@@ -36,9 +36,7 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn principals_path(&self) -> PathBuf {
-        self.principals_path
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join(PRINCIPALS_FILE))
+        self.principals_path.clone().unwrap_or_else(|| self.data_dir.join(PRINCIPALS_FILE))
     }
 }
 
@@ -51,10 +49,7 @@ pub enum ServeError {
     #[error(transparent)]
     Nats(#[from] nats::NatsError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
     #[error("the views could not replay the log")]
@@ -71,17 +66,10 @@ pub async fn start_service(
     let (applied_tx, mut applied) = watch::channel(0);
     let projection = tokio::spawn(projection::run(log.clone(), world.clone(), applied_tx));
     let target = log.last_sequence();
-    if applied
-        .wait_for(|sequence| *sequence >= target)
-        .await
-        .is_err()
-    {
+    if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ServeError::Replay);
     }
-    Ok((
-        Arc::new(Service::new(log, world, applied, principals)),
-        projection,
-    ))
+    Ok((Arc::new(Service::new(log, world, applied, principals)), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -107,24 +95,15 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     // HTTP first, so that liveness answers while NATS is still being reached.
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
-        .map_err(|source| ServeError::Listen {
-            addr: config.http_addr,
-            source,
-        })?;
+        .map_err(|source| ServeError::Listen { addr: config.http_addr, source })?;
     let http_addr = listener.local_addr().unwrap_or(config.http_addr);
-    let router = app(HttpState {
-        service: service.clone(),
-        nats: nats_client.clone(),
-    });
+    let router = app(HttpState { service: service.clone(), nats: nats_client.clone() });
     let mut http_stop = stop.clone();
     let http = tokio::spawn(async move {
         let shutdown = async move {
             let _ = http_stop.changed().await;
         };
-        if let Err(cause) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        if let Err(cause) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
             error!(%cause, "the HTTP server failed");
         }
     });
@@ -144,18 +123,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("stopped");
             return Ok(());
         };
-        nats_tasks.push(tokio::spawn(fanout::run(
-            log.clone(),
-            client.clone(),
-            config.data_dir.clone(),
-            stop.clone(),
-        )));
-        nats_tasks.push(tokio::spawn(nats::serve(
-            client.clone(),
-            subscriptions,
-            service.clone(),
-            stop.clone(),
-        )));
+        nats_tasks.push(tokio::spawn(fanout::run(log.clone(), client.clone(), config.data_dir.clone(), stop.clone())));
+        nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
     }
 
     info!(
@@ -206,13 +175,7 @@ fn without_credentials(url: &str) -> String {
 mod tests {
     #[test]
     fn credentials_stay_out_of_logs() {
-        assert_eq!(
-            super::without_credentials("nats://tafel:secret@127.0.0.1:4222"),
-            "nats://***@127.0.0.1:4222"
-        );
-        assert_eq!(
-            super::without_credentials("nats://127.0.0.1:4222"),
-            "nats://127.0.0.1:4222"
-        );
+        assert_eq!(super::without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
+        assert_eq!(super::without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 }

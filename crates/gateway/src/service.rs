@@ -17,13 +17,11 @@ use serde_json::{Value, json};
 use tafel_contract::envelope::format_recorded_at;
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
 use tafel_contract::{
-    AggregateId, AggregateKind, Envelope, EventData, PrincipalId, RecordedMeta, StoredEvent,
-    SubmitRoute, parse_envelope,
+    AggregateId, AggregateKind, Envelope, EventData, PrincipalId, RecordedMeta, StoredEvent, SubmitRoute,
+    parse_envelope,
 };
 use tafel_domain::{Actor, World};
-use tafel_store::{
-    AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, RecordedEvent, SledLog,
-};
+use tafel_store::{AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, RecordedEvent, SledLog};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
@@ -57,19 +55,8 @@ pub struct Service {
 impl Service {
     /// `world` is kept current by the projection task, which reports how far it got on
     /// `applied`.
-    pub fn new(
-        log: SledLog,
-        world: Arc<RwLock<World>>,
-        applied: watch::Receiver<u64>,
-        principals: Principals,
-    ) -> Self {
-        Self {
-            log,
-            world,
-            applied,
-            principals: RwLock::new(Arc::new(principals)),
-            counters: Counters::default(),
-        }
+    pub fn new(log: SledLog, world: Arc<RwLock<World>>, applied: watch::Receiver<u64>, principals: Principals) -> Self {
+        Self { log, world, applied, principals: RwLock::new(Arc::new(principals)), counters: Counters::default() }
     }
 
     pub fn log(&self) -> &SledLog {
@@ -83,10 +70,7 @@ impl Service {
     }
 
     pub fn principals(&self) -> Arc<Principals> {
-        self.principals
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_default()
+        self.principals.read().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Whether the views have applied every durable event.
@@ -102,10 +86,7 @@ impl Service {
         let wait = applied.wait_for(|applied| *applied >= target);
         match tokio::time::timeout(CATCH_UP_TIMEOUT, wait).await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(Refusal::new(
-                ErrorCode::Unavailable,
-                "the views are behind the log; retry",
-            )),
+            _ => Err(Refusal::new(ErrorCode::Unavailable, "the views are behind the log; retry")),
         }
     }
 
@@ -113,9 +94,7 @@ impl Service {
     pub async fn submit(&self, raw: &[u8], route: &SubmitRoute) -> SubmitReply {
         let reply = self.submit_inner(raw, route).await;
         let counter = match &reply {
-            SubmitReply::Accepted {
-                duplicate: true, ..
-            } => &self.counters.duplicates,
+            SubmitReply::Accepted { duplicate: true, .. } => &self.counters.duplicates,
             SubmitReply::Accepted { .. } => &self.counters.accepted,
             SubmitReply::Refused { .. } => &self.counters.refused,
         };
@@ -129,15 +108,11 @@ impl Service {
             Ok(envelope) => envelope,
             Err(refusal) => return SubmitReply::refused(id_as_sent(raw), refusal),
         };
-        let refused =
-            |refusal: Refusal| SubmitReply::refused(Some(envelope.id.to_string()), refusal);
+        let refused = |refusal: Refusal| SubmitReply::refused(Some(envelope.id.to_string()), refusal);
 
         // Step 2.
         let Some(actor) = self.principals().actor(&route.principal) else {
-            return refused(Refusal::new(
-                ErrorCode::Forbidden,
-                format!("unknown principal {:?}", route.principal),
-            ));
+            return refused(Refusal::new(ErrorCode::Forbidden, format!("unknown principal {:?}", route.principal)));
         };
         if envelope.event_type.publisher() != Some(actor.role) {
             return refused(Refusal::new(
@@ -150,12 +125,7 @@ impl Service {
         let identity = envelope.identity(&actor.id);
         match self.log.lookup_id(envelope.id.as_str(), &identity) {
             Ok(IdLookup::Duplicate(position)) => {
-                return SubmitReply::accepted(
-                    envelope.id.clone(),
-                    position.sequence,
-                    position.stream_version,
-                    true,
-                );
+                return SubmitReply::accepted(envelope.id.clone(), position.sequence, position.stream_version, true);
             }
             Ok(IdLookup::Conflict) => return refused(id_conflict(&envelope)),
             Ok(IdLookup::Unknown) => {}
@@ -213,21 +183,16 @@ impl Service {
                 Err(error) => return refused(append_refusal(&envelope, error)),
             }
         }
-        refused(Refusal::new(
-            ErrorCode::Unavailable,
-            "the aggregate is too busy; retry",
-        ))
+        refused(Refusal::new(ErrorCode::Unavailable, "the aggregate is too busy; retry"))
     }
 
     /// Handles one query (contract section 6) and returns its reply or refusal.
     pub async fn query(&self, name: &str, principal: &str, body: &[u8]) -> Result<Value, Refusal> {
         self.counters.queries.fetch_add(1, Ordering::Relaxed);
-        let actor = self.principals().actor(principal).ok_or_else(|| {
-            Refusal::new(
-                ErrorCode::Forbidden,
-                format!("unknown principal {principal:?}"),
-            )
-        })?;
+        let actor = self
+            .principals()
+            .actor(principal)
+            .ok_or_else(|| Refusal::new(ErrorCode::Forbidden, format!("unknown principal {principal:?}")))?;
         let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
@@ -266,32 +231,18 @@ impl Service {
                 return Err(invalid_query(format!("unknown field {key:?}")));
             }
         }
-        let world = self
-            .world
-            .read()
-            .map_err(|_| internal(&"the views are poisoned"))?;
-        world
-            .view(actor, kind, &id)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
+        let world = self.world.read().map_err(|_| internal(&"the views are poisoned"))?;
+        world.view(actor, kind, &id).ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
     }
 
-    fn events(
-        &self,
-        actor: &Actor,
-        body: &serde_json::Map<String, Value>,
-    ) -> Result<Value, Refusal> {
+    fn events(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
         use tafel_contract::vocab::Role;
         if !matches!(actor.role, Role::Organiser | Role::Admin) {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only organisers and admins read the log",
-            ));
+            return Err(Refusal::new(ErrorCode::Forbidden, "only organisers and admins read the log"));
         }
         let number = |key: &str, default: u64| match body.get(key) {
             None => Ok(default),
-            Some(value) => value
-                .as_u64()
-                .ok_or_else(|| invalid_query(format!("{key} must be an integer >= 0"))),
+            Some(value) => value.as_u64().ok_or_else(|| invalid_query(format!("{key} must be an integer >= 0"))),
         };
         for key in body.keys() {
             if key != "from" && key != "limit" {
@@ -302,11 +253,7 @@ impl Service {
         let limit = (number("limit", MAX_EVENTS_PAGE as u64)? as usize).min(MAX_EVENTS_PAGE);
         let records = self.log.read_from(from, limit).map_err(|e| internal(&e))?;
         let next = from + records.len() as u64;
-        let events = records
-            .iter()
-            .map(stored_event)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| internal(&e))?;
+        let events = records.iter().map(stored_event).collect::<Result<Vec<_>, _>>().map_err(|e| internal(&e))?;
         Ok(json!({"events": events, "next": next}))
     }
 }
@@ -332,36 +279,20 @@ fn invalid_query(message: String) -> Refusal {
 }
 
 fn id_conflict(envelope: &Envelope) -> Refusal {
-    Refusal::at(
-        ErrorCode::Conflict,
-        "id",
-        format!(
-            "event id {} was used before with other content",
-            envelope.id
-        ),
-    )
+    Refusal::at(ErrorCode::Conflict, "id", format!("event id {} was used before with other content", envelope.id))
 }
 
 /// The one place a store error becomes a contract error.
 fn append_refusal(envelope: &Envelope, error: AppendError) -> Refusal {
     match error {
-        AppendError::VersionConflict {
-            expected, actual, ..
-        } => Refusal::new(
+        AppendError::VersionConflict { expected, actual, .. } => Refusal::new(
             ErrorCode::VersionConflict,
-            format!(
-                "{} {} is at version {actual}, not {expected}",
-                envelope.event_type.aggregate(),
-                envelope.subject
-            ),
+            format!("{} {} is at version {actual}, not {expected}", envelope.event_type.aggregate(), envelope.subject),
         ),
         AppendError::IdConflict { .. } => id_conflict(envelope),
         AppendError::Unavailable(cause) => {
             warn!(%cause, "the log refused a write");
-            Refusal::new(
-                ErrorCode::Unavailable,
-                "the log cannot be written now; retry",
-            )
+            Refusal::new(ErrorCode::Unavailable, "the log cannot be written now; retry")
         }
         AppendError::InvalidBatch(cause) => internal(&cause),
     }

@@ -33,10 +33,7 @@ async fn a_log_that_cannot_be_written_answers_unavailable_and_stores_nothing() {
     let route = SubmitRoute::from_nats_subject("tafel.submit.request.submitted.acme").unwrap();
 
     let reply = service.submit(&submitted("a1"), &route).await;
-    assert!(
-        matches!(reply, SubmitReply::Accepted { sequence: 1, .. }),
-        "{reply:?}"
-    );
+    assert!(matches!(reply, SubmitReply::Accepted { sequence: 1, .. }), "{reply:?}");
 
     log.shutdown().await;
     match service.submit(&submitted("a2"), &route).await {

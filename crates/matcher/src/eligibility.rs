@@ -76,59 +76,30 @@ pub fn check(
     let mut failures = Vec::new();
     let mut fail = |rule, detail: String| failures.push(Failure { rule, detail });
 
-    let expired =
-        matches!((mandate.valid_until, today), (Some(until), Some(today)) if today > until);
+    let expired = matches!((mandate.valid_until, today), (Some(until), Some(today)) if today > until);
     if !request_open || standing.closed || expired {
         let detail = if !request_open {
             "the request is withdrawn".to_owned()
         } else if standing.closed {
             "the mandate is closed".to_owned()
         } else {
-            format!(
-                "the mandate was valid until {}",
-                mandate
-                    .valid_until
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            )
+            format!("the mandate was valid until {}", mandate.valid_until.map(|d| d.to_string()).unwrap_or_default())
         };
         fail(Rule::Open, detail);
     }
-    if !request
-        .instruments
-        .iter()
-        .any(|i| mandate.instruments.contains(i))
-    {
+    if !request.instruments.iter().any(|i| mandate.instruments.contains(i)) {
         fail(
             Rule::Instruments,
-            format!(
-                "takes {}; the request asks {}",
-                list(&mandate.instruments),
-                list(&request.instruments)
-            ),
+            format!("takes {}; the request asks {}", list(&mandate.instruments), list(&request.instruments)),
         );
     }
     if !mandate.stages.contains(&request.stage) {
-        fail(
-            Rule::Stage,
-            format!(
-                "takes {}; the request is {}",
-                list(&mandate.stages),
-                request.stage
-            ),
-        );
+        fail(Rule::Stage, format!("takes {}; the request is {}", list(&mandate.stages), request.stage));
     }
     let region = &request.organisation.region;
     if !mandate.regions.is_empty() && !mandate.regions.iter().any(|r| r.contains(region)) {
         let regions: Vec<&str> = mandate.regions.iter().map(|r| r.as_str()).collect();
-        fail(
-            Rule::Region,
-            format!(
-                "invests in {}; the request is in {}",
-                regions.join(", "),
-                region.as_str()
-            ),
-        );
+        fail(Rule::Region, format!("invests in {}; the request is in {}", regions.join(", "), region.as_str()));
     }
     let missing: Vec<String> = mandate
         .required_certifications
@@ -137,61 +108,29 @@ pub fn check(
         .map(|c| c.to_string())
         .collect();
     if !missing.is_empty() {
-        fail(
-            Rule::Certifications,
-            format!("requires {}", missing.join(", ")),
-        );
+        fail(Rule::Certifications, format!("requires {}", missing.join(", ")));
     }
-    if !mandate.impact_themes.is_empty()
-        && !request
-            .impact_themes
-            .iter()
-            .any(|t| mandate.impact_themes.contains(t))
-    {
-        let themes: Vec<String> = mandate
-            .impact_themes
-            .iter()
-            .map(|t| t.number().to_string())
-            .collect();
-        fail(
-            Rule::ImpactThemes,
-            format!(
-                "funds SDG {}; the request names none of them",
-                themes.join(", ")
-            ),
-        );
+    if !mandate.impact_themes.is_empty() && !request.impact_themes.iter().any(|t| mandate.impact_themes.contains(t)) {
+        let themes: Vec<String> = mandate.impact_themes.iter().map(|t| t.number().to_string()).collect();
+        fail(Rule::ImpactThemes, format!("funds SDG {}; the request names none of them", themes.join(", ")));
     }
     if mandate.ticket_min_eur > request.amount_eur {
         fail(
             Rule::TicketMin,
-            format!(
-                "lends from {} EUR; the request asks {} EUR",
-                mandate.ticket_min_eur, request.amount_eur
-            ),
+            format!("lends from {} EUR; the request asks {} EUR", mandate.ticket_min_eur, request.amount_eur),
         );
     }
     let cap_eur = match mandate.budget_eur {
-        Some(budget) => mandate
-            .ticket_max_eur
-            .min(budget.saturating_sub(standing.committed_eur)),
+        Some(budget) => mandate.ticket_max_eur.min(budget.saturating_sub(standing.committed_eur)),
         None => mandate.ticket_max_eur,
     };
     let capacity = if request.amount_eur <= cap_eur {
-        Some(Eligible {
-            fit: Fit::Full,
-            max_contribution_eur: request.amount_eur,
-        })
+        Some(Eligible { fit: Fit::Full, max_contribution_eur: request.amount_eur })
     } else if mandate.co_financing && mandate.ticket_min_eur <= cap_eur {
-        Some(Eligible {
-            fit: Fit::Partial,
-            max_contribution_eur: cap_eur,
-        })
+        Some(Eligible { fit: Fit::Partial, max_contribution_eur: cap_eur })
     } else {
         let detail = if mandate.co_financing {
-            format!(
-                "has {cap_eur} EUR left, below its own minimum ticket of {} EUR",
-                mandate.ticket_min_eur
-            )
+            format!("has {cap_eur} EUR left, below its own minimum ticket of {} EUR", mandate.ticket_min_eur)
         } else {
             format!(
                 "carries at most {cap_eur} EUR and does not co-finance; the request asks {} EUR",
@@ -208,11 +147,7 @@ pub fn check(
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -246,101 +181,44 @@ mod tests {
     }
 
     fn failed(result: Result<Eligible, Vec<Failure>>) -> Vec<Rule> {
-        result
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| f.rule)
-            .collect()
+        result.err().unwrap_or_default().into_iter().map(|f| f.rule).collect()
     }
 
     #[test]
     fn a_fitting_mandate_is_eligible_in_full() {
-        let result = check(
-            &request(),
-            true,
-            &mandate(),
-            MandateStanding::default(),
-            today("2025-12-31"),
-        );
-        assert_eq!(
-            result,
-            Ok(Eligible {
-                fit: Fit::Full,
-                max_contribution_eur: 150000
-            })
-        );
+        let result = check(&request(), true, &mandate(), MandateStanding::default(), today("2025-12-31"));
+        assert_eq!(result, Ok(Eligible { fit: Fit::Full, max_contribution_eur: 150000 }));
     }
 
     #[test]
     fn each_rule_fails_on_its_own() {
         let standing = MandateStanding::default();
         let day = today("2025-01-01");
-        assert_eq!(
-            failed(check(&request(), false, &mandate(), standing, day)),
-            vec![Rule::Open]
-        );
-        assert_eq!(
-            failed(check(
-                &request(),
-                true,
-                &mandate(),
-                standing,
-                today("2026-01-01")
-            )),
-            vec![Rule::Open]
-        );
-        let closed = MandateStanding {
-            closed: true,
-            committed_eur: 0,
-        };
-        assert_eq!(
-            failed(check(&request(), true, &mandate(), closed, day)),
-            vec![Rule::Open]
-        );
+        assert_eq!(failed(check(&request(), false, &mandate(), standing, day)), vec![Rule::Open]);
+        assert_eq!(failed(check(&request(), true, &mandate(), standing, today("2026-01-01"))), vec![Rule::Open]);
+        let closed = MandateStanding { closed: true, committed_eur: 0 };
+        assert_eq!(failed(check(&request(), true, &mandate(), closed, day)), vec![Rule::Open]);
         let mut m = mandate();
         m.instruments = vec![tafel_contract::vocab::Instrument::Grant];
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::Instruments]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::Instruments]);
         let mut m = mandate();
         m.stages = vec![tafel_contract::vocab::Stage::Growth];
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::Stage]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::Stage]);
         let mut m = mandate();
         m.regions = vec![tafel_contract::vocab::Region::parse("NL4").unwrap()];
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::Region]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::Region]);
         let mut m = mandate();
-        m.required_certifications
-            .push(tafel_contract::vocab::Certification::Pso);
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::Certifications]
-        );
+        m.required_certifications.push(tafel_contract::vocab::Certification::Pso);
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::Certifications]);
         let mut m = mandate();
         m.impact_themes = vec![tafel_contract::vocab::Sdg::new(3).unwrap()];
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::ImpactThemes]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::ImpactThemes]);
         let mut m = mandate();
         m.ticket_min_eur = 200000;
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::TicketMin]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::TicketMin]);
         let mut m = mandate();
         m.ticket_max_eur = 100000;
-        assert_eq!(
-            failed(check(&request(), true, &m, standing, day)),
-            vec![Rule::Capacity]
-        );
+        assert_eq!(failed(check(&request(), true, &m, standing, day)), vec![Rule::Capacity]);
     }
 
     #[test]
@@ -349,26 +227,14 @@ mod tests {
         m.ticket_max_eur = 100000;
         m.co_financing = true;
         m.budget_eur = Some(400000);
-        let standing = MandateStanding {
-            closed: false,
-            committed_eur: 320000,
-        };
+        let standing = MandateStanding { closed: false, committed_eur: 320000 };
         // cap = min(100000, 400000 - 320000) = 80000 >= ticket_min 50000
         assert_eq!(
             check(&request(), true, &m, standing, None),
-            Ok(Eligible {
-                fit: Fit::Partial,
-                max_contribution_eur: 80000
-            })
+            Ok(Eligible { fit: Fit::Partial, max_contribution_eur: 80000 })
         );
-        let spent = MandateStanding {
-            closed: false,
-            committed_eur: 360000,
-        };
-        assert_eq!(
-            failed(check(&request(), true, &m, spent, None)),
-            vec![Rule::Capacity]
-        );
+        let spent = MandateStanding { closed: false, committed_eur: 360000 };
+        assert_eq!(failed(check(&request(), true, &m, spent, None)), vec![Rule::Capacity]);
     }
 
     #[test]

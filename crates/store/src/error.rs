@@ -6,11 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AppendError {
     #[error("stream {stream} is at version {actual}, not the expected {expected}")]
-    VersionConflict {
-        stream: String,
-        expected: u64,
-        actual: u64,
-    },
+    VersionConflict { stream: String, expected: u64, actual: u64 },
     #[error("event id {id:?} was already appended with other content")]
     IdConflict { id: String },
     #[error("invalid batch: {0}")]
@@ -38,19 +34,12 @@ pub enum OpenError {
     #[error("cannot open the log at {path}: {source}")]
     Sled { path: String, source: sled::Error },
     #[error("cannot use {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The store found damage and refuses to serve a silently shortened or altered log.
     #[error("the log at {path} is damaged: {detail}")]
     Damaged { path: String, detail: String },
     #[error("the log at {path} has record format {found}; this Tafel reads format {supported}")]
-    UnsupportedFormat {
-        path: String,
-        found: u32,
-        supported: u32,
-    },
+    UnsupportedFormat { path: String, found: u32, supported: u32 },
 }
 
 impl From<sled::Error> for ReadError {

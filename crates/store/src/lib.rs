@@ -104,10 +104,7 @@ pub struct RecordedEvent {
 
 impl RecordedEvent {
     pub fn position(&self) -> Position {
-        Position {
-            sequence: self.sequence,
-            stream_version: self.stream_version,
-        }
+        Position { sequence: self.sequence, stream_version: self.stream_version }
     }
 }
 
@@ -133,10 +130,7 @@ pub trait EventLog: Send + Sync {
     type Subscription: Subscription;
 
     /// Appends `batch` and answers once it is durable.
-    fn append(
-        &self,
-        batch: AppendBatch,
-    ) -> impl Future<Output = Result<Appended, AppendError>> + Send;
+    fn append(&self, batch: AppendBatch) -> impl Future<Output = Result<Appended, AppendError>> + Send;
 
     /// Whether `id` was appended, and with the same `identity` or not.
     fn lookup_id(&self, id: &str, identity: &[u8]) -> Result<IdLookup, ReadError>;
@@ -145,8 +139,7 @@ pub trait EventLog: Send + Sync {
     fn stream_version(&self, stream: &str) -> Result<u64, ReadError>;
 
     /// The stream's events with versions from `from_version`, in order.
-    fn read_stream(&self, stream: &str, from_version: u64)
-    -> Result<Vec<RecordedEvent>, ReadError>;
+    fn read_stream(&self, stream: &str, from_version: u64) -> Result<Vec<RecordedEvent>, ReadError>;
 
     /// Up to `limit` durable events from `from_sequence` on, in order.
     fn read_from(&self, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, ReadError>;

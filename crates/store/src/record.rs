@@ -21,13 +21,7 @@ const HEADER_BYTES: usize = 1 + 4;
 /// Encodes `event` as a record. Field lengths are bounded by the append checks.
 pub fn encode(event: &RecordedEvent) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        HEADER_BYTES
-            + 24
-            + 10
-            + event.id.len()
-            + event.stream.len()
-            + event.principal.len()
-            + event.payload.len(),
+        HEADER_BYTES + 24 + 10 + event.id.len() + event.stream.len() + event.principal.len() + event.payload.len(),
     );
     out.push(RECORD_FORMAT);
     out.extend_from_slice(&[0; 4]);
@@ -35,8 +29,7 @@ pub fn encode(event: &RecordedEvent) -> Vec<u8> {
     out.extend_from_slice(&event.stream_version.to_le_bytes());
     out.extend_from_slice(&event.recorded_at_ms.to_le_bytes());
     for text in [&event.id, &event.stream, &event.principal] {
-        let length =
-            u16::try_from(text.len()).expect("append checks bound ids, streams and principals");
+        let length = u16::try_from(text.len()).expect("append checks bound ids, streams and principals");
         out.extend_from_slice(&length.to_le_bytes());
         out.extend_from_slice(text.as_bytes());
     }
@@ -55,11 +48,7 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, String> {
         return Err(format!("record format {format}, expected {RECORD_FORMAT}"));
     }
     let stored_crc = u32::from_le_bytes(
-        bytes
-            .get(1..HEADER_BYTES)
-            .ok_or("truncated header")?
-            .try_into()
-            .map_err(|_| "truncated header")?,
+        bytes.get(1..HEADER_BYTES).ok_or("truncated header")?.try_into().map_err(|_| "truncated header")?,
     );
     let body = &bytes[HEADER_BYTES..];
     if crc32fast::hash(body) != stored_crc {
@@ -77,15 +66,7 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, String> {
     if !reader.bytes.is_empty() {
         return Err("trailing bytes".into());
     }
-    Ok(RecordedEvent {
-        sequence,
-        stream,
-        stream_version,
-        id,
-        principal,
-        recorded_at_ms,
-        payload,
-    })
+    Ok(RecordedEvent { sequence, stream, stream_version, id, principal, recorded_at_ms, payload })
 }
 
 struct Reader<'a> {
@@ -103,20 +84,15 @@ impl<'a> Reader<'a> {
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().map_err(|_| "truncated")?,
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "truncated")?))
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().map_err(|_| "truncated")?,
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "truncated")?))
     }
 
     fn text16(&mut self) -> Result<String, String> {
-        let length =
-            u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| "truncated")?) as usize;
+        let length = u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| "truncated")?) as usize;
         String::from_utf8(self.take(length)?.to_vec()).map_err(|_| "text is not UTF-8".into())
     }
 }

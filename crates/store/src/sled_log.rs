@@ -14,8 +14,8 @@ use crate::record::{self, RECORD_FORMAT};
 use crate::subscription::SledSubscription;
 use crate::writer::{Command, QueuedAppend, Writer};
 use crate::{
-    AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES,
-    MAX_PAYLOAD_BYTES, MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
+    AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,
+    MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
 };
 
 /// Appends waiting for the writer; past this, appenders wait (back-pressure).
@@ -34,10 +34,7 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self {
-            cache_capacity_bytes: 128 * 1024 * 1024,
-            checkpoint_interval: Duration::from_secs(1),
-        }
+        Self { cache_capacity_bytes: 128 * 1024 * 1024, checkpoint_interval: Duration::from_secs(1) }
     }
 }
 
@@ -59,9 +56,7 @@ struct Inner {
 
 impl Inner {
     fn commands(&self) -> &mpsc::Sender<Command> {
-        self.commands
-            .as_ref()
-            .expect("the command channel lives as long as the log")
+        self.commands.as_ref().expect("the command channel lives as long as the log")
     }
 }
 
@@ -84,24 +79,15 @@ impl SledLog {
     /// known to be durable.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<SledLog, OpenError> {
         let path_text = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
-            path: path_text.clone(),
-            source,
-        })?;
-        let sled_error = |source| OpenError::Sled {
-            path: path_text.clone(),
-            source,
-        };
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+        let sled_error = |source| OpenError::Sled { path: path_text.clone(), source };
         let db = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(options.cache_capacity_bytes)
             .open()
             .map_err(sled_error)?;
         let tree = db.open_tree("log").map_err(sled_error)?;
-        let damaged = |detail: String| OpenError::Damaged {
-            path: path_text.clone(),
-            detail,
-        };
+        let damaged = |detail: String| OpenError::Damaged { path: path_text.clone(), detail };
 
         match tree.get(keys::FORMAT).map_err(sled_error)? {
             Some(value) => {
@@ -119,22 +105,17 @@ impl SledLog {
                 }
             }
             None if tree.is_empty() => {
-                tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes())
-                    .map_err(sled_error)?;
+                tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes()).map_err(sled_error)?;
                 db.flush().map_err(sled_error)?;
             }
             None => {
-                return Err(damaged(
-                    "events are present but the format marker is missing".into(),
-                ));
+                return Err(damaged("events are present but the format marker is missing".into()));
             }
         }
 
         let (last, last_recorded_at_ms) = verify(&tree).map_err(damaged)?;
-        let known_durable = checkpoint::read(dir).map_err(|source| OpenError::Io {
-            path: path_text.clone(),
-            source,
-        })?;
+        let known_durable =
+            checkpoint::read(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
         if known_durable > last {
             return Err(damaged(format!(
                 "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
@@ -156,10 +137,7 @@ impl SledLog {
         let handle = std::thread::Builder::new()
             .name("tafel-log-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|source| OpenError::Io {
-                path: path_text.clone(),
-                source,
-            })?;
+            .map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
 
         Ok(SledLog {
             inner: Arc::new(Inner {
@@ -177,21 +155,10 @@ impl SledLog {
     /// and waits for the writer to finish. Appends after this are `Unavailable`.
     pub async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
-        if self
-            .inner
-            .commands()
-            .send(Command::Shutdown { done })
-            .await
-            .is_ok()
-        {
+        if self.inner.commands().send(Command::Shutdown { done }).await.is_ok() {
             let _ = finished.await;
         }
-        let handle = self
-            .inner
-            .writer
-            .lock()
-            .map(|mut slot| slot.take())
-            .unwrap_or(None);
+        let handle = self.inner.writer.lock().map(|mut slot| slot.take()).unwrap_or(None);
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -217,13 +184,8 @@ fn check_batch(batch: &AppendBatch) -> Result<(), AppendError> {
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
         return invalid(format!("a batch holds 1-{MAX_BATCH_EVENTS} events"));
     }
-    if batch.stream.is_empty()
-        || batch.stream.len() > MAX_STREAM_BYTES
-        || batch.stream.contains('\0')
-    {
-        return invalid(format!(
-            "a stream name is 1-{MAX_STREAM_BYTES} bytes without NUL"
-        ));
+    if batch.stream.is_empty() || batch.stream.len() > MAX_STREAM_BYTES || batch.stream.contains('\0') {
+        return invalid(format!("a stream name is 1-{MAX_STREAM_BYTES} bytes without NUL"));
     }
     let mut ids = std::collections::HashSet::with_capacity(batch.events.len());
     for event in &batch.events {
@@ -231,18 +193,13 @@ fn check_batch(batch: &AppendBatch) -> Result<(), AppendError> {
             return invalid(format!("an event id is 1-{MAX_EVENT_ID_BYTES} bytes"));
         }
         if event.principal.len() > MAX_PRINCIPAL_BYTES {
-            return invalid(format!(
-                "a principal is at most {MAX_PRINCIPAL_BYTES} bytes"
-            ));
+            return invalid(format!("a principal is at most {MAX_PRINCIPAL_BYTES} bytes"));
         }
         if event.payload.len() > MAX_PAYLOAD_BYTES {
             return invalid(format!("a payload is at most {MAX_PAYLOAD_BYTES} bytes"));
         }
         if !ids.insert(event.id.as_str()) {
-            return invalid(format!(
-                "event id {:?} appears twice in the batch",
-                event.id
-            ));
+            return invalid(format!("event id {:?} appears twice in the batch", event.id));
         }
     }
     Ok(())
@@ -257,40 +214,26 @@ impl EventLog for SledLog {
 
     async fn append(&self, batch: AppendBatch) -> Result<Appended, AppendError> {
         check_batch(&batch)?;
-        let digests = batch
-            .events
-            .iter()
-            .map(|event| identity_sha256(&event.identity))
-            .collect();
+        let digests = batch.events.iter().map(|event| identity_sha256(&event.identity)).collect();
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands()
-            .send(Command::Append(QueuedAppend {
-                batch,
-                digests,
-                reply,
-            }))
+            .send(Command::Append(QueuedAppend { batch, digests, reply }))
             .await
             .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| AppendError::Unavailable("the log writer stopped".into()))?
+        answer.await.map_err(|_| AppendError::Unavailable("the log writer stopped".into()))?
     }
 
     fn lookup_id(&self, id: &str, identity: &[u8]) -> Result<IdLookup, ReadError> {
         let Some(value) = self.inner.tree.get(keys::id(id))? else {
             return Ok(IdLookup::Unknown);
         };
-        let entry = IdEntry::decode(&value)
-            .ok_or_else(|| ReadError::Damaged(format!("id index entry of {id:?}")))?;
+        let entry = IdEntry::decode(&value).ok_or_else(|| ReadError::Damaged(format!("id index entry of {id:?}")))?;
         if entry.sequence > self.durable() {
             return Ok(IdLookup::Unknown);
         }
         Ok(if entry.identity_sha256 == identity_sha256(identity) {
-            IdLookup::Duplicate(Position {
-                sequence: entry.sequence,
-                stream_version: entry.stream_version,
-            })
+            IdLookup::Duplicate(Position { sequence: entry.sequence, stream_version: entry.stream_version })
         } else {
             IdLookup::Conflict
         })
@@ -298,15 +241,9 @@ impl EventLog for SledLog {
 
     fn stream_version(&self, stream: &str) -> Result<u64, ReadError> {
         let durable = self.durable();
-        for entry in self
-            .inner
-            .tree
-            .scan_prefix(keys::stream_prefix(stream))
-            .rev()
-        {
+        for entry in self.inner.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
             let (key, value) = entry?;
-            let sequence = keys::decode_u64(&value)
-                .ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            let sequence = keys::decode_u64(&value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
             if sequence <= durable {
                 return keys::decode_u64(&key[key.len() - 8..])
                     .ok_or_else(|| ReadError::Damaged("stream index".into()));
@@ -315,11 +252,7 @@ impl EventLog for SledLog {
         Ok(0)
     }
 
-    fn read_stream(
-        &self,
-        stream: &str,
-        from_version: u64,
-    ) -> Result<Vec<RecordedEvent>, ReadError> {
+    fn read_stream(&self, stream: &str, from_version: u64) -> Result<Vec<RecordedEvent>, ReadError> {
         let durable = self.durable();
         let start = keys::stream_entry(stream, from_version.max(1));
         let prefix = keys::stream_prefix(stream);
@@ -329,8 +262,7 @@ impl EventLog for SledLog {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let sequence = keys::decode_u64(&value)
-                .ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            let sequence = keys::decode_u64(&value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
             if sequence > durable {
                 break;
             }
@@ -348,11 +280,7 @@ impl EventLog for SledLog {
     }
 
     fn subscribe(&self, from_sequence: u64) -> SledSubscription {
-        SledSubscription::new(
-            self.inner.tree.clone(),
-            self.inner.durable.clone(),
-            from_sequence,
-        )
+        SledSubscription::new(self.inner.tree.clone(), self.inner.durable.clone(), from_sequence)
     }
 }
 
@@ -368,17 +296,12 @@ pub(crate) fn read_range(
         return Ok(Vec::new());
     }
     let mut events = Vec::with_capacity(limit.min((through - from + 1) as usize));
-    for entry in tree
-        .range(keys::event(from)..=keys::event(through))
-        .take(limit)
-    {
+    for entry in tree.range(keys::event(from)..=keys::event(through)).take(limit) {
         let (key, value) = entry?;
         let event = record::decode(&value).map_err(ReadError::Damaged)?;
         let expected = from + events.len() as u64;
         if keys::sequence_of_event_key(&key) != Some(expected) || event.sequence != expected {
-            return Err(ReadError::Damaged(format!(
-                "sequence {expected} is missing or misplaced"
-            )));
+            return Err(ReadError::Damaged(format!("sequence {expected} is missing or misplaced")));
         }
         events.push(event);
     }
@@ -402,10 +325,7 @@ fn verify(tree: &sled::Tree) -> Result<(u64, i64), String> {
         let (key, value) = entry.map_err(|error| error.to_string())?;
         let sequence = keys::sequence_of_event_key(&key).ok_or("an event key is malformed")?;
         if sequence != last + 1 {
-            return Err(format!(
-                "sequence {} is missing (the next present is {sequence})",
-                last + 1
-            ));
+            return Err(format!("sequence {} is missing (the next present is {sequence})", last + 1));
         }
         let event = record::decode(&value).map_err(|why| format!("event {sequence}: {why}"))?;
         if event.sequence != sequence {
@@ -422,21 +342,11 @@ fn verify(tree: &sled::Tree) -> Result<(u64, i64), String> {
         .map_err(|error| error.to_string())?
         .and_then(|value| keys::decode_u64(&value));
     if indexed != Some(event.sequence) {
-        return Err(format!(
-            "the stream index does not point at the last event {last}"
-        ));
+        return Err(format!("the stream index does not point at the last event {last}"));
     }
-    let id_entry = tree
-        .get(keys::id(&event.id))
-        .map_err(|error| error.to_string())?;
-    if id_entry
-        .and_then(|value| IdEntry::decode(&value))
-        .map(|entry| entry.sequence)
-        != Some(event.sequence)
-    {
-        return Err(format!(
-            "the id index does not point at the last event {last}"
-        ));
+    let id_entry = tree.get(keys::id(&event.id)).map_err(|error| error.to_string())?;
+    if id_entry.and_then(|value| IdEntry::decode(&value)).map(|entry| entry.sequence) != Some(event.sequence) {
+        return Err(format!("the id index does not point at the last event {last}"));
     }
     Ok((last, event.recorded_at_ms))
 }
@@ -456,10 +366,7 @@ pub(crate) mod checkpoint {
         match std::fs::read_to_string(dir.join(CHECKPOINT_FILE)) {
             Ok(text) => {
                 let mut lines = text.lines();
-                match (
-                    lines.next(),
-                    lines.next().and_then(|line| line.parse().ok()),
-                ) {
+                match (lines.next(), lines.next().and_then(|line| line.parse().ok())) {
                     (Some(HEADER), Some(sequence)) => Ok(sequence),
                     _ => Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,

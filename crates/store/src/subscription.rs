@@ -25,12 +25,7 @@ pub struct SledSubscription {
 
 impl SledSubscription {
     pub(crate) fn new(tree: sled::Tree, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
-        Self {
-            tree,
-            durable,
-            next_sequence: from_sequence.max(1),
-            buffer: VecDeque::new(),
-        }
+        Self { tree, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
     }
 
     /// The sequence of the next event this subscription will yield.
@@ -47,17 +42,9 @@ impl Subscription for SledSubscription {
             }
             let durable = *self.durable.borrow_and_update();
             if self.next_sequence <= durable {
-                let page = read_range(
-                    &self.tree,
-                    self.next_sequence,
-                    durable,
-                    SUBSCRIPTION_PAGE_EVENTS,
-                )?;
+                let page = read_range(&self.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)?;
                 if page.is_empty() {
-                    return Err(ReadError::Damaged(format!(
-                        "sequence {} is missing",
-                        self.next_sequence
-                    )));
+                    return Err(ReadError::Damaged(format!("sequence {} is missing", self.next_sequence)));
                 }
                 self.next_sequence += page.len() as u64;
                 self.buffer.extend(page);

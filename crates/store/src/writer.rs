@@ -133,21 +133,14 @@ impl Writer {
         let recorded_at_ms = now_ms().max(self.last_recorded_at_ms);
         let mut pending = Pending::default();
         let mut answers = Vec::with_capacity(group.len());
-        for QueuedAppend {
-            batch,
-            digests,
-            reply,
-        } in group
-        {
+        for QueuedAppend { batch, digests, reply } in group {
             let answer = self.decide(batch, &digests, recorded_at_ms, &mut pending);
             answers.push((reply, answer));
         }
 
         if pending.events > 0 {
-            let written = self
-                .tree
-                .apply_batch(std::mem::take(&mut pending.batch))
-                .and_then(|()| self.db.flush().map(|_| ()));
+            let written =
+                self.tree.apply_batch(std::mem::take(&mut pending.batch)).and_then(|()| self.db.flush().map(|_| ()));
             if let Err(cause) = written {
                 error!(%cause, "the event log could not be written; refusing writes until it is reopened");
                 let why = format!("the log could not be written ({cause}); it must be reopened");
@@ -161,19 +154,12 @@ impl Writer {
             self.last_recorded_at_ms = recorded_at_ms;
             self.heads.extend(pending.heads);
             self.durable.send_replace(self.last_sequence);
-            debug!(
-                events = pending.events,
-                appends = answers.len(),
-                through = self.last_sequence,
-                "group committed"
-            );
+            debug!(events = pending.events, appends = answers.len(), through = self.last_sequence, "group committed");
         }
         for (reply, answer) in answers {
             let _ = reply.send(answer);
         }
-        if self.last_checkpoint.elapsed() >= self.checkpoint_interval
-            && self.checkpointed < self.last_sequence
-        {
+        if self.last_checkpoint.elapsed() >= self.checkpoint_interval && self.checkpointed < self.last_sequence {
             self.write_checkpoint();
         }
     }
@@ -198,9 +184,7 @@ impl Writer {
                     originals.push(entry);
                 }
                 Some(_) => {
-                    return Err(AppendError::IdConflict {
-                        id: event.id.clone(),
-                    });
+                    return Err(AppendError::IdConflict { id: event.id.clone() });
                 }
                 None => {}
             }
@@ -213,26 +197,16 @@ impl Writer {
             }
             let positions = originals
                 .iter()
-                .map(|entry| Position {
-                    sequence: entry.sequence,
-                    stream_version: entry.stream_version,
-                })
+                .map(|entry| Position { sequence: entry.sequence, stream_version: entry.stream_version })
                 .collect();
-            return Ok(Appended {
-                positions,
-                duplicate: true,
-            });
+            return Ok(Appended { positions, duplicate: true });
         }
 
         let current = self.head(&batch.stream, pending)?;
         if let ExpectedVersion::Exactly(expected) = batch.expected
             && expected != current
         {
-            return Err(AppendError::VersionConflict {
-                stream: batch.stream.clone(),
-                expected,
-                actual: current,
-            });
+            return Err(AppendError::VersionConflict { stream: batch.stream.clone(), expected, actual: current });
         }
 
         let mut positions = Vec::with_capacity(batch.events.len());
@@ -249,33 +223,16 @@ impl Writer {
                 recorded_at_ms,
                 payload: event.payload,
             };
-            let entry = IdEntry {
-                sequence,
-                stream_version,
-                identity_sha256: *digest,
-            };
-            pending
-                .batch
-                .insert(&keys::event(sequence), record::encode(&recorded));
-            pending.batch.insert(
-                keys::stream_entry(&batch.stream, stream_version),
-                &sequence.to_be_bytes(),
-            );
-            pending
-                .batch
-                .insert(keys::id(&recorded.id), entry.encode().to_vec());
+            let entry = IdEntry { sequence, stream_version, identity_sha256: *digest };
+            pending.batch.insert(&keys::event(sequence), record::encode(&recorded));
+            pending.batch.insert(keys::stream_entry(&batch.stream, stream_version), &sequence.to_be_bytes());
+            pending.batch.insert(keys::id(&recorded.id), entry.encode().to_vec());
             pending.ids.insert(recorded.id, entry);
             pending.events += 1;
-            positions.push(Position {
-                sequence,
-                stream_version,
-            });
+            positions.push(Position { sequence, stream_version });
         }
         pending.heads.insert(batch.stream, current + count);
-        Ok(Appended {
-            positions,
-            duplicate: false,
-        })
+        Ok(Appended { positions, duplicate: false })
     }
 
     fn id_entry(&self, id: &str, pending: &Pending) -> Result<Option<IdEntry>, AppendError> {
@@ -285,9 +242,9 @@ impl Writer {
         let value = self.tree.get(keys::id(id)).map_err(unavailable)?;
         match value {
             None => Ok(None),
-            Some(value) => IdEntry::decode(&value).map(Some).ok_or_else(|| {
-                AppendError::Unavailable(format!("the id index entry of {id:?} is damaged"))
-            }),
+            Some(value) => IdEntry::decode(&value)
+                .map(Some)
+                .ok_or_else(|| AppendError::Unavailable(format!("the id index entry of {id:?} is damaged"))),
         }
     }
 
@@ -295,10 +252,7 @@ impl Writer {
         if let Some(version) = pending.heads.get(stream).or_else(|| self.heads.get(stream)) {
             return Ok(*version);
         }
-        let last = self
-            .tree
-            .scan_prefix(keys::stream_prefix(stream))
-            .next_back();
+        let last = self.tree.scan_prefix(keys::stream_prefix(stream)).next_back();
         let version = match last {
             None => 0,
             Some(entry) => {

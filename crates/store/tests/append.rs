@@ -2,8 +2,8 @@
 //! shutdown, and refusing to serve a damaged log.
 
 use tafel_store::{
-    AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, OpenError,
-    OpenOptions, Position, SledLog, Subscription,
+    AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, OpenError, OpenOptions, Position, SledLog,
+    Subscription,
 };
 
 fn event(id: &str, content: &str) -> NewEvent {
@@ -16,11 +16,7 @@ fn event(id: &str, content: &str) -> NewEvent {
 }
 
 fn batch(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendBatch {
-    AppendBatch {
-        stream: stream.into(),
-        expected,
-        events,
-    }
+    AppendBatch { stream: stream.into(), expected, events }
 }
 
 fn open(dir: &std::path::Path) -> SledLog {
@@ -31,95 +27,30 @@ fn open(dir: &std::path::Path) -> SledLog {
 async fn versions_are_checked_and_sequences_run_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    let first = log
-        .append(batch(
-            "r/1",
-            ExpectedVersion::Exactly(0),
-            vec![event("a", "1")],
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        first.positions,
-        vec![Position {
-            sequence: 1,
-            stream_version: 1
-        }]
-    );
+    let first = log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event("a", "1")])).await.unwrap();
+    assert_eq!(first.positions, vec![Position { sequence: 1, stream_version: 1 }]);
     assert!(!first.duplicate);
 
     // A creating append on an existing stream is a version conflict.
-    let again = log
-        .append(batch(
-            "r/1",
-            ExpectedVersion::Exactly(0),
-            vec![event("b", "2")],
-        ))
-        .await;
-    assert_eq!(
-        again,
-        Err(AppendError::VersionConflict {
-            stream: "r/1".into(),
-            expected: 0,
-            actual: 1
-        })
-    );
+    let again = log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event("b", "2")])).await;
+    assert_eq!(again, Err(AppendError::VersionConflict { stream: "r/1".into(), expected: 0, actual: 1 }));
 
-    let two = log
-        .append(batch(
-            "r/1",
-            ExpectedVersion::Exactly(1),
-            vec![event("b", "2"), event("c", "3")],
-        ))
-        .await
-        .unwrap();
+    let two =
+        log.append(batch("r/1", ExpectedVersion::Exactly(1), vec![event("b", "2"), event("c", "3")])).await.unwrap();
     assert_eq!(
         two.positions,
-        vec![
-            Position {
-                sequence: 2,
-                stream_version: 2
-            },
-            Position {
-                sequence: 3,
-                stream_version: 3
-            }
-        ]
+        vec![Position { sequence: 2, stream_version: 2 }, Position { sequence: 3, stream_version: 3 }]
     );
-    let other = log
-        .append(batch("r/2", ExpectedVersion::Any, vec![event("d", "4")]))
-        .await
-        .unwrap();
-    assert_eq!(
-        other.positions,
-        vec![Position {
-            sequence: 4,
-            stream_version: 1
-        }]
-    );
+    let other = log.append(batch("r/2", ExpectedVersion::Any, vec![event("d", "4")])).await.unwrap();
+    assert_eq!(other.positions, vec![Position { sequence: 4, stream_version: 1 }]);
 
     assert_eq!(log.stream_version("r/1").unwrap(), 3);
     assert_eq!(log.stream_version("r/3").unwrap(), 0);
-    let stream: Vec<u64> = log
-        .read_stream("r/1", 1)
-        .unwrap()
-        .iter()
-        .map(|e| e.sequence)
-        .collect();
+    let stream: Vec<u64> = log.read_stream("r/1", 1).unwrap().iter().map(|e| e.sequence).collect();
     assert_eq!(stream, vec![1, 2, 3]);
-    let tail: Vec<u64> = log
-        .read_stream("r/1", 3)
-        .unwrap()
-        .iter()
-        .map(|e| e.sequence)
-        .collect();
+    let tail: Vec<u64> = log.read_stream("r/1", 3).unwrap().iter().map(|e| e.sequence).collect();
     assert_eq!(tail, vec![3]);
-    let page: Vec<String> = log
-        .read_from(2, 2)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let page: Vec<String> = log.read_from(2, 2).unwrap().into_iter().map(|e| e.id).collect();
     assert_eq!(page, vec!["b", "c"]);
     assert_eq!(log.last_sequence(), 4);
 }
@@ -129,57 +60,21 @@ async fn the_same_id_with_the_same_content_is_a_duplicate_for_ever() {
     let dir = tempfile::tempdir().unwrap();
     {
         let log = open(dir.path());
-        log.append(batch(
-            "r/1",
-            ExpectedVersion::Exactly(0),
-            vec![event("a", "1")],
-        ))
-        .await
-        .unwrap();
-        log.append(batch("r/1", ExpectedVersion::Any, vec![event("b", "2")]))
-            .await
-            .unwrap();
+        log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event("a", "1")])).await.unwrap();
+        log.append(batch("r/1", ExpectedVersion::Any, vec![event("b", "2")])).await.unwrap();
         // The stream moved on; the resend still answers with the original position.
-        let resend = log
-            .append(batch(
-                "r/1",
-                ExpectedVersion::Exactly(0),
-                vec![event("a", "1")],
-            ))
-            .await
-            .unwrap();
+        let resend = log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event("a", "1")])).await.unwrap();
         assert!(resend.duplicate);
-        assert_eq!(
-            resend.positions,
-            vec![Position {
-                sequence: 1,
-                stream_version: 1
-            }]
-        );
+        assert_eq!(resend.positions, vec![Position { sequence: 1, stream_version: 1 }]);
         assert_eq!(log.last_sequence(), 2);
         log.shutdown().await;
     }
     // ...and after a reopen.
     let log = open(dir.path());
-    let resend = log
-        .append(batch("r/1", ExpectedVersion::Any, vec![event("b", "2")]))
-        .await
-        .unwrap();
+    let resend = log.append(batch("r/1", ExpectedVersion::Any, vec![event("b", "2")])).await.unwrap();
     assert!(resend.duplicate);
-    assert_eq!(
-        resend.positions,
-        vec![Position {
-            sequence: 2,
-            stream_version: 2
-        }]
-    );
-    assert_eq!(
-        log.lookup_id("a", b"1").unwrap(),
-        IdLookup::Duplicate(Position {
-            sequence: 1,
-            stream_version: 1
-        })
-    );
+    assert_eq!(resend.positions, vec![Position { sequence: 2, stream_version: 2 }]);
+    assert_eq!(log.lookup_id("a", b"1").unwrap(), IdLookup::Duplicate(Position { sequence: 1, stream_version: 1 }));
     assert_eq!(log.lookup_id("a", b"other").unwrap(), IdLookup::Conflict);
     assert_eq!(log.lookup_id("zz", b"1").unwrap(), IdLookup::Unknown);
     assert_eq!(log.last_sequence(), 2);
@@ -189,32 +84,16 @@ async fn the_same_id_with_the_same_content_is_a_duplicate_for_ever() {
 async fn the_same_id_with_other_content_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
-    log.append(batch("r/1", ExpectedVersion::Any, vec![event("a", "1")]))
-        .await
-        .unwrap();
-    let refused = log
-        .append(batch(
-            "r/1",
-            ExpectedVersion::Any,
-            vec![event("a", "changed")],
-        ))
-        .await;
+    log.append(batch("r/1", ExpectedVersion::Any, vec![event("a", "1")])).await.unwrap();
+    let refused = log.append(batch("r/1", ExpectedVersion::Any, vec![event("a", "changed")])).await;
     assert_eq!(refused, Err(AppendError::IdConflict { id: "a".into() }));
     // An id reused on another stream is other content too.
     let mut moved = event("a", "1");
     moved.identity = b"1 on r/2".to_vec();
-    let refused = log
-        .append(batch("r/2", ExpectedVersion::Any, vec![moved]))
-        .await;
+    let refused = log.append(batch("r/2", ExpectedVersion::Any, vec![moved])).await;
     assert_eq!(refused, Err(AppendError::IdConflict { id: "a".into() }));
     // A batch mixing an old id with a new one is not a resend; nothing of it is stored.
-    let mixed = log
-        .append(batch(
-            "r/1",
-            ExpectedVersion::Any,
-            vec![event("new", "n"), event("a", "1")],
-        ))
-        .await;
+    let mixed = log.append(batch("r/1", ExpectedVersion::Any, vec![event("new", "n"), event("a", "1")])).await;
     assert_eq!(mixed, Err(AppendError::IdConflict { id: "a".into() }));
     assert_eq!(log.lookup_id("new", b"n").unwrap(), IdLookup::Unknown);
     assert_eq!(log.last_sequence(), 1);
@@ -228,18 +107,11 @@ async fn malformed_batches_are_refused_whole() {
         batch("r/1", ExpectedVersion::Any, vec![]),
         batch("", ExpectedVersion::Any, vec![event("a", "1")]),
         batch("r\0x", ExpectedVersion::Any, vec![event("a", "1")]),
-        batch(
-            "r/1",
-            ExpectedVersion::Any,
-            vec![event("a", "1"), event("a", "1")],
-        ),
+        batch("r/1", ExpectedVersion::Any, vec![event("a", "1"), event("a", "1")]),
         batch("r/1", ExpectedVersion::Any, vec![event("", "1")]),
     ];
     for case in cases {
-        assert!(matches!(
-            log.append(case).await,
-            Err(AppendError::InvalidBatch(_))
-        ));
+        assert!(matches!(log.append(case).await, Err(AppendError::InvalidBatch(_))));
     }
     assert_eq!(log.last_sequence(), 0);
 }
@@ -253,12 +125,7 @@ async fn concurrent_appends_in_one_group_see_each_other() {
     for writer in 0..32 {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            log.append(batch(
-                "r/1",
-                ExpectedVersion::Exactly(0),
-                vec![event(&format!("e{writer}"), "x")],
-            ))
-            .await
+            log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event(&format!("e{writer}"), "x")])).await
         }));
     }
     let mut won = 0;
@@ -266,13 +133,7 @@ async fn concurrent_appends_in_one_group_see_each_other() {
         match task.await.unwrap() {
             Ok(appended) => {
                 won += 1;
-                assert_eq!(
-                    appended.positions[0],
-                    Position {
-                        sequence: 1,
-                        stream_version: 1
-                    }
-                );
+                assert_eq!(appended.positions[0], Position { sequence: 1, stream_version: 1 });
             }
             Err(AppendError::VersionConflict { actual: 1, .. }) => {}
             Err(other) => panic!("unexpected {other:?}"),
@@ -287,26 +148,14 @@ async fn a_subscription_catches_up_then_tails() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     for index in 0..5 {
-        log.append(batch(
-            "s",
-            ExpectedVersion::Any,
-            vec![event(&format!("old{index}"), "x")],
-        ))
-        .await
-        .unwrap();
+        log.append(batch("s", ExpectedVersion::Any, vec![event(&format!("old{index}"), "x")])).await.unwrap();
     }
     let mut subscription = log.subscribe(3);
     let writer = {
         let log = log.clone();
         tokio::spawn(async move {
             for index in 0..50 {
-                log.append(batch(
-                    "s",
-                    ExpectedVersion::Any,
-                    vec![event(&format!("new{index}"), "x")],
-                ))
-                .await
-                .unwrap();
+                log.append(batch("s", ExpectedVersion::Any, vec![event(&format!("new{index}"), "x")])).await.unwrap();
             }
         })
     };
@@ -326,12 +175,7 @@ async fn shutdown_answers_what_is_queued_and_refuses_the_rest() {
     for index in 0..100 {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            log.append(batch(
-                "s",
-                ExpectedVersion::Any,
-                vec![event(&format!("e{index}"), "x")],
-            ))
-            .await
+            log.append(batch("s", ExpectedVersion::Any, vec![event(&format!("e{index}"), "x")])).await
         }));
     }
     tokio::task::yield_now().await;
@@ -344,9 +188,7 @@ async fn shutdown_answers_what_is_queued_and_refuses_the_rest() {
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
-    let after = log
-        .append(batch("s", ExpectedVersion::Any, vec![event("late", "x")]))
-        .await;
+    let after = log.append(batch("s", ExpectedVersion::Any, vec![event("late", "x")])).await;
     assert!(matches!(after, Err(AppendError::Unavailable(_))));
     drop(log);
     let reopened = open(dir.path());
@@ -359,13 +201,7 @@ async fn a_damaged_record_is_reported_on_open() {
     {
         let log = open(dir.path());
         for index in 0..3 {
-            log.append(batch(
-                "s",
-                ExpectedVersion::Any,
-                vec![event(&format!("e{index}"), "x")],
-            ))
-            .await
-            .unwrap();
+            log.append(batch("s", ExpectedVersion::Any, vec![event(&format!("e{index}"), "x")])).await.unwrap();
         }
         log.shutdown().await;
     }
@@ -394,21 +230,11 @@ async fn a_log_shorter_than_its_checkpoint_is_reported_on_open() {
     {
         let log = open(dir.path());
         for index in 0..3 {
-            log.append(batch(
-                "s",
-                ExpectedVersion::Any,
-                vec![event(&format!("e{index}"), "x")],
-            ))
-            .await
-            .unwrap();
+            log.append(batch("s", ExpectedVersion::Any, vec![event(&format!("e{index}"), "x")])).await.unwrap();
         }
         log.shutdown().await;
     }
-    assert!(
-        std::fs::read_to_string(dir.path().join("durable-sequence"))
-            .unwrap()
-            .ends_with("3\n")
-    );
+    assert!(std::fs::read_to_string(dir.path().join("durable-sequence")).unwrap().ends_with("3\n"));
     {
         let db = sled::open(dir.path().join("sled")).unwrap();
         let tree = db.open_tree("log").unwrap();

@@ -26,11 +26,7 @@ fn acknowledged_events_survive_sigkill() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     eprintln!("crash test seed {seed}");
     let mut random = XorShift(seed);
     let mut begun: HashSet<String> = HashSet::new();
@@ -72,10 +68,7 @@ fn acknowledged_events_survive_sigkill() {
                 child.kill().unwrap(); // SIGKILL
                 break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the child made no progress"
-            );
+            assert!(started.elapsed() < Duration::from_secs(30), "the child made no progress");
         }
         child.wait().unwrap();
         // Whatever the child wrote before it died is still in the pipe.
@@ -89,32 +82,15 @@ fn acknowledged_events_survive_sigkill() {
             .unwrap_or_else(|error| panic!("round {round}: the log did not reopen: {error}"));
         let events = log.read_from(1, usize::MAX).unwrap();
         for (index, event) in events.iter().enumerate() {
-            assert_eq!(
-                event.sequence,
-                index as u64 + 1,
-                "round {round}: gap in the log"
-            );
-            assert!(
-                begun.contains(&event.id),
-                "round {round}: {} was never begun",
-                event.id
-            );
+            assert_eq!(event.sequence, index as u64 + 1, "round {round}: gap in the log");
+            assert!(begun.contains(&event.id), "round {round}: {} was never begun", event.id);
         }
-        let positions: HashMap<&str, (u64, u64)> = events
-            .iter()
-            .map(|e| (e.id.as_str(), (e.sequence, e.stream_version)))
-            .collect();
+        let positions: HashMap<&str, (u64, u64)> =
+            events.iter().map(|e| (e.id.as_str(), (e.sequence, e.stream_version))).collect();
         for (id, position) in &acknowledged {
-            assert_eq!(
-                positions.get(id.as_str()),
-                Some(position),
-                "round {round}: acknowledged {id} lost or moved"
-            );
+            assert_eq!(positions.get(id.as_str()), Some(position), "round {round}: acknowledged {id} lost or moved");
         }
-        assert!(
-            events.len() >= last_length,
-            "round {round}: the log got shorter"
-        );
+        assert!(events.len() >= last_length, "round {round}: the log got shorter");
         last_length = events.len();
         drop(log);
     }
@@ -123,10 +99,7 @@ fn acknowledged_events_survive_sigkill() {
         acknowledged.len()
     );
     assert_eq!(kills, KILLS);
-    assert!(
-        acknowledged.len() >= KILLS,
-        "too few acknowledged events to mean anything"
-    );
+    assert!(acknowledged.len() >= KILLS, "too few acknowledged events to mean anything");
 }
 
 fn record_line(
@@ -139,10 +112,7 @@ fn record_line(
     match parts.as_slice() {
         ["begin", ids @ ..] => begun.extend(ids.iter().map(|id| id.to_string())),
         ["ack", id, sequence, version] => {
-            acknowledged.insert(
-                id.to_string(),
-                (sequence.parse().unwrap(), version.parse().unwrap()),
-            );
+            acknowledged.insert(id.to_string(), (sequence.parse().unwrap(), version.parse().unwrap()));
             *acks += 1;
         }
         _ => {}
@@ -151,11 +121,7 @@ fn record_line(
 
 /// Appends forever from many tasks, saying what it begins and what was acknowledged.
 fn child(dir: &std::path::Path, round: usize) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let log = SledLog::open(dir, OpenOptions::default()).unwrap();
         // libtest has written "test <name> ... " without a newline; end that line.
@@ -178,19 +144,10 @@ fn child(dir: &std::path::Path, round: usize) {
                     say(&format!("begin {}", ids.join(" ")));
                     let stream = format!("stream-{}", writer % 8);
                     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-                    let appended = log
-                        .append(AppendBatch {
-                            stream,
-                            expected: ExpectedVersion::Any,
-                            events,
-                        })
-                        .await
-                        .unwrap();
+                    let appended =
+                        log.append(AppendBatch { stream, expected: ExpectedVersion::Any, events }).await.unwrap();
                     for (id, position) in ids.iter().zip(&appended.positions) {
-                        say(&format!(
-                            "ack {id} {} {}",
-                            position.sequence, position.stream_version
-                        ));
+                        say(&format!("ack {id} {} {}", position.sequence, position.stream_version));
                     }
                 }
             }));

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
 use tafel_store::{
-    AppendBatch, AppendError, Appended, EventLog, ExpectedVersion, NewEvent, OpenOptions, Position,
-    RecordedEvent, SledLog, Subscription,
+    AppendBatch, AppendError, Appended, EventLog, ExpectedVersion, NewEvent, OpenOptions, Position, RecordedEvent,
+    SledLog, Subscription,
 };
 
 const STREAMS: u8 = 4;
@@ -39,21 +39,14 @@ fn op() -> impl Strategy<Value = Op> {
             1 => (0usize..20).prop_map(Kind::Reuse),
         ],
     )
-        .prop_map(|(stream, expected, size, kind)| Op {
-            stream,
-            expected,
-            size,
-            kind,
-        })
+        .prop_map(|(stream, expected, size, kind)| Op { stream, expected, size, kind })
 }
 
 /// Turns a writer's script into batches; a resend or reuse of an op not yet made is new.
 fn batches(writer: usize, script: &[Op]) -> Vec<AppendBatch> {
     let mut made: Vec<AppendBatch> = Vec::new();
     for (index, op) in script.iter().enumerate() {
-        let expected = op
-            .expected
-            .map_or(ExpectedVersion::Any, ExpectedVersion::Exactly);
+        let expected = op.expected.map_or(ExpectedVersion::Any, ExpectedVersion::Exactly);
         let batch = match op.kind {
             Kind::Resend(n) if n < index => made[n].clone(),
             Kind::Reuse(n) if n < index => {
@@ -95,60 +88,37 @@ impl Model {
         for event in &batch.events {
             if let Some((identity, position)) = self.ids.get(&event.id) {
                 if *identity != event.identity {
-                    return Err(AppendError::IdConflict {
-                        id: event.id.clone(),
-                    });
+                    return Err(AppendError::IdConflict { id: event.id.clone() });
                 }
                 reused.push((event.id.clone(), *position));
             }
         }
         if !reused.is_empty() {
             if reused.len() < batch.events.len() {
-                return Err(AppendError::IdConflict {
-                    id: reused[0].0.clone(),
-                });
+                return Err(AppendError::IdConflict { id: reused[0].0.clone() });
             }
-            return Ok(Appended {
-                positions: reused.into_iter().map(|(_, p)| p).collect(),
-                duplicate: true,
-            });
+            return Ok(Appended { positions: reused.into_iter().map(|(_, p)| p).collect(), duplicate: true });
         }
         let current = self.heads.get(&batch.stream).copied().unwrap_or(0);
         if let ExpectedVersion::Exactly(expected) = batch.expected
             && expected != current
         {
-            return Err(AppendError::VersionConflict {
-                stream: batch.stream.clone(),
-                expected,
-                actual: current,
-            });
+            return Err(AppendError::VersionConflict { stream: batch.stream.clone(), expected, actual: current });
         }
         let mut positions = Vec::new();
         for (offset, event) in batch.events.iter().enumerate() {
             self.log.push((event.id.clone(), batch.stream.clone()));
-            let position = Position {
-                sequence: self.log.len() as u64,
-                stream_version: current + offset as u64 + 1,
-            };
-            self.ids
-                .insert(event.id.clone(), (event.identity.clone(), position));
+            let position = Position { sequence: self.log.len() as u64, stream_version: current + offset as u64 + 1 };
+            self.ids.insert(event.id.clone(), (event.identity.clone(), position));
             positions.push(position);
         }
-        self.heads
-            .insert(batch.stream.clone(), current + batch.events.len() as u64);
-        Ok(Appended {
-            positions,
-            duplicate: false,
-        })
+        self.heads.insert(batch.stream.clone(), current + batch.events.len() as u64);
+        Ok(Appended { positions, duplicate: false })
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// Gap-free, consecutive per-stream versions, each id once.
@@ -160,11 +130,7 @@ fn check_log_invariants(events: &[RecordedEvent]) -> Result<(), TestCaseError> {
         prop_assert_eq!(event.sequence, index as u64 + 1, "sequence gap");
         let version = versions.entry(&event.stream).or_insert(0);
         *version += 1;
-        prop_assert_eq!(
-            event.stream_version,
-            *version,
-            "stream versions not consecutive"
-        );
+        prop_assert_eq!(event.stream_version, *version, "stream versions not consecutive");
         prop_assert!(ids.insert(event.id.clone()), "id {} stored twice", event.id);
         prop_assert!(event.recorded_at_ms >= last_time, "commit time went back");
         last_time = event.recorded_at_ms;
