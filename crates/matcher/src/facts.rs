@@ -1,0 +1,296 @@
+//! What matching needs of a request and a mandate, packed for speed: sets as bit masks,
+//! regions as packed codes. [`judge`] applies rules 1-8 to these facts; it must agree
+//! with [`crate::eligibility::check`], the plain reading of the rules on the contract's
+//! types (the property tests hold them together).
+
+use tafel_contract::AggregateId;
+use tafel_contract::data::{MandateTerms, RequestDetails};
+use tafel_contract::shortlist::Fit;
+use tafel_contract::vocab::{CalendarDate, Certification, Instrument, Region, Stage};
+
+use crate::eligibility::{Eligible, Rule};
+
+/// A NUTS code packed left-aligned in five bytes, with its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PackedRegion {
+    chars: u64,
+    len: u8,
+}
+
+impl PackedRegion {
+    pub fn new(region: &Region) -> Self {
+        let mut chars = 0u64;
+        for (index, byte) in region.as_str().bytes().take(5).enumerate() {
+            chars |= u64::from(byte) << (8 * (4 - index));
+        }
+        Self { chars, len: region.as_str().len().min(5) as u8 }
+    }
+
+    /// Whether this region is a prefix of `other` (contract section 4).
+    pub fn contains(self, other: PackedRegion) -> bool {
+        if self.len > other.len {
+            return false;
+        }
+        let shift = 8 * (5 - u32::from(self.len));
+        (self.chars >> shift) == (other.chars >> shift)
+    }
+
+    pub fn len(self) -> u8 {
+        self.len
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    pub fn text(self) -> String {
+        (0..self.len).map(|index| char::from((self.chars >> (8 * (4 - index))) as u8)).collect()
+    }
+}
+
+fn bit<T: PartialEq>(all: &[T], item: &T) -> u32 {
+    all.iter().position(|candidate| candidate == item).map_or(0, |index| 1 << index)
+}
+
+pub fn instrument_mask(items: &[Instrument]) -> u8 {
+    items.iter().fold(0, |mask, item| mask | bit(Instrument::ALL, item) as u8)
+}
+
+pub fn stage_mask(items: &[Stage]) -> u8 {
+    items.iter().fold(0, |mask, item| mask | bit(Stage::ALL, item) as u8)
+}
+
+pub fn certification_mask(items: &[Certification]) -> u8 {
+    items.iter().fold(0, |mask, item| mask | bit(Certification::ALL, item) as u8)
+}
+
+pub fn theme_mask(items: &[tafel_contract::vocab::Sdg]) -> u32 {
+    items.iter().fold(0, |mask, sdg| mask | 1 << (sdg.number() - 1))
+}
+
+/// The names of the set bits of `mask` in `all`.
+pub fn names<T: std::fmt::Display>(all: &[T], mask: u32) -> String {
+    all.iter()
+        .enumerate()
+        .filter(|(index, _)| mask & (1 << index) != 0)
+        .map(|(_, item)| item.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn sdg_names(mask: u32) -> String {
+    (0..17).filter(|index| mask & (1 << index) != 0).map(|index| (index + 1).to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A request, as matching sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub request_id: AggregateId,
+    pub organisation: String,
+    pub amount_eur: u64,
+    pub instruments: u8,
+    /// The request's instruments in its own order: the first is its preference.
+    pub preferred_instrument: Instrument,
+    pub instrument_order: Vec<Instrument>,
+    pub stage: u8,
+    pub themes: u32,
+    pub region: PackedRegion,
+    pub certifications: u8,
+    pub open: bool,
+}
+
+impl RequestFacts {
+    pub fn new(details: &RequestDetails) -> Self {
+        Self {
+            request_id: details.request_id.clone(),
+            organisation: details.organisation.name.clone(),
+            amount_eur: details.amount_eur,
+            instruments: instrument_mask(&details.instruments),
+            preferred_instrument: details.instruments.first().copied().unwrap_or(Instrument::Grant),
+            instrument_order: details.instruments.clone(),
+            stage: stage_mask(std::slice::from_ref(&details.stage)),
+            themes: theme_mask(&details.impact_themes),
+            region: PackedRegion::new(&details.organisation.region),
+            certifications: certification_mask(&details.certifications),
+            open: true,
+        }
+    }
+}
+
+/// A mandate, as matching sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MandateFacts {
+    pub mandate_id: AggregateId,
+    pub financier: String,
+    pub instruments: u8,
+    pub stages: u8,
+    /// 0 = any theme.
+    pub themes: u32,
+    /// Empty = anywhere.
+    pub regions: Vec<PackedRegion>,
+    pub required_certifications: u8,
+    pub ticket_min_eur: u64,
+    pub ticket_max_eur: u64,
+    pub co_financing: bool,
+    pub budget_eur: Option<u64>,
+    pub committed_eur: u64,
+    pub closed: bool,
+    pub valid_until: Option<CalendarDate>,
+    /// Bumped on every change, so that a shortlist naming this mandate can tell.
+    pub revision: u32,
+}
+
+impl MandateFacts {
+    pub fn new(terms: &MandateTerms) -> Self {
+        Self {
+            mandate_id: terms.mandate_id.clone(),
+            financier: terms.financier.name.clone(),
+            instruments: instrument_mask(&terms.instruments),
+            stages: stage_mask(&terms.stages),
+            themes: theme_mask(&terms.impact_themes),
+            regions: terms.regions.iter().map(PackedRegion::new).collect(),
+            required_certifications: certification_mask(&terms.required_certifications),
+            ticket_min_eur: terms.ticket_min_eur,
+            ticket_max_eur: terms.ticket_max_eur,
+            co_financing: terms.co_financing,
+            budget_eur: terms.budget_eur,
+            committed_eur: 0,
+            closed: false,
+            valid_until: terms.valid_until,
+            revision: 0,
+        }
+    }
+
+    /// Rule 1's half about the mandate.
+    pub fn is_active(&self, today: Option<CalendarDate>) -> bool {
+        !self.closed && !matches!((self.valid_until, today), (Some(until), Some(today)) if today > until)
+    }
+
+    /// The smaller of the ticket maximum and what is left of the budget.
+    pub fn cap_eur(&self) -> u64 {
+        match self.budget_eur {
+            Some(budget) => self.ticket_max_eur.min(budget.saturating_sub(self.committed_eur)),
+            None => self.ticket_max_eur,
+        }
+    }
+
+    /// The longest of the mandate's regions that contains `region`, if any (0 when the
+    /// mandate invests anywhere).
+    pub fn region_match(&self, region: PackedRegion) -> Option<u8> {
+        if self.regions.is_empty() {
+            return Some(0);
+        }
+        self.regions.iter().filter(|r| r.contains(region)).map(|r| r.len()).max()
+    }
+}
+
+/// What rules 1-8 say of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Eligible(Eligible),
+    /// Active on both sides, and exactly this one of rules 2-8 fails.
+    NearMiss(Rule),
+    Neither,
+}
+
+/// Rules 1-8 on packed facts.
+pub fn judge(request: &RequestFacts, mandate: &MandateFacts, today: Option<CalendarDate>) -> Verdict {
+    if !request.open || !mandate.is_active(today) {
+        return Verdict::Neither;
+    }
+    let mut failed = None;
+    let mut failures = 0;
+    let mut fail = |rule| {
+        failures += 1;
+        failed.get_or_insert(rule);
+    };
+    if request.instruments & mandate.instruments == 0 {
+        fail(Rule::Instruments);
+    }
+    if request.stage & mandate.stages == 0 {
+        fail(Rule::Stage);
+    }
+    if mandate.region_match(request.region).is_none() {
+        fail(Rule::Region);
+    }
+    if mandate.required_certifications & !request.certifications != 0 {
+        fail(Rule::Certifications);
+    }
+    if mandate.themes != 0 && mandate.themes & request.themes == 0 {
+        fail(Rule::ImpactThemes);
+    }
+    if mandate.ticket_min_eur > request.amount_eur {
+        fail(Rule::TicketMin);
+    }
+    let cap = mandate.cap_eur();
+    let capacity = if request.amount_eur <= cap {
+        Some(Eligible { fit: Fit::Full, max_contribution_eur: request.amount_eur })
+    } else if mandate.co_financing && mandate.ticket_min_eur <= cap {
+        Some(Eligible { fit: Fit::Partial, max_contribution_eur: cap })
+    } else {
+        fail(Rule::Capacity);
+        None
+    };
+    match (failures, capacity, failed) {
+        (0, Some(eligible), _) => Verdict::Eligible(eligible),
+        (1, _, Some(rule)) => Verdict::NearMiss(rule),
+        _ => Verdict::Neither,
+    }
+}
+
+/// A plain sentence of what would pass `rule` for this pair.
+pub fn near_miss_detail(rule: Rule, request: &RequestFacts, mandate: &MandateFacts) -> String {
+    match rule {
+        Rule::Open => "the mandate or the request is not open".into(),
+        Rule::Instruments => format!(
+            "offers {}; the request asks {}",
+            names(Instrument::ALL, u32::from(mandate.instruments)),
+            names(Instrument::ALL, u32::from(request.instruments))
+        ),
+        Rule::Stage => format!(
+            "takes {}; the request is {}",
+            names(Stage::ALL, u32::from(mandate.stages)),
+            names(Stage::ALL, u32::from(request.stage))
+        ),
+        Rule::Region => format!(
+            "invests in {}; the request is in {}",
+            mandate.regions.iter().map(|r| r.text()).collect::<Vec<_>>().join(", "),
+            request.region.text()
+        ),
+        Rule::Certifications => format!(
+            "requires {}",
+            names(Certification::ALL, u32::from(mandate.required_certifications & !request.certifications))
+        ),
+        Rule::ImpactThemes => {
+            format!("funds SDG {}; the request names none of them", sdg_names(mandate.themes))
+        }
+        Rule::TicketMin => {
+            format!("lends from {} EUR; the request asks {} EUR", mandate.ticket_min_eur, request.amount_eur)
+        }
+        Rule::Capacity => {
+            let cap = mandate.cap_eur();
+            if mandate.co_financing {
+                format!("has {cap} EUR left, below its own minimum ticket of {} EUR", mandate.ticket_min_eur)
+            } else {
+                format!("carries at most {cap} EUR and does not co-finance; a request of at most {cap} EUR would fit")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_regions_compare_by_prefix() {
+        let region = |text| PackedRegion::new(&Region::parse(text).unwrap());
+        assert!(region("NL").contains(region("NL324")));
+        assert!(region("NL32").contains(region("NL324")));
+        assert!(region("NL324").contains(region("NL324")));
+        assert!(!region("NL33").contains(region("NL324")));
+        assert!(!region("NL324").contains(region("NL32")));
+        assert!(!region("DE").contains(region("NL324")));
+        assert_eq!(region("NL324").text(), "NL324");
+    }
+}

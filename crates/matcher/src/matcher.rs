@@ -1,0 +1,554 @@
+//! [`Matcher`]: the matching projection of the log. Fed every event in order, it keeps
+//! what matching needs of each request and mandate, and each request's live shortlist
+//! (at the default limit) in a compact form, so it can say which shortlists an event
+//! really changed.
+//!
+//! An event about a request recomputes that request's shortlist (one pass over the
+//! mandates). An event about a mandate (published, revised, closed, budget spent at a
+//! conclusion, or expired as the log's date moves on) makes one pass over the requests
+//! judging only that pair, with bit masks and no scoring; only requests whose shortlist
+//! named the mandate, or that it now enters, are touched: an entry or near miss that
+//! enters is inserted in place, and only a shortlist that loses or demotes the mandate,
+//! or whose consortia may change, is recomputed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tafel_contract::data::EventData;
+use tafel_contract::shortlist::{Consortium, ConsortiumPart, Fit, NearMiss, Shortlist, ShortlistEntry};
+use tafel_contract::vocab::{CalendarDate, Instrument};
+use tafel_contract::{AggregateId, StoredEvent};
+
+use crate::consortium::{self, Candidate};
+use crate::eligibility::{Eligible, Rule};
+use crate::facts::{MandateFacts, RequestFacts, Verdict, judge, near_miss_detail};
+use crate::scoring::{self, ScoringTable};
+
+/// The shortlist length when a query names none, and the length kept live.
+pub const DEFAULT_LIMIT: usize = 10;
+/// The longest shortlist a query may ask for.
+pub const MAX_LIMIT: usize = 100;
+/// Most near misses named per shortlist.
+pub const MAX_NEAR_MISSES: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    mandate: u32,
+    revision: u32,
+    score_tenths: u32,
+    fit: Fit,
+    max_contribution_eur: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Near {
+    mandate: u32,
+    revision: u32,
+    rule: Rule,
+    score_tenths: u32,
+}
+
+/// An entry or near miss, for ranking.
+trait Ranked {
+    fn score_tenths(&self) -> u32;
+    fn mandate(&self) -> u32;
+}
+
+impl Ranked for Entry {
+    fn score_tenths(&self) -> u32 {
+        self.score_tenths
+    }
+    fn mandate(&self) -> u32 {
+        self.mandate
+    }
+}
+
+impl Ranked for Near {
+    fn score_tenths(&self) -> u32 {
+        self.score_tenths
+    }
+    fn mandate(&self) -> u32 {
+        self.mandate
+    }
+}
+
+/// A shortlist by index, cheap to keep and compare.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Compact {
+    entries: Vec<Entry>,
+    has_full_fit: bool,
+    near_misses: Vec<Near>,
+    /// Each part: mandate, revision, amount, instrument.
+    consortia: Vec<Vec<(u32, u32, u64, Instrument)>>,
+}
+
+impl Compact {
+    fn names(&self, mandate: u32) -> bool {
+        self.entries.iter().any(|e| e.mandate == mandate)
+            || self.near_misses.iter().any(|n| n.mandate == mandate)
+            || self.consortia.iter().flatten().any(|part| part.0 == mandate)
+    }
+}
+
+/// The matching projection.
+#[derive(Clone, Debug, Default)]
+pub struct Matcher {
+    table: ScoringTable,
+    requests: Vec<RequestFacts>,
+    request_index: HashMap<AggregateId, u32>,
+    mandates: Vec<MandateFacts>,
+    mandate_index: HashMap<AggregateId, u32>,
+    live: Vec<Compact>,
+    expiries: BTreeMap<CalendarDate, Vec<u32>>,
+    today: Option<CalendarDate>,
+    last_sequence: u64,
+}
+
+/// Ranks eligible pairs: score descending, then mandate (or request) id ascending.
+fn rank<'a>(score: u32, id: &'a AggregateId) -> (std::cmp::Reverse<u32>, &'a AggregateId) {
+    (std::cmp::Reverse(score), id)
+}
+
+impl Matcher {
+    pub fn new(table: ScoringTable) -> Self {
+        Self { table, ..Self::default() }
+    }
+
+    pub fn last_sequence(&self) -> u64 {
+        self.last_sequence
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn mandate_count(&self) -> usize {
+        self.mandates.len()
+    }
+
+    /// Folds one event in; returns the requests whose live shortlist changed.
+    pub fn apply(&mut self, event: &StoredEvent) -> Result<Vec<AggregateId>, String> {
+        let envelope = &event.envelope;
+        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        let date = event.meta.recordedat.get(..10).and_then(|text| CalendarDate::parse(text).ok());
+        Ok(self.apply_data(event.meta.sequence, date, &data))
+    }
+
+    /// Folds in an event's data, committed at `sequence` on `date` (UTC).
+    pub fn apply_data(&mut self, sequence: u64, date: Option<CalendarDate>, data: &EventData) -> Vec<AggregateId> {
+        self.last_sequence = sequence;
+        let mut changed = Vec::new();
+        if let Some(date) = date
+            && self.today.is_none_or(|today| date > today)
+        {
+            self.today = Some(date);
+            let expired: Vec<u32> =
+                self.expiries.range(..date).flat_map(|(_, mandates)| mandates.iter().copied()).collect();
+            self.expiries = self.expiries.split_off(&date);
+            for mandate in expired {
+                self.mandate_changed(mandate, &mut changed);
+            }
+        }
+        match data {
+            EventData::RequestSubmitted(details) | EventData::RequestRevised(details) => {
+                let facts = RequestFacts::new(details);
+                let index = match self.request_index.get(&facts.request_id) {
+                    Some(&index) => {
+                        let open = self.requests[index as usize].open;
+                        self.requests[index as usize] = RequestFacts { open, ..facts };
+                        index
+                    }
+                    None => {
+                        let index = self.requests.len() as u32;
+                        self.request_index.insert(facts.request_id.clone(), index);
+                        self.requests.push(facts);
+                        self.live.push(Compact::default());
+                        index
+                    }
+                };
+                self.request_changed(index, &mut changed);
+            }
+            EventData::RequestWithdrawn(withdrawn) => {
+                if let Some(&index) = self.request_index.get(&withdrawn.request_id) {
+                    self.requests[index as usize].open = false;
+                    self.request_changed(index, &mut changed);
+                }
+            }
+            EventData::MandatePublished(terms) | EventData::MandateRevised(terms) => {
+                let mut facts = MandateFacts::new(terms);
+                let index = match self.mandate_index.get(&facts.mandate_id) {
+                    Some(&index) => {
+                        let old = &self.mandates[index as usize];
+                        facts.committed_eur = old.committed_eur;
+                        facts.closed = old.closed;
+                        facts.revision = old.revision + 1;
+                        self.mandates[index as usize] = facts;
+                        index
+                    }
+                    None => {
+                        let index = self.mandates.len() as u32;
+                        self.mandate_index.insert(facts.mandate_id.clone(), index);
+                        self.mandates.push(facts);
+                        index
+                    }
+                };
+                if let Some(until) = self.mandates[index as usize].valid_until
+                    && self.today.is_none_or(|today| until >= today)
+                {
+                    self.expiries.entry(until).or_default().push(index);
+                }
+                self.mandate_changed(index, &mut changed);
+            }
+            EventData::MandateClosed(closed) => {
+                if let Some(&index) = self.mandate_index.get(&closed.mandate_id) {
+                    let mandate = &mut self.mandates[index as usize];
+                    mandate.closed = true;
+                    mandate.revision += 1;
+                    self.mandate_changed(index, &mut changed);
+                }
+            }
+            EventData::RoundtableConcluded(concluded) => {
+                let mut touched = Vec::new();
+                for commitment in concluded.outcomes.iter().flat_map(|outcome| &outcome.commitments) {
+                    if let Some(&index) = self.mandate_index.get(&commitment.mandate_id) {
+                        let mandate = &mut self.mandates[index as usize];
+                        mandate.committed_eur += commitment.amount_eur;
+                        mandate.revision += 1;
+                        if !touched.contains(&index) {
+                            touched.push(index);
+                        }
+                    }
+                }
+                for index in touched {
+                    self.mandate_changed(index, &mut changed);
+                }
+            }
+            EventData::RequestCoached(_)
+            | EventData::RoundtableScheduled(_)
+            | EventData::RoundtableAgendaSet(_)
+            | EventData::RoundtableAssessed(_)
+            | EventData::RoundtableRecused(_) => {}
+        }
+        changed.sort();
+        changed.dedup();
+        changed
+    }
+
+    fn request_changed(&mut self, request: u32, changed: &mut Vec<AggregateId>) {
+        let fresh = self.compute(request, DEFAULT_LIMIT);
+        if fresh != self.live[request as usize] {
+            self.live[request as usize] = fresh;
+            changed.push(self.requests[request as usize].request_id.clone());
+        }
+    }
+
+    /// One pass over the requests, judging only the pair with `mandate`.
+    fn mandate_changed(&mut self, mandate: u32, changed: &mut Vec<AggregateId>) {
+        enum Action {
+            Recompute,
+            Enter(Entry),
+            Near(Near),
+        }
+        let facts = &self.mandates[mandate as usize];
+        let mut actions = Vec::new();
+        for (request, live) in self.live.iter().enumerate() {
+            let request_facts = &self.requests[request];
+            if live.names(mandate) {
+                actions.push((request, Action::Recompute));
+                continue;
+            }
+            match judge(request_facts, facts, self.today) {
+                // Without a full fit, consortia (or their end) may follow.
+                Verdict::Eligible(_) if !live.has_full_fit => actions.push((request, Action::Recompute)),
+                Verdict::Eligible(eligible) => {
+                    let points = scoring::score(&self.table, request_facts, facts, Some(eligible));
+                    actions.push((
+                        request,
+                        Action::Enter(Entry {
+                            mandate,
+                            revision: facts.revision,
+                            score_tenths: points.total_tenths(),
+                            fit: eligible.fit,
+                            max_contribution_eur: eligible.max_contribution_eur,
+                        }),
+                    ));
+                }
+                Verdict::NearMiss(rule) => {
+                    let score_tenths = scoring::score(&self.table, request_facts, facts, None).total_tenths();
+                    actions
+                        .push((request, Action::Near(Near { mandate, revision: facts.revision, rule, score_tenths })));
+                }
+                Verdict::Neither => {}
+            }
+        }
+        for (request, action) in actions {
+            match action {
+                Action::Recompute => self.request_changed(request as u32, changed),
+                Action::Enter(entry) => {
+                    if self.insert_ranked(
+                        request,
+                        entry.score_tenths,
+                        mandate,
+                        |live| &mut live.entries,
+                        entry,
+                        DEFAULT_LIMIT,
+                    ) {
+                        changed.push(self.requests[request].request_id.clone());
+                    }
+                }
+                Action::Near(near) => {
+                    if self.insert_ranked(
+                        request,
+                        near.score_tenths,
+                        mandate,
+                        |live| &mut live.near_misses,
+                        near,
+                        MAX_NEAR_MISSES,
+                    ) {
+                        changed.push(self.requests[request].request_id.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts `item` into a ranked list of the request's live shortlist if it ranks
+    /// within `keep`; returns whether it did.
+    fn insert_ranked<T: Ranked>(
+        &mut self,
+        request: usize,
+        score_tenths: u32,
+        mandate: u32,
+        list: impl Fn(&mut Compact) -> &mut Vec<T>,
+        item: T,
+        keep: usize,
+    ) -> bool {
+        let mandates = &self.mandates;
+        let id = &mandates[mandate as usize].mandate_id;
+        let items = list(&mut self.live[request]);
+        let position = items
+            .iter()
+            .position(|other| {
+                rank(score_tenths, id) < rank(other.score_tenths(), &mandates[other.mandate() as usize].mandate_id)
+            })
+            .unwrap_or(items.len());
+        if position >= keep {
+            return false;
+        }
+        items.insert(position, item);
+        items.truncate(keep);
+        true
+    }
+
+    /// A request's shortlist from scratch: one pass over the mandates.
+    fn compute(&self, request: u32, limit: usize) -> Compact {
+        let facts = &self.requests[request as usize];
+        let mut eligible: Vec<Entry> = Vec::new();
+        let mut near_misses: Vec<Near> = Vec::new();
+        for (index, mandate) in self.mandates.iter().enumerate() {
+            match judge(facts, mandate, self.today) {
+                Verdict::Eligible(fit) => {
+                    let points = scoring::score(&self.table, facts, mandate, Some(fit));
+                    eligible.push(Entry {
+                        mandate: index as u32,
+                        revision: mandate.revision,
+                        score_tenths: points.total_tenths(),
+                        fit: fit.fit,
+                        max_contribution_eur: fit.max_contribution_eur,
+                    });
+                }
+                Verdict::NearMiss(rule) => near_misses.push(Near {
+                    mandate: index as u32,
+                    revision: mandate.revision,
+                    rule,
+                    score_tenths: scoring::score(&self.table, facts, mandate, None).total_tenths(),
+                }),
+                Verdict::Neither => {}
+            }
+        }
+        let id = |mandate: u32| &self.mandates[mandate as usize].mandate_id;
+        eligible.sort_by(|a, b| rank(a.score_tenths, id(a.mandate)).cmp(&rank(b.score_tenths, id(b.mandate))));
+        near_misses.sort_by(|a, b| rank(a.score_tenths, id(a.mandate)).cmp(&rank(b.score_tenths, id(b.mandate))));
+        near_misses.truncate(MAX_NEAR_MISSES);
+        let has_full_fit = eligible.iter().any(|e| e.fit == Fit::Full);
+        let consortia = if has_full_fit || eligible.len() < consortium::MIN_PARTS {
+            Vec::new()
+        } else {
+            let candidates: Vec<Candidate> = eligible
+                .iter()
+                .map(|e| Candidate {
+                    min_eur: self.mandates[e.mandate as usize].ticket_min_eur,
+                    max_eur: e.max_contribution_eur,
+                    score_tenths: e.score_tenths,
+                })
+                .collect();
+            consortium::search(facts.amount_eur, &candidates)
+                .into_iter()
+                .map(|parts| {
+                    parts
+                        .into_iter()
+                        .map(|(candidate, amount)| {
+                            let entry = eligible[candidate];
+                            let mandate = &self.mandates[entry.mandate as usize];
+                            (entry.mandate, entry.revision, amount, shared_instrument(facts, mandate))
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        eligible.truncate(limit);
+        Compact { entries: eligible, has_full_fit, near_misses, consortia }
+    }
+
+    /// The request's shortlist now, at most `limit` entries (capped at [`MAX_LIMIT`]).
+    pub fn shortlist(&self, request_id: &AggregateId, limit: usize) -> Option<Shortlist> {
+        let request = *self.request_index.get(request_id)?;
+        let limit = limit.min(MAX_LIMIT);
+        let compact =
+            if limit == DEFAULT_LIMIT { self.live[request as usize].clone() } else { self.compute(request, limit) };
+        Some(self.expand(request, &compact))
+    }
+
+    fn expand(&self, request: u32, compact: &Compact) -> Shortlist {
+        let facts = &self.requests[request as usize];
+        let entries = compact
+            .entries
+            .iter()
+            .map(|entry| {
+                let mandate = &self.mandates[entry.mandate as usize];
+                let eligible = Eligible { fit: entry.fit, max_contribution_eur: entry.max_contribution_eur };
+                let points = scoring::score(&self.table, facts, mandate, Some(eligible));
+                debug_assert_eq!(points.total_tenths(), entry.score_tenths);
+                ShortlistEntry {
+                    mandate_id: mandate.mandate_id.clone(),
+                    financier: mandate.financier.clone(),
+                    score: f64::from(entry.score_tenths) / 10.0,
+                    fit: entry.fit,
+                    max_contribution_eur: entry.max_contribution_eur,
+                    reasons: scoring::reasons(points, facts, mandate, Some(eligible)),
+                }
+            })
+            .collect();
+        let near_misses = compact
+            .near_misses
+            .iter()
+            .map(|near| {
+                let mandate = &self.mandates[near.mandate as usize];
+                NearMiss {
+                    mandate_id: mandate.mandate_id.clone(),
+                    financier: mandate.financier.clone(),
+                    failed: near.rule.as_str().into(),
+                    detail: near_miss_detail(near.rule, facts, mandate),
+                }
+            })
+            .collect();
+        let consortia = compact
+            .consortia
+            .iter()
+            .map(|parts| Consortium {
+                total_eur: parts.iter().map(|part| part.2).sum(),
+                parts: parts
+                    .iter()
+                    .map(|&(mandate, _, amount_eur, instrument)| ConsortiumPart {
+                        mandate_id: self.mandates[mandate as usize].mandate_id.clone(),
+                        amount_eur,
+                        instrument,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Shortlist { request_id: facts.request_id.clone(), as_of: self.last_sequence, entries, consortia, near_misses }
+    }
+
+    /// The requests `mandate_id` is eligible for, best first, as `(request, score,
+    /// eligibility, points)`; `visible` filters them (visibility is the caller's rule).
+    pub fn matches(
+        &self,
+        mandate_id: &AggregateId,
+        limit: usize,
+        visible: impl Fn(&AggregateId) -> bool,
+    ) -> Option<Vec<MatchEntry>> {
+        let mandate = &self.mandates[*self.mandate_index.get(mandate_id)? as usize];
+        let mut found: Vec<(u32, usize, Eligible)> = Vec::new();
+        for (index, request) in self.requests.iter().enumerate() {
+            if let Verdict::Eligible(eligible) = judge(request, mandate, self.today)
+                && visible(&request.request_id)
+            {
+                found.push((
+                    scoring::score(&self.table, request, mandate, Some(eligible)).total_tenths(),
+                    index,
+                    eligible,
+                ));
+            }
+        }
+        found.sort_by(|a, b| rank(a.0, &self.requests[a.1].request_id).cmp(&rank(b.0, &self.requests[b.1].request_id)));
+        found.truncate(limit.min(MAX_LIMIT));
+        Some(
+            found
+                .into_iter()
+                .map(|(score_tenths, index, eligible)| {
+                    let request = &self.requests[index];
+                    let points = scoring::score(&self.table, request, mandate, Some(eligible));
+                    MatchEntry {
+                        request_id: request.request_id.clone(),
+                        organisation: request.organisation.clone(),
+                        score: f64::from(score_tenths) / 10.0,
+                        fit: eligible.fit,
+                        max_contribution_eur: eligible.max_contribution_eur,
+                        reasons: scoring::reasons(points, request, mandate, Some(eligible)),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Recomputes every live shortlist from scratch, on `threads` threads; returns how
+    /// many requests have at least one eligible mandate. (Rebuilding gives the same live
+    /// shortlists as following the log; the tests hold it to that.)
+    pub fn rebuild(&mut self, threads: usize) -> usize {
+        let count = self.requests.len();
+        let chunk = count.div_ceil(threads.max(1)).max(1);
+        let this = &*self;
+        let fresh: Vec<Compact> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..count)
+                .step_by(chunk)
+                .map(|start| {
+                    scope.spawn(move || {
+                        (start..(start + chunk).min(count))
+                            .map(|r| this.compute(r as u32, DEFAULT_LIMIT))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
+        });
+        self.live = fresh;
+        self.live.iter().filter(|compact| !compact.entries.is_empty()).count()
+    }
+
+    /// Whether the live shortlists equal ones computed from scratch.
+    pub fn live_equals_rebuilt(&self) -> bool {
+        (0..self.requests.len()).all(|request| self.live[request] == self.compute(request as u32, DEFAULT_LIMIT))
+    }
+}
+
+/// One request a mandate is eligible for (contract section 6, `matches`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MatchEntry {
+    pub request_id: AggregateId,
+    pub organisation: String,
+    pub score: f64,
+    pub fit: Fit,
+    pub max_contribution_eur: u64,
+    pub reasons: Vec<tafel_contract::shortlist::Reason>,
+}
+
+/// The request's most preferred instrument that the mandate takes.
+fn shared_instrument(request: &RequestFacts, mandate: &MandateFacts) -> Instrument {
+    request
+        .instrument_order
+        .iter()
+        .copied()
+        .find(|instrument| mandate.instruments & crate::facts::instrument_mask(&[*instrument]) != 0)
+        .unwrap_or(request.preferred_instrument)
+}
