@@ -29,6 +29,8 @@ pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 100;
 /// Most near misses named per shortlist.
 pub const MAX_NEAR_MISSES: usize = 5;
+/// The fingerprint of a request whose shortlist was never reported.
+const NOTHING_PUBLISHED: u64 = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -98,6 +100,8 @@ pub struct Matcher {
     mandates: Vec<MandateFacts>,
     mandate_index: HashMap<AggregateId, u32>,
     live: Vec<Compact>,
+    /// A fingerprint of what each live shortlist shows, to report only real changes.
+    published: Vec<u64>,
     expiries: BTreeMap<CalendarDate, Vec<u32>>,
     today: Option<CalendarDate>,
     last_sequence: u64,
@@ -163,15 +167,16 @@ impl Matcher {
                         self.request_index.insert(facts.request_id.clone(), index);
                         self.requests.push(facts);
                         self.live.push(Compact::default());
+                        self.published.push(NOTHING_PUBLISHED);
                         index
                     }
                 };
-                self.request_changed(index, &mut changed);
+                self.request_revised(index, &mut changed);
             }
             EventData::RequestWithdrawn(withdrawn) => {
                 if let Some(&index) = self.request_index.get(&withdrawn.request_id) {
                     self.requests[index as usize].open = false;
-                    self.request_changed(index, &mut changed);
+                    self.request_revised(index, &mut changed);
                 }
             }
             EventData::MandatePublished(terms) | EventData::MandateRevised(terms) => {
@@ -234,12 +239,39 @@ impl Matcher {
         changed
     }
 
+    /// Recomputes a shortlist after its mandates changed; what it shows can only have
+    /// changed if the compact form did (it carries each mandate's revision).
     fn request_changed(&mut self, request: u32, changed: &mut Vec<AggregateId>) {
         let fresh = self.compute(request, DEFAULT_LIMIT);
         if fresh != self.live[request as usize] {
             self.live[request as usize] = fresh;
-            changed.push(self.requests[request as usize].request_id.clone());
+            self.republish(request as usize, changed);
         }
+    }
+
+    /// Recomputes a shortlist after its request changed: the texts shown may change
+    /// with the request even when the compact form does not.
+    fn request_revised(&mut self, request: u32, changed: &mut Vec<AggregateId>) {
+        self.live[request as usize] = self.compute(request, DEFAULT_LIMIT);
+        self.republish(request as usize, changed);
+    }
+
+    /// Reports the request's shortlist as changed if what it shows differs from what was
+    /// last reported (a mandate's new revision may change nothing a client sees).
+    fn republish(&mut self, request: usize, changed: &mut Vec<AggregateId>) {
+        let fingerprint = self.fingerprint(request as u32, &self.live[request]);
+        if fingerprint != self.published[request] {
+            self.published[request] = fingerprint;
+            changed.push(self.requests[request].request_id.clone());
+        }
+    }
+
+    fn fingerprint(&self, request: u32, compact: &Compact) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let shown = Shortlist { as_of: 0, ..self.expand(request, compact) };
+        let mut hasher = std::hash::DefaultHasher::new();
+        serde_json::to_string(&shown).unwrap_or_default().hash(&mut hasher);
+        hasher.finish().max(1)
     }
 
     /// One pass over the requests, judging only the pair with `mandate`.
@@ -293,7 +325,7 @@ impl Matcher {
                         entry,
                         DEFAULT_LIMIT,
                     ) {
-                        changed.push(self.requests[request].request_id.clone());
+                        self.republish(request, changed);
                     }
                 }
                 Action::Near(near) => {
@@ -305,7 +337,7 @@ impl Matcher {
                         near,
                         MAX_NEAR_MISSES,
                     ) {
-                        changed.push(self.requests[request].request_id.clone());
+                        self.republish(request, changed);
                     }
                 }
             }
@@ -523,6 +555,7 @@ impl Matcher {
             workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
         });
         self.live = fresh;
+        self.published = (0..count).map(|request| self.fingerprint(request as u32, &self.live[request])).collect();
         self.live.iter().filter(|compact| !compact.entries.is_empty()).count()
     }
 
