@@ -518,3 +518,99 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
     assert!(!matches!(spied, Ok(Some(_))), "an entrepreneur received the log");
 }
+
+/// The next `tafel.shortlist.updated` event's shortlist, checked for shape.
+async fn next_update(updates: &mut async_nats::Subscriber) -> Value {
+    let message = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.unwrap().unwrap();
+    let event: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(message.subject.as_str(), format!("tafel.shortlist.{}", event["subject"].as_str().unwrap()));
+    assert_eq!(event["type"], "tafel.shortlist.updated");
+    assert_schema("shortlist", &event["data"]);
+    event["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortlists_are_live_explained_and_replayable() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    let mut updates = client.nats.subscribe("tafel.shortlist.>").await.unwrap();
+    client.nats.flush().await.unwrap();
+    assert!(accepted(&client.submit("acme", &submitted("s1", "r1")).await));
+    let first = next_update(&mut updates).await;
+    assert_eq!((first["request_id"].as_str(), first["entries"].as_array().map(Vec::len)), (Some("r1"), Some(0)));
+
+    assert!(accepted(&client.submit("bank-a", &envelope("s2", "tafel.mandate.published", "m1", mandate("m1"))).await));
+    let second = next_update(&mut updates).await;
+    assert_eq!(second["entries"][0]["mandate_id"], "m1");
+    assert_eq!(second["entries"][0]["fit"], "full");
+    assert_eq!(second["as_of"], 2);
+    let reasons_tenths: i64 = second["entries"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["points"].as_f64().unwrap() * 10.0).round() as i64)
+        .sum();
+    assert_eq!(reasons_tenths, (second["entries"][0]["score"].as_f64().unwrap() * 10.0).round() as i64);
+
+    let mut growth_only = mandate("m2");
+    growth_only["stages"] = json!(["growth"]);
+    assert!(accepted(&client.submit("bank-b", &envelope("s3", "tafel.mandate.published", "m2", growth_only)).await));
+    let third = next_update(&mut updates).await;
+    assert_eq!(third["near_misses"][0]["mandate_id"], "m2");
+    assert_eq!(third["near_misses"][0]["failed"], "stage");
+
+    // A mandate that changes nothing for r1 publishes nothing for it.
+    let mut far = mandate("m3");
+    far["regions"] = json!(["DE"]);
+    far["stages"] = json!(["mature"]);
+    assert!(accepted(&client.submit("bank-b", &envelope("s4", "tafel.mandate.published", "m3", far)).await));
+    let quiet = tokio::time::timeout(Duration::from_millis(500), updates.next()).await;
+    assert!(quiet.is_err(), "an update without a change: {:?}", quiet.ok().flatten().map(|m| m.payload));
+
+    // Queries: now, in the past, and who may see them.
+    let now = client.query("shortlist", "acme", json!({"request_id": "r1"})).await;
+    assert_schema("shortlist", &now);
+    assert_eq!(now["as_of"], 4);
+    assert_eq!(now["entries"].as_array().unwrap().len(), 1);
+    let then = client.query("shortlist", "acme", json!({"request_id": "r1", "as_of": 1})).await;
+    assert_eq!((then["as_of"].as_u64(), then["entries"].as_array().map(Vec::len)), (Some(1), Some(0)));
+    let at_two = client.query("shortlist", "coach-anna", json!({"request_id": "r1", "as_of": 2})).await;
+    assert_eq!(at_two["entries"], second["entries"]);
+    assert!(at_two["near_misses"].as_array().unwrap().is_empty());
+    assert_eq!(
+        code(&client.query("shortlist", "acme", json!({"request_id": "r1", "as_of": 99})).await),
+        "invalid_query"
+    );
+    assert_eq!(
+        code(&client.query("shortlist", "acme", json!({"request_id": "r1", "limit": 0})).await),
+        "invalid_query"
+    );
+    assert_eq!(code(&client.query("shortlist", "rival", json!({"request_id": "r1"})).await), "not_found");
+    assert_eq!(code(&client.query("shortlist", "bank-a", json!({"request_id": "r1"})).await), "not_found");
+
+    // Matches: the owner sees only ready requests; an organiser sees all.
+    let own = client.query("matches", "bank-a", json!({"mandate_id": "m1"})).await;
+    assert_eq!(own["entries"], json!([]), "r1 is not ready, so bank-a may not see it");
+    let all = client.query("matches", "organiser", json!({"mandate_id": "m1"})).await;
+    assert_eq!(all["entries"][0]["request_id"], "r1");
+    assert_eq!(all["entries"][0]["organisation"], "De Fietsfabriek");
+    assert_eq!(code(&client.query("matches", "bank-b", json!({"mandate_id": "m1"})).await), "not_found");
+
+    // No single mandate carries 300 000 EUR: two co-financing ones together do.
+    for (id, event_id) in [("m4", "s5"), ("m5", "s6")] {
+        let mut co = mandate(id);
+        co["co_financing"] = json!(true);
+        assert!(accepted(&client.submit("bank-a", &envelope(event_id, "tafel.mandate.published", id, co)).await));
+    }
+    let mut big = request("r9");
+    big["amount_eur"] = json!(300000);
+    assert!(accepted(&client.submit("acme", &envelope("s7", "tafel.request.submitted", "r9", big)).await));
+    let shortlist = client.query("shortlist", "acme", json!({"request_id": "r9"})).await;
+    let consortium = &shortlist["consortia"][0];
+    assert_eq!(consortium["total_eur"], 300000);
+    let parts: Vec<&str> =
+        consortium["parts"].as_array().unwrap().iter().map(|p| p["mandate_id"].as_str().unwrap()).collect();
+    assert_eq!(parts, vec!["m4", "m5"]);
+}

@@ -209,7 +209,9 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
     };
     let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
     let (service, _projection) =
-        crate::serve::start_service(log.clone(), principals).await.map_err(std::io::Error::other)?;
+        crate::serve::start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
+            .await
+            .map_err(std::io::Error::other)?;
     let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
     let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -123,3 +123,38 @@ async fn confirm_and_save(client: &async_nats::Client, dir: &Path, published: u6
         }
     }
 }
+
+/// Publishes each changed shortlist as a `tafel.shortlist.updated` event on
+/// `tafel.shortlist.<request-id>` (never stored, never on `tafel.events`), until the
+/// projection closes the channel.
+pub async fn publish_shortlists(
+    client: async_nats::Client,
+    mut shortlists: tokio::sync::mpsc::Receiver<tafel_contract::shortlist::Shortlist>,
+) {
+    while let Some(shortlist) = shortlists.recv().await {
+        let subject = format!("tafel.shortlist.{}", shortlist.request_id);
+        let event = serde_json::json!({
+            "specversion": "1.0",
+            "id": format!("shortlist-{}-{}", shortlist.request_id, shortlist.as_of),
+            "source": "/tafel/matcher",
+            "type": "tafel.shortlist.updated",
+            "subject": shortlist.request_id,
+            "time": tafel_contract::envelope::format_recorded_at(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            ),
+            "datacontenttype": "application/json",
+            "data": shortlist,
+        });
+        match serde_json::to_vec(&event) {
+            Ok(body) => {
+                if let Err(cause) = client.publish(subject, Bytes::from(body)).await {
+                    warn!(%cause, "cannot publish a shortlist update");
+                }
+            }
+            Err(cause) => error!(%cause, "cannot encode a shortlist update"),
+        }
+    }
+}

@@ -33,6 +33,9 @@ enum Command {
         /// The principals file [default: <data>/principals.json].
         #[arg(long = "principals", env = "TAFEL_PRINCIPALS")]
         principals_path: Option<PathBuf>,
+        /// A scoring table (JSON, the criteria's points adding up to 100).
+        #[arg(long = "scoring", env = "TAFEL_SCORING")]
+        scoring_path: Option<PathBuf>,
     },
     /// Manage principals.
     Principals {
@@ -95,12 +98,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir, http_addr, nats_url, principals_path } => {
+        Command::Serve { data_dir, http_addr, nats_url, principals_path, scoring_path } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
-            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path };
+            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path, scoring_path };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),

@@ -8,14 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use tafel_domain::World;
+use tafel_contract::shortlist::Shortlist;
+use tafel_matcher::{Matcher, ScoringTable};
 use tafel_store::{EventLog, OpenOptions, SledLog};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::http::{HttpState, app};
 use crate::principals::{Principals, PrincipalsError};
+use crate::projection::{MAX_PENDING_SHORTLISTS, Views};
 use crate::service::Service;
 use crate::{fanout, nats, projection};
 
@@ -32,6 +34,8 @@ pub struct ServeConfig {
     pub http_addr: SocketAddr,
     pub nats_url: Option<String>,
     pub principals_path: Option<PathBuf>,
+    /// A scoring table (JSON); the default table otherwise.
+    pub scoring_path: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -54,22 +58,27 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("the views could not replay the log")]
     Replay,
+    #[error("the scoring table {path}: {detail}")]
+    Scoring { path: String, detail: String },
 }
 
 /// Replays the log into fresh views and returns the service on them, with the task
-/// that keeps the views current (it ends when the log closes).
+/// that keeps the views current (it ends when the log closes). Shortlists that change
+/// after start-up go to `shortlists`, when given.
 pub async fn start_service(
     log: SledLog,
     principals: Principals,
+    scoring: ScoringTable,
+    shortlists: Option<mpsc::Sender<Shortlist>>,
 ) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ServeError> {
-    let world = Arc::new(RwLock::new(World::default()));
+    let views = Arc::new(RwLock::new(Views::new(Matcher::new(scoring))));
     let (applied_tx, mut applied) = watch::channel(0);
-    let projection = tokio::spawn(projection::run(log.clone(), world.clone(), applied_tx));
     let target = log.last_sequence();
+    let projection = tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, shortlists, target));
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ServeError::Replay);
     }
-    Ok((Arc::new(Service::new(log, world, applied, principals)), projection))
+    Ok((Arc::new(Service::new(log, views, scoring, applied, principals)), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -84,7 +93,21 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         warn!(path = %principals_path.display(), "no principals: every submit and query will be refused (add one with `tafel principals add`)");
     }
 
-    let (service, projection) = start_service(log.clone(), principals).await?;
+    let scoring = match &config.scoring_path {
+        None => ScoringTable::default(),
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| ScoringTable::from_json(&text))
+            .map_err(|detail| ServeError::Scoring { path: path.display().to_string(), detail })?,
+    };
+    let (shortlists_tx, shortlists) = match config.nats_url {
+        Some(_) => {
+            let (sender, receiver) = mpsc::channel(MAX_PENDING_SHORTLISTS);
+            (Some(sender), Some(receiver))
+        }
+        None => (None, None),
+    };
+    let (service, projection) = start_service(log.clone(), principals, scoring, shortlists_tx).await?;
     let (stop_tx, stop) = watch::channel(false);
 
     let nats_client = match &config.nats_url {
@@ -125,6 +148,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         };
         nats_tasks.push(tokio::spawn(fanout::run(log.clone(), client.clone(), config.data_dir.clone(), stop.clone())));
         nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
+        if let Some(shortlists) = shortlists {
+            tokio::spawn(fanout::publish_shortlists(client.clone(), shortlists));
+        }
     }
 
     info!(

@@ -20,12 +20,14 @@ use tafel_contract::{
     AggregateId, AggregateKind, Envelope, EventData, PrincipalId, RecordedMeta, StoredEvent, SubmitRoute,
     parse_envelope,
 };
-use tafel_domain::{Actor, World};
+use tafel_domain::Actor;
+use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, Matcher, ScoringTable};
 use tafel_store::{AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, RecordedEvent, SledLog};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
 use crate::principals::Principals;
+use crate::projection::Views;
 
 /// Most times a submit is decided again after another submit moved its aggregate on.
 pub const MAX_DECIDE_ATTEMPTS: usize = 16;
@@ -46,17 +48,31 @@ pub struct Counters {
 
 pub struct Service {
     log: SledLog,
-    world: Arc<RwLock<World>>,
+    views: Arc<RwLock<Views>>,
+    scoring: ScoringTable,
     applied: watch::Receiver<u64>,
     principals: RwLock<Arc<Principals>>,
     pub counters: Counters,
 }
 
 impl Service {
-    /// `world` is kept current by the projection task, which reports how far it got on
-    /// `applied`.
-    pub fn new(log: SledLog, world: Arc<RwLock<World>>, applied: watch::Receiver<u64>, principals: Principals) -> Self {
-        Self { log, world, applied, principals: RwLock::new(Arc::new(principals)), counters: Counters::default() }
+    /// `views` are kept current by the projection task, which reports how far it got on
+    /// `applied`; `scoring` is the table they score with (for replays of the past).
+    pub fn new(
+        log: SledLog,
+        views: Arc<RwLock<Views>>,
+        scoring: ScoringTable,
+        applied: watch::Receiver<u64>,
+        principals: Principals,
+    ) -> Self {
+        Self {
+            log,
+            views,
+            scoring,
+            applied,
+            principals: RwLock::new(Arc::new(principals)),
+            counters: Counters::default(),
+        }
     }
 
     pub fn log(&self) -> &SledLog {
@@ -148,10 +164,10 @@ impl Service {
                 return refused(refusal);
             }
             let decision = {
-                let Ok(world) = self.world.read() else {
+                let Ok(views) = self.views.read() else {
                     return refused(internal(&"the views are poisoned"));
                 };
-                world.decide(&actor, &envelope, &data)
+                views.world.decide(&actor, &envelope, &data)
             };
             let decision = match decision {
                 Ok(decision) => decision,
@@ -207,9 +223,11 @@ impl Service {
             "mandate" => self.aggregate(&actor, AggregateKind::Mandate, &body),
             "roundtable" => self.aggregate(&actor, AggregateKind::Roundtable, &body),
             "events" => self.events(&actor, &body),
-            "shortlist" | "matches" | "report" => Err(invalid_query(format!(
-                "the {name} query is not served yet (it comes with the matcher and round-table work)"
-            ))),
+            "shortlist" => self.shortlist(&actor, &body),
+            "matches" => self.matches(&actor, &body),
+            "report" => {
+                Err(invalid_query("the report query is not served yet (it comes with the round-table work)".into()))
+            }
             other => Err(invalid_query(format!("unknown query {other:?}"))),
         }
     }
@@ -231,8 +249,8 @@ impl Service {
                 return Err(invalid_query(format!("unknown field {key:?}")));
             }
         }
-        let world = self.world.read().map_err(|_| internal(&"the views are poisoned"))?;
-        world.view(actor, kind, &id).ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
+        let views = self.views.read().map_err(|_| internal(&"the views are poisoned"))?;
+        views.world.view(actor, kind, &id).ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
     }
 
     fn events(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
@@ -272,6 +290,107 @@ pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
             recordedat: format_recorded_at(record.recorded_at_ms),
         },
     })
+}
+
+impl Service {
+    /// `shortlist`: the request's owner, coaches, organisers and admins see it; with
+    /// `as_of`, as it stood at that log position (the log is replayed up to there).
+    fn shortlist(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
+        use tafel_contract::vocab::Role;
+        only_fields(body, &["request_id", "limit", "as_of"])?;
+        let id = id_field(body, "request_id")?;
+        let limit = limit_field(body)?;
+        let as_of = optional_u64(body, "as_of")?;
+        {
+            let views = self.views.read().map_err(|_| internal(&"the views are poisoned"))?;
+            let sees = views.world.can_see(actor, AggregateKind::Request, &id) && actor.role != Role::Financier;
+            if !sees {
+                return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
+            }
+            let now = views.last_sequence();
+            match as_of {
+                Some(position) if position > now => {
+                    return Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")));
+                }
+                Some(position) if position < now => {}
+                _ => return to_value(views.matcher.shortlist(&id, limit), &id),
+            }
+        }
+        let position = as_of.unwrap_or_default();
+        to_value(self.replay_matcher(position)?.shortlist(&id, limit), &id)
+    }
+
+    /// A matcher as the log stood at `position`.
+    fn replay_matcher(&self, position: u64) -> Result<Matcher, Refusal> {
+        let mut matcher = Matcher::new(self.scoring);
+        let mut from = 1;
+        while from <= position {
+            let page = (position - from + 1).min(MAX_EVENTS_PAGE as u64) as usize;
+            let records = self.log.read_from(from, page).map_err(|e| internal(&e))?;
+            if records.is_empty() {
+                break;
+            }
+            for record in &records {
+                let event = stored_event(record).map_err(|e| internal(&e))?;
+                matcher.apply(&event).map_err(|e| internal(&e))?;
+            }
+            from += records.len() as u64;
+        }
+        Ok(matcher)
+    }
+
+    /// `matches`: the requests a mandate is eligible for that the principal may see.
+    fn matches(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
+        only_fields(body, &["mandate_id", "limit"])?;
+        let id = id_field(body, "mandate_id")?;
+        let limit = limit_field(body)?;
+        let views = self.views.read().map_err(|_| internal(&"the views are poisoned"))?;
+        if !views.world.can_see(actor, AggregateKind::Mandate, &id) {
+            return Err(Refusal::new(ErrorCode::NotFound, format!("no mandate {id}")));
+        }
+        let entries = views
+            .matcher
+            .matches(&id, limit, |request| views.world.can_see(actor, AggregateKind::Request, request))
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no mandate {id}")))?;
+        Ok(json!({"mandate_id": id, "as_of": views.last_sequence(), "entries": entries}))
+    }
+}
+
+fn to_value(shortlist: Option<tafel_contract::shortlist::Shortlist>, id: &AggregateId) -> Result<Value, Refusal> {
+    let shortlist = shortlist.ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no request {id} then")))?;
+    serde_json::to_value(shortlist).map_err(|e| internal(&e))
+}
+
+fn only_fields(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), Refusal> {
+    match body.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(key) => Err(invalid_query(format!("unknown field {key:?}"))),
+        None => Ok(()),
+    }
+}
+
+fn id_field(body: &serde_json::Map<String, Value>, field: &str) -> Result<AggregateId, Refusal> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .and_then(|text| AggregateId::parse(text).ok())
+        .ok_or_else(|| invalid_query(format!("{field} is required and must be an id")))
+}
+
+fn optional_u64(body: &serde_json::Map<String, Value>, field: &str) -> Result<Option<u64>, Refusal> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => {
+            value.as_u64().map(Some).ok_or_else(|| invalid_query(format!("{field} must be an integer >= 0")))
+        }
+    }
+}
+
+/// `limit`: default 10; 1 or more; more than [`MAX_LIMIT`] is capped.
+fn limit_field(body: &serde_json::Map<String, Value>) -> Result<usize, Refusal> {
+    match optional_u64(body, "limit")? {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(invalid_query("limit must be at least 1".into())),
+        Some(limit) => Ok((limit as usize).min(MAX_LIMIT)),
+    }
 }
 
 fn invalid_query(message: String) -> Refusal {

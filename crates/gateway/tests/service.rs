@@ -29,7 +29,8 @@ async fn a_log_that_cannot_be_written_answers_unavailable_and_stores_nothing() {
         }],
     })
     .unwrap();
-    let (service, _projection) = start_service(log.clone(), principals).await.unwrap();
+    let (service, _projection) =
+        start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None).await.unwrap();
     let route = SubmitRoute::from_nats_subject("tafel.submit.request.submitted.acme").unwrap();
 
     let reply = service.submit(&submitted("a1"), &route).await;

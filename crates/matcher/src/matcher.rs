@@ -108,7 +108,7 @@ pub struct Matcher {
 }
 
 /// Ranks eligible pairs: score descending, then mandate (or request) id ascending.
-fn rank<'a>(score: u32, id: &'a AggregateId) -> (std::cmp::Reverse<u32>, &'a AggregateId) {
+fn rank(score: u32, id: &AggregateId) -> (std::cmp::Reverse<u32>, &AggregateId) {
     (std::cmp::Reverse(score), id)
 }
 
