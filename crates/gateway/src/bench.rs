@@ -305,3 +305,127 @@ async fn fsync_responder(url: String, path: PathBuf) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Figures of `tafel bench matcher`.
+#[derive(Debug, Clone)]
+pub struct MatcherBench {
+    pub requests: usize,
+    pub mandates: usize,
+    pub load_seconds: f64,
+    pub rebuild_seconds: f64,
+    pub requests_with_entries: usize,
+    pub new_mandate_seconds: f64,
+    pub new_request_seconds: f64,
+    pub bytes_per_mandate: f64,
+    pub bytes_per_request: f64,
+}
+
+/// Resident memory of this process, in bytes (Linux).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Builds a generated world of `requests` x `mandates` in the matcher, then times a full
+/// rebuild of every shortlist and the live update for one new mandate and one new request.
+pub fn run_matcher_bench(requests: usize, mandates: usize, seed: u64) -> MatcherBench {
+    use tafel_contract::data::EventData;
+    use tafel_matcher::generate::{Random, mandate, request};
+    use tafel_matcher::{Matcher, ScoringTable};
+
+    let day = tafel_contract::vocab::CalendarDate::parse("2024-06-01").ok();
+    let mut random = Random::new(seed);
+    let mut matcher = Matcher::new(ScoringTable::default());
+    let before = resident_bytes();
+    let started = Instant::now();
+    let mut sequence = 0;
+    for index in 0..mandates {
+        sequence += 1;
+        matcher.apply_data(sequence, day, &EventData::MandatePublished(mandate(&mut random, index)));
+    }
+    let after_mandates = resident_bytes();
+    for index in 0..requests {
+        sequence += 1;
+        matcher.apply_data(sequence, day, &EventData::RequestSubmitted(request(&mut random, index)));
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let after_requests = resident_bytes();
+
+    let started = Instant::now();
+    let requests_with_entries = matcher.rebuild(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    matcher.apply_data(sequence + 1, day, &EventData::MandatePublished(mandate(&mut random, mandates)));
+    let new_mandate_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    matcher.apply_data(sequence + 2, day, &EventData::RequestSubmitted(request(&mut random, requests)));
+    let new_request_seconds = started.elapsed().as_secs_f64();
+
+    MatcherBench {
+        requests,
+        mandates,
+        load_seconds,
+        rebuild_seconds,
+        requests_with_entries,
+        new_mandate_seconds,
+        new_request_seconds,
+        bytes_per_mandate: after_mandates.saturating_sub(before) as f64 / mandates.max(1) as f64,
+        bytes_per_request: after_requests.saturating_sub(after_mandates) as f64 / requests.max(1) as f64,
+    }
+}
+
+/// Consortium search with `candidates` eligible partial mandates: the bounded search
+/// beside a blind walk over every set of 2-4 of them, on the same candidates.
+/// Returns (search seconds, blind seconds, whether both found the same best consortium).
+pub fn run_consortium_bench(candidates: usize, seed: u64) -> (f64, f64, bool) {
+    use tafel_matcher::consortium::{Candidate, search};
+    let mut random = tafel_matcher::generate::Random::new(seed);
+    let mut pool: Vec<Candidate> = (0..candidates)
+        .map(|_| {
+            let min_eur = 10_000 + random.below(40) * 1_000;
+            Candidate { min_eur, max_eur: min_eur + 50_000 + random.below(300) * 1_000, score_tenths: 300 + random.below(600) as u32 }
+        })
+        .collect();
+    pool.sort_by(|a, b| b.score_tenths.cmp(&a.score_tenths));
+    // An amount that takes three or four parts.
+    let amount_eur = 900_000;
+    let started = Instant::now();
+    let found = search(amount_eur, &pool);
+    let search_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut best: Option<(usize, u32, Vec<usize>)> = None;
+    let n = pool.len();
+    let mut consider = |set: &[usize]| {
+        let min: u64 = set.iter().map(|&i| pool[i].min_eur).sum();
+        let max: u64 = set.iter().map(|&i| pool[i].max_eur).sum();
+        if min <= amount_eur && amount_eur <= max {
+            let score: u32 = set.iter().map(|&i| pool[i].score_tenths).sum();
+            let better = match &best {
+                None => true,
+                Some((parts, kept, _)) => set.len() < *parts || (set.len() == *parts && score > *kept),
+            };
+            if better {
+                best = Some((set.len(), score, set.to_vec()));
+            }
+        }
+    };
+    for a in 0..n {
+        for b in a + 1..n {
+            consider(&[a, b]);
+            for c in b + 1..n {
+                consider(&[a, b, c]);
+                for d in c + 1..n {
+                    consider(&[a, b, c, d]);
+                }
+            }
+        }
+    }
+    let blind_seconds = started.elapsed().as_secs_f64();
+    let best_search = found.first().map(|parts| parts.iter().map(|p| pool[p.0].score_tenths).sum::<u32>());
+    let same = best_search == best.as_ref().map(|b| b.1) && found.first().map(Vec::len) == best.map(|b| b.0);
+    (search_seconds, blind_seconds, same)
+}

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long = "scoring", env = "TAFEL_SCORING")]
         scoring_path: Option<PathBuf>,
     },
+    /// Print a generated world as NDJSON events (mandates first, then requests).
+    Gen {
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        #[arg(long, default_value_t = 10)]
+        mandates: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Manage principals.
     Principals {
         #[command(subcommand)]
@@ -69,6 +78,15 @@ enum PrincipalsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Matching: full rebuild, live updates, memory, and consortium search.
+    Matcher {
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 1_000)]
+        mandates: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Submit round trips over NATS vs a trivial responder that fsyncs per request.
     Nats {
         /// Requests per publisher.
@@ -126,6 +144,45 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(&error),
             }
+        }
+        Command::Gen { requests, mandates, seed } => {
+            use std::io::Write;
+            use tafel_matcher::generate::{Random, mandate, request};
+            let mut random = Random::new(seed);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut events = Vec::with_capacity(requests + mandates);
+            for index in 0..mandates {
+                let terms = mandate(&mut random, index);
+                let id = terms.mandate_id.to_string();
+                events.push(("tafel.mandate.published", id, serde_json::to_value(terms)));
+            }
+            for index in 0..requests {
+                let details = request(&mut random, index);
+                let id = details.request_id.to_string();
+                events.push(("tafel.request.submitted", id, serde_json::to_value(details)));
+            }
+            for (event_type, subject, data) in events {
+                let Ok(data) = data else { return fail(&"cannot encode a generated event") };
+                let event = serde_json::json!({"specversion": "1.0", "id": format!("gen-{seed}-{subject}"),
+                    "source": "/tafel/gen", "type": event_type, "subject": subject, "data": data});
+                if writeln!(out, "{event}").is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench { which: BenchCommand::Matcher { requests, mandates, seed } } => {
+            let figures = tafel_gateway::bench::run_matcher_bench(requests, mandates, seed);
+            println!("matcher, {} requests x {} mandates ({} pairs), seed {seed}", figures.requests, figures.mandates, figures.requests * figures.mandates);
+            println!("  load through the live path: {:.3} s", figures.load_seconds);
+            println!("  full rebuild of every shortlist: {:.3} s ({:.1} M pairs/s), {} requests with entries",
+                figures.rebuild_seconds, (figures.requests * figures.mandates) as f64 / figures.rebuild_seconds / 1e6, figures.requests_with_entries);
+            println!("  one new mandate, shortlists updated: {:.6} s = {:.3}% of the rebuild", figures.new_mandate_seconds, 100.0 * figures.new_mandate_seconds / figures.rebuild_seconds);
+            println!("  one new request, shortlist computed: {:.6} s = {:.4}% of the rebuild", figures.new_request_seconds, 100.0 * figures.new_request_seconds / figures.rebuild_seconds);
+            println!("  memory: {:.0} B per mandate, {:.0} B per request (RSS growth)", figures.bytes_per_mandate, figures.bytes_per_request);
+            let (search, blind, same) = tafel_gateway::bench::run_consortium_bench(200, seed);
+            println!("  consortium search, 200 partial mandates: {:.6} s; blind walk over all 2-4 sets: {:.3} s ({:.0}x); same best: {same}", search, blind, blind / search);
+            ExitCode::SUCCESS
         }
         Command::Bench { which: BenchCommand::Nats { requests, dir } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));

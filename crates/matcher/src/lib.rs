@@ -11,6 +11,7 @@
 pub mod consortium;
 pub mod eligibility;
 pub mod facts;
+pub mod generate;
 pub mod matcher;
 pub mod scoring;
 

@@ -399,10 +399,12 @@ impl Matcher {
             }
         }
         let id = |mandate: u32| &self.mandates[mandate as usize].mandate_id;
-        eligible.sort_by(|a, b| rank(a.score_tenths, id(a.mandate)).cmp(&rank(b.score_tenths, id(b.mandate))));
-        near_misses.sort_by(|a, b| rank(a.score_tenths, id(a.mandate)).cmp(&rank(b.score_tenths, id(b.mandate))));
-        near_misses.truncate(MAX_NEAR_MISSES);
+        let by_rank = |a: u32, a_id: u32, b: u32, b_id: u32| rank(a, id(a_id)).cmp(&rank(b, id(b_id)));
         let has_full_fit = eligible.iter().any(|e| e.fit == Fit::Full);
+        // Consortia need every eligible mandate in rank order; otherwise the top will do.
+        let keep = if has_full_fit { limit } else { eligible.len() };
+        top(&mut eligible, keep, |a, b| by_rank(a.score_tenths, a.mandate, b.score_tenths, b.mandate));
+        top(&mut near_misses, MAX_NEAR_MISSES, |a, b| by_rank(a.score_tenths, a.mandate, b.score_tenths, b.mandate));
         let consortia = if has_full_fit || eligible.len() < consortium::MIN_PARTS {
             Vec::new()
         } else {
@@ -428,8 +430,8 @@ impl Matcher {
                 })
                 .collect()
         };
-        eligible.truncate(limit);
-        Compact { entries: eligible, has_full_fit, near_misses, consortia }
+        let entries = eligible[..eligible.len().min(limit)].to_vec();
+        Compact { entries, has_full_fit, near_misses, consortia }
     }
 
     /// The request's shortlist now, at most `limit` entries (capped at [`MAX_LIMIT`]).
@@ -555,7 +557,8 @@ impl Matcher {
             workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
         });
         self.live = fresh;
-        self.published = (0..count).map(|request| self.fingerprint(request as u32, &self.live[request])).collect();
+        // What was reported before the rebuild is unknown now: the next change reports.
+        self.published = vec![NOTHING_PUBLISHED; count];
         self.live.iter().filter(|compact| !compact.entries.is_empty()).count()
     }
 
@@ -563,6 +566,21 @@ impl Matcher {
     pub fn live_equals_rebuilt(&self) -> bool {
         (0..self.requests.len()).all(|request| self.live[request] == self.compute(request as u32, DEFAULT_LIMIT))
     }
+}
+
+/// Keeps the best `keep` of `items`, in order (a partial selection, then a sort of
+/// just those), with no spare capacity.
+fn top<T>(items: &mut Vec<T>, keep: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if items.len() > keep {
+        if keep == 0 {
+            items.clear();
+        } else {
+            items.select_nth_unstable_by(keep - 1, &order);
+            items.truncate(keep);
+        }
+    }
+    items.sort_by(&order);
+    items.shrink_to_fit();
 }
 
 /// One request a mandate is eligible for (contract section 6, `matches`).
