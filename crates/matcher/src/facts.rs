@@ -91,6 +91,8 @@ pub struct RequestFacts {
     pub instruments: u8,
     /// The request's instruments in its own order: the first is its preference.
     pub preferred_instrument: Instrument,
+    /// The preferred instrument's bit.
+    pub preferred_mask: u8,
     pub instrument_order: Vec<Instrument>,
     pub stage: u8,
     pub themes: u32,
@@ -107,6 +109,7 @@ impl RequestFacts {
             amount_eur: details.amount_eur,
             instruments: instrument_mask(&details.instruments),
             preferred_instrument: details.instruments.first().copied().unwrap_or(Instrument::Grant),
+            preferred_mask: instrument_mask(&details.instruments[..details.instruments.len().min(1)]),
             instrument_order: details.instruments.clone(),
             stage: stage_mask(std::slice::from_ref(&details.stage)),
             themes: theme_mask(&details.impact_themes),
@@ -193,34 +196,39 @@ pub enum Verdict {
     Neither,
 }
 
-/// Rules 1-8 on packed facts.
+/// Rules 1-8 on packed facts. It stops at the second failed rule: such a pair is
+/// neither eligible nor a near miss.
+#[inline]
 pub fn judge(request: &RequestFacts, mandate: &MandateFacts, today: Option<CalendarDate>) -> Verdict {
     if !request.open || !mandate.is_active(today) {
         return Verdict::Neither;
     }
     let mut failed = None;
-    let mut failures = 0;
-    let mut fail = |rule| {
-        failures += 1;
-        failed.get_or_insert(rule);
-    };
+    macro_rules! fail {
+        ($rule:expr) => {
+            if failed.is_some() {
+                return Verdict::Neither;
+            }
+            failed = Some($rule);
+        };
+    }
     if request.instruments & mandate.instruments == 0 {
-        fail(Rule::Instruments);
+        fail!(Rule::Instruments);
     }
     if request.stage & mandate.stages == 0 {
-        fail(Rule::Stage);
-    }
-    if mandate.region_match(request.region).is_none() {
-        fail(Rule::Region);
+        fail!(Rule::Stage);
     }
     if mandate.required_certifications & !request.certifications != 0 {
-        fail(Rule::Certifications);
+        fail!(Rule::Certifications);
     }
     if mandate.themes != 0 && mandate.themes & request.themes == 0 {
-        fail(Rule::ImpactThemes);
+        fail!(Rule::ImpactThemes);
     }
     if mandate.ticket_min_eur > request.amount_eur {
-        fail(Rule::TicketMin);
+        fail!(Rule::TicketMin);
+    }
+    if mandate.region_match(request.region).is_none() {
+        fail!(Rule::Region);
     }
     let cap = mandate.cap_eur();
     let capacity = if request.amount_eur <= cap {
@@ -228,13 +236,13 @@ pub fn judge(request: &RequestFacts, mandate: &MandateFacts, today: Option<Calen
     } else if mandate.co_financing && mandate.ticket_min_eur <= cap {
         Some(Eligible { fit: Fit::Partial, max_contribution_eur: cap })
     } else {
-        fail(Rule::Capacity);
+        fail!(Rule::Capacity);
         None
     };
-    match (failures, capacity, failed) {
-        (0, Some(eligible), _) => Verdict::Eligible(eligible),
-        (1, _, Some(rule)) => Verdict::NearMiss(rule),
-        _ => Verdict::Neither,
+    match (failed, capacity) {
+        (None, Some(eligible)) => Verdict::Eligible(eligible),
+        (Some(rule), _) => Verdict::NearMiss(rule),
+        (None, None) => Verdict::Neither,
     }
 }
 

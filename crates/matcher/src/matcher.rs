@@ -21,7 +21,7 @@ use tafel_contract::{AggregateId, StoredEvent};
 use crate::consortium::{self, Candidate};
 use crate::eligibility::{Eligible, Rule};
 use crate::facts::{MandateFacts, RequestFacts, Verdict, judge, near_miss_detail};
-use crate::scoring::{self, ScoringTable};
+use crate::scoring::{self, ScoringTable, Weights};
 
 /// The shortlist length when a query names none, and the length kept live.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -92,9 +92,9 @@ impl Compact {
 }
 
 /// The matching projection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Matcher {
-    table: ScoringTable,
+    weights: Weights,
     requests: Vec<RequestFacts>,
     request_index: HashMap<AggregateId, u32>,
     mandates: Vec<MandateFacts>,
@@ -114,7 +114,18 @@ fn rank(score: u32, id: &AggregateId) -> (std::cmp::Reverse<u32>, &AggregateId) 
 
 impl Matcher {
     pub fn new(table: ScoringTable) -> Self {
-        Self { table, ..Self::default() }
+        Self {
+            weights: Weights::from(table),
+            requests: Vec::new(),
+            request_index: HashMap::new(),
+            mandates: Vec::new(),
+            mandate_index: HashMap::new(),
+            live: Vec::new(),
+            published: Vec::new(),
+            expiries: BTreeMap::new(),
+            today: None,
+            last_sequence: 0,
+        }
     }
 
     pub fn last_sequence(&self) -> u64 {
@@ -293,7 +304,7 @@ impl Matcher {
                 // Without a full fit, consortia (or their end) may follow.
                 Verdict::Eligible(_) if !live.has_full_fit => actions.push((request, Action::Recompute)),
                 Verdict::Eligible(eligible) => {
-                    let points = scoring::score(&self.table, request_facts, facts, Some(eligible));
+                    let points = scoring::score(&self.weights, request_facts, facts, Some(eligible));
                     actions.push((
                         request,
                         Action::Enter(Entry {
@@ -306,7 +317,7 @@ impl Matcher {
                     ));
                 }
                 Verdict::NearMiss(rule) => {
-                    let score_tenths = scoring::score(&self.table, request_facts, facts, None).total_tenths();
+                    let score_tenths = scoring::score(&self.weights, request_facts, facts, None).total_tenths();
                     actions
                         .push((request, Action::Near(Near { mandate, revision: facts.revision, rule, score_tenths })));
                 }
@@ -380,7 +391,7 @@ impl Matcher {
         for (index, mandate) in self.mandates.iter().enumerate() {
             match judge(facts, mandate, self.today) {
                 Verdict::Eligible(fit) => {
-                    let points = scoring::score(&self.table, facts, mandate, Some(fit));
+                    let points = scoring::score(&self.weights, facts, mandate, Some(fit));
                     eligible.push(Entry {
                         mandate: index as u32,
                         revision: mandate.revision,
@@ -393,7 +404,7 @@ impl Matcher {
                     mandate: index as u32,
                     revision: mandate.revision,
                     rule,
-                    score_tenths: scoring::score(&self.table, facts, mandate, None).total_tenths(),
+                    score_tenths: scoring::score(&self.weights, facts, mandate, None).total_tenths(),
                 }),
                 Verdict::Neither => {}
             }
@@ -451,7 +462,7 @@ impl Matcher {
             .map(|entry| {
                 let mandate = &self.mandates[entry.mandate as usize];
                 let eligible = Eligible { fit: entry.fit, max_contribution_eur: entry.max_contribution_eur };
-                let points = scoring::score(&self.table, facts, mandate, Some(eligible));
+                let points = scoring::score(&self.weights, facts, mandate, Some(eligible));
                 debug_assert_eq!(points.total_tenths(), entry.score_tenths);
                 ShortlistEntry {
                     mandate_id: mandate.mandate_id.clone(),
@@ -509,7 +520,7 @@ impl Matcher {
                 && visible(&request.request_id)
             {
                 found.push((
-                    scoring::score(&self.table, request, mandate, Some(eligible)).total_tenths(),
+                    scoring::score(&self.weights, request, mandate, Some(eligible)).total_tenths(),
                     index,
                     eligible,
                 ));
@@ -522,7 +533,7 @@ impl Matcher {
                 .into_iter()
                 .map(|(score_tenths, index, eligible)| {
                     let request = &self.requests[index];
-                    let points = scoring::score(&self.table, request, mandate, Some(eligible));
+                    let points = scoring::score(&self.weights, request, mandate, Some(eligible));
                     MatchEntry {
                         request_id: request.request_id.clone(),
                         organisation: request.organisation.clone(),

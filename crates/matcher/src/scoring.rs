@@ -66,7 +66,7 @@ impl ScoringTable {
         Ok(())
     }
 
-    fn weights(&self) -> [u32; 6] {
+    pub fn weights(&self) -> [u32; 6] {
         [
             self.impact_themes,
             self.ticket_fit,
@@ -101,32 +101,80 @@ fn tenths(weight: u32, numerator: u64, denominator: u64) -> u32 {
 /// Fractions are kept as integers over this denominator.
 const PARTS: u64 = 1000;
 
-/// Scores a pair. `eligible` is the pair's fit (for a near miss, the best reading of it).
-pub fn score(
-    table: &ScoringTable,
-    request: &RequestFacts,
-    mandate: &MandateFacts,
-    eligible: Option<Eligible>,
-) -> Points {
-    let [themes_w, ticket_w, instruments_w, stage_w, region_w, certs_w] = table.weights();
+/// A [`ScoringTable`] turned into look-up tables, so that scoring a pair costs at most
+/// two divisions (the ticket position and a partial fit's share).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weights {
+    table: ScoringTable,
+    /// `[request's SDG count][shared SDG count]`.
+    themes: [[u32; 18]; 18],
+    themes_any: u32,
+    instruments_first: u32,
+    instruments_other: u32,
+    /// By the number of stages the mandate takes.
+    stage: [u32; 8],
+    region_anywhere: u32,
+    /// By the length of the matching NUTS code.
+    region: [u32; 6],
+    /// By the number of certifications the request holds.
+    certifications: [u32; 9],
+}
+
+impl From<ScoringTable> for Weights {
+    fn from(table: ScoringTable) -> Self {
+        let [themes_w, _, instruments_w, stage_w, region_w, certs_w] = table.weights();
+        let mut themes = [[0; 18]; 18];
+        for (count, row) in themes.iter_mut().enumerate() {
+            for (shared, cell) in row.iter_mut().enumerate() {
+                *cell = tenths(themes_w, shared as u64, count as u64);
+            }
+        }
+        let mut stage = [0; 8];
+        for (count, cell) in stage.iter_mut().enumerate() {
+            let others = (count as u64).saturating_sub(1).min(4);
+            *cell = tenths(stage_w, 10 - 2 * others, 10);
+        }
+        let mut region = [0; 6];
+        for (length, cell) in region.iter_mut().enumerate() {
+            *cell = tenths(region_w, 40 + 15 * (length as u64).saturating_sub(1).min(4), 100);
+        }
+        let mut certifications = [0; 9];
+        for (count, cell) in certifications.iter_mut().enumerate() {
+            *cell = tenths(certs_w, count as u64, 4);
+        }
+        Self {
+            table,
+            themes,
+            themes_any: tenths(themes_w, 1, 2),
+            instruments_first: tenths(instruments_w, 1, 1),
+            instruments_other: tenths(instruments_w, 6, 10),
+            stage,
+            region_anywhere: tenths(region_w, 4, 10),
+            region,
+            certifications,
+        }
+    }
+}
+
+/// Scores a pair. `eligible` is the pair's fit (`None` for a near miss, whose amount
+/// does not fit or may not).
+#[inline]
+pub fn score(weights: &Weights, request: &RequestFacts, mandate: &MandateFacts, eligible: Option<Eligible>) -> Points {
     let themes = if mandate.themes == 0 {
-        tenths(themes_w, 1, 2)
+        weights.themes_any
     } else {
-        let shared = (request.themes & mandate.themes).count_ones();
-        tenths(themes_w, u64::from(shared), u64::from(request.themes.count_ones()))
+        let shared = (request.themes & mandate.themes).count_ones() as usize;
+        weights.themes[request.themes.count_ones() as usize][shared]
     };
+    let ticket_w = weights.table.ticket_fit;
     let ticket = match eligible {
         Some(Eligible { fit: Fit::Full, .. }) => {
             let span = mandate.ticket_max_eur - mandate.ticket_min_eur;
+            // Amounts are at most 10^12, so this product stays far below u64::MAX.
             let position = if span == 0 {
                 PARTS / 2
             } else {
-                u64::try_from(
-                    u128::from(request.amount_eur.saturating_sub(mandate.ticket_min_eur)) * u128::from(PARTS)
-                        / u128::from(span),
-                )
-                .unwrap_or(PARTS)
-                .min(PARTS)
+                (request.amount_eur.saturating_sub(mandate.ticket_min_eur) * PARTS / span).min(PARTS)
             };
             // 1 - |2p - 1| / 2, in thousandths.
             let off_centre = (2 * position).abs_diff(PARTS);
@@ -139,23 +187,19 @@ pub fn score(
     };
     let instruments = if request.instruments & mandate.instruments == 0 {
         0
-    } else if mandate.instruments & crate::facts::instrument_mask(&[request.preferred_instrument]) != 0 {
-        tenths(instruments_w, 1, 1)
+    } else if mandate.instruments & request.preferred_mask != 0 {
+        weights.instruments_first
     } else {
-        tenths(instruments_w, 6, 10)
+        weights.instruments_other
     };
-    let stage = if request.stage & mandate.stages == 0 {
-        0
-    } else {
-        let others = u64::from(mandate.stages.count_ones().saturating_sub(1));
-        tenths(stage_w, 10 - 2 * others.min(4), 10)
-    };
+    let stage =
+        if request.stage & mandate.stages == 0 { 0 } else { weights.stage[mandate.stages.count_ones() as usize] };
     let region = match mandate.region_match(request.region) {
         None => 0,
-        Some(0) => tenths(region_w, 4, 10),
-        Some(length) => tenths(region_w, 40 + 15 * u64::from(length.saturating_sub(1)).min(4), 100),
+        Some(0) => weights.region_anywhere,
+        Some(length) => weights.region[usize::from(length).min(5)],
     };
-    let certifications = tenths(certs_w, u64::from(request.certifications.count_ones()), 4);
+    let certifications = weights.certifications[request.certifications.count_ones() as usize];
     Points([themes, ticket, instruments, stage, region, certifications])
 }
 
@@ -185,7 +229,7 @@ pub fn reasons(
             }
             None => "the amount does not fit".to_owned(),
         },
-        if mandate.instruments & crate::facts::instrument_mask(&[request.preferred_instrument]) != 0 {
+        if mandate.instruments & request.preferred_mask != 0 {
             format!("takes {}, the request's first choice", request.preferred_instrument)
         } else {
             format!("takes {}", names(Instrument::ALL, u32::from(mandate.instruments & request.instruments)))
