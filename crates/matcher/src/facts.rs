@@ -27,6 +27,7 @@ impl PackedRegion {
     }
 
     /// Whether this region is a prefix of `other` (contract section 4).
+    #[inline(always)]
     pub fn contains(self, other: PackedRegion) -> bool {
         if self.len > other.len {
             return false;
@@ -131,6 +132,8 @@ pub struct MandateFacts {
     pub themes: u32,
     /// Empty = anywhere.
     pub regions: Vec<PackedRegion>,
+    /// The only region, kept inline for the common case of none or one.
+    only_region: Option<PackedRegion>,
     pub required_certifications: u8,
     pub ticket_min_eur: u64,
     pub ticket_max_eur: u64,
@@ -152,6 +155,7 @@ impl MandateFacts {
             stages: stage_mask(&terms.stages),
             themes: theme_mask(&terms.impact_themes),
             regions: terms.regions.iter().map(PackedRegion::new).collect(),
+            only_region: (terms.regions.len() == 1).then(|| PackedRegion::new(&terms.regions[0])),
             required_certifications: certification_mask(&terms.required_certifications),
             ticket_min_eur: terms.ticket_min_eur,
             ticket_max_eur: terms.ticket_max_eur,
@@ -165,11 +169,13 @@ impl MandateFacts {
     }
 
     /// Rule 1's half about the mandate.
+    #[inline(always)]
     pub fn is_active(&self, today: Option<CalendarDate>) -> bool {
         !self.closed && !matches!((self.valid_until, today), (Some(until), Some(today)) if today > until)
     }
 
     /// The smaller of the ticket maximum and what is left of the budget.
+    #[inline(always)]
     pub fn cap_eur(&self) -> u64 {
         match self.budget_eur {
             Some(budget) => self.ticket_max_eur.min(budget.saturating_sub(self.committed_eur)),
@@ -179,7 +185,11 @@ impl MandateFacts {
 
     /// The longest of the mandate's regions that contains `region`, if any (0 when the
     /// mandate invests anywhere).
+    #[inline(always)]
     pub fn region_match(&self, region: PackedRegion) -> Option<u8> {
+        if let Some(only) = self.only_region {
+            return only.contains(region).then_some(only.len());
+        }
         if self.regions.is_empty() {
             return Some(0);
         }
@@ -196,53 +206,37 @@ pub enum Verdict {
     Neither,
 }
 
-/// Rules 1-8 on packed facts. It stops at the second failed rule: such a pair is
-/// neither eligible nor a near miss.
-#[inline]
+/// Rules 1-8 on packed facts, evaluated without branching on each rule (which of them
+/// fail is unpredictable from pair to pair), then read off a bit mask.
+#[inline(always)]
 pub fn judge(request: &RequestFacts, mandate: &MandateFacts, today: Option<CalendarDate>) -> Verdict {
     if !request.open || !mandate.is_active(today) {
         return Verdict::Neither;
     }
-    let mut failed = None;
-    macro_rules! fail {
-        ($rule:expr) => {
-            if failed.is_some() {
-                return Verdict::Neither;
-            }
-            failed = Some($rule);
-        };
-    }
-    if request.instruments & mandate.instruments == 0 {
-        fail!(Rule::Instruments);
-    }
-    if request.stage & mandate.stages == 0 {
-        fail!(Rule::Stage);
-    }
-    if mandate.required_certifications & !request.certifications != 0 {
-        fail!(Rule::Certifications);
-    }
-    if mandate.themes != 0 && mandate.themes & request.themes == 0 {
-        fail!(Rule::ImpactThemes);
-    }
-    if mandate.ticket_min_eur > request.amount_eur {
-        fail!(Rule::TicketMin);
-    }
-    if mandate.region_match(request.region).is_none() {
-        fail!(Rule::Region);
-    }
     let cap = mandate.cap_eur();
-    let capacity = if request.amount_eur <= cap {
-        Some(Eligible { fit: Fit::Full, max_contribution_eur: request.amount_eur })
-    } else if mandate.co_financing && mandate.ticket_min_eur <= cap {
-        Some(Eligible { fit: Fit::Partial, max_contribution_eur: cap })
-    } else {
-        fail!(Rule::Capacity);
-        None
-    };
-    match (failed, capacity) {
-        (None, Some(eligible)) => Verdict::Eligible(eligible),
-        (Some(rule), _) => Verdict::NearMiss(rule),
-        (None, None) => Verdict::Neither,
+    let full = request.amount_eur <= cap;
+    let partial = mandate.co_financing & (mandate.ticket_min_eur <= cap);
+    let failed: u32 = u32::from(request.instruments & mandate.instruments == 0)
+        | u32::from(request.stage & mandate.stages == 0) << 1
+        | u32::from(mandate.required_certifications & !request.certifications != 0) << 2
+        | u32::from((mandate.themes != 0) & (mandate.themes & request.themes == 0)) << 3
+        | u32::from(mandate.ticket_min_eur > request.amount_eur) << 4
+        | u32::from(!full & !partial) << 5;
+    if failed.count_ones() > 1 {
+        return Verdict::Neither;
+    }
+    let failed = failed | u32::from(mandate.region_match(request.region).is_none()) << 6;
+    match failed {
+        0 if full => Verdict::Eligible(Eligible { fit: Fit::Full, max_contribution_eur: request.amount_eur }),
+        0 => Verdict::Eligible(Eligible { fit: Fit::Partial, max_contribution_eur: cap }),
+        1 => Verdict::NearMiss(Rule::Instruments),
+        2 => Verdict::NearMiss(Rule::Stage),
+        4 => Verdict::NearMiss(Rule::Certifications),
+        8 => Verdict::NearMiss(Rule::ImpactThemes),
+        16 => Verdict::NearMiss(Rule::TicketMin),
+        32 => Verdict::NearMiss(Rule::Capacity),
+        64 => Verdict::NearMiss(Rule::Region),
+        _ => Verdict::Neither,
     }
 }
 

@@ -158,7 +158,7 @@ impl From<ScoringTable> for Weights {
 
 /// Scores a pair. `eligible` is the pair's fit (`None` for a near miss, whose amount
 /// does not fit or may not).
-#[inline]
+#[inline(always)]
 pub fn score(weights: &Weights, request: &RequestFacts, mandate: &MandateFacts, eligible: Option<Eligible>) -> Points {
     let themes = if mandate.themes == 0 {
         weights.themes_any
