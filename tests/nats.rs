@@ -594,6 +594,7 @@ async fn shortlists_are_live_explained_and_replayable() {
     let own = client.query("matches", "bank-a", json!({"mandate_id": "m1"})).await;
     assert_eq!(own["entries"], json!([]), "r1 is not ready, so bank-a may not see it");
     let all = client.query("matches", "organiser", json!({"mandate_id": "m1"})).await;
+    assert_schema("matches_reply", &all);
     assert_eq!(all["entries"][0]["request_id"], "r1");
     assert_eq!(all["entries"][0]["organisation"], "De Fietsfabriek");
     assert_eq!(code(&client.query("matches", "bank-b", json!({"mandate_id": "m1"})).await), "not_found");

@@ -72,3 +72,25 @@ fn health_readiness_and_metrics_over_http() {
     assert_eq!(get(port, "/readyz").0, 503);
     drop(tafel);
 }
+
+#[test]
+fn a_scoring_table_that_does_not_add_up_is_refused_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let table = data.path().join("scoring.json");
+    std::fs::write(
+        &table,
+        r#"{"impact_themes": 50, "ticket_fit": 25, "instruments": 15, "stage_focus": 10, "regional_focus": 10, "certifications": 10}"#,
+    )
+    .unwrap();
+    let mut tafel = Tafel::serve(data.path(), &["--scoring", table.to_str().unwrap()]);
+    let line = tafel.wait_for_log("scoring table");
+    assert!(line.contains("120"), "{line}");
+    assert_eq!(tafel.wait().code(), Some(1));
+
+    // The table shipped in deploy/ is the default one and is accepted.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/scoring.json");
+    let mut tafel = Tafel::serve(data.path(), &["--scoring", shipped.to_str().unwrap()]);
+    tafel.wait_for_log("tafel is up");
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+}

@@ -386,10 +386,14 @@ pub fn run_consortium_bench(candidates: usize, seed: u64) -> (f64, f64, bool) {
     let mut pool: Vec<Candidate> = (0..candidates)
         .map(|_| {
             let min_eur = 10_000 + random.below(40) * 1_000;
-            Candidate { min_eur, max_eur: min_eur + 50_000 + random.below(300) * 1_000, score_tenths: 300 + random.below(600) as u32 }
+            Candidate {
+                min_eur,
+                max_eur: min_eur + 50_000 + random.below(300) * 1_000,
+                score_tenths: 300 + random.below(600) as u32,
+            }
         })
         .collect();
-    pool.sort_by(|a, b| b.score_tenths.cmp(&a.score_tenths));
+    pool.sort_by_key(|candidate| std::cmp::Reverse(candidate.score_tenths));
     // An amount that takes three or four parts.
     let amount_eur = 900_000;
     let started = Instant::now();

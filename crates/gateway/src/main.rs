@@ -173,15 +173,40 @@ fn main() -> ExitCode {
         }
         Command::Bench { which: BenchCommand::Matcher { requests, mandates, seed } } => {
             let figures = tafel_gateway::bench::run_matcher_bench(requests, mandates, seed);
-            println!("matcher, {} requests x {} mandates ({} pairs), seed {seed}", figures.requests, figures.mandates, figures.requests * figures.mandates);
+            println!(
+                "matcher, {} requests x {} mandates ({} pairs), seed {seed}",
+                figures.requests,
+                figures.mandates,
+                figures.requests * figures.mandates
+            );
             println!("  load through the live path: {:.3} s", figures.load_seconds);
-            println!("  full rebuild of every shortlist: {:.3} s ({:.1} M pairs/s), {} requests with entries",
-                figures.rebuild_seconds, (figures.requests * figures.mandates) as f64 / figures.rebuild_seconds / 1e6, figures.requests_with_entries);
-            println!("  one new mandate, shortlists updated: {:.6} s = {:.3}% of the rebuild", figures.new_mandate_seconds, 100.0 * figures.new_mandate_seconds / figures.rebuild_seconds);
-            println!("  one new request, shortlist computed: {:.6} s = {:.4}% of the rebuild", figures.new_request_seconds, 100.0 * figures.new_request_seconds / figures.rebuild_seconds);
-            println!("  memory: {:.0} B per mandate, {:.0} B per request (RSS growth)", figures.bytes_per_mandate, figures.bytes_per_request);
+            println!(
+                "  full rebuild of every shortlist: {:.3} s ({:.1} M pairs/s), {} requests with entries",
+                figures.rebuild_seconds,
+                (figures.requests * figures.mandates) as f64 / figures.rebuild_seconds / 1e6,
+                figures.requests_with_entries
+            );
+            println!(
+                "  one new mandate, shortlists updated: {:.6} s = {:.3}% of the rebuild",
+                figures.new_mandate_seconds,
+                100.0 * figures.new_mandate_seconds / figures.rebuild_seconds
+            );
+            println!(
+                "  one new request, shortlist computed: {:.6} s = {:.4}% of the rebuild",
+                figures.new_request_seconds,
+                100.0 * figures.new_request_seconds / figures.rebuild_seconds
+            );
+            println!(
+                "  memory: {:.0} B per mandate, {:.0} B per request (RSS growth)",
+                figures.bytes_per_mandate, figures.bytes_per_request
+            );
             let (search, blind, same) = tafel_gateway::bench::run_consortium_bench(200, seed);
-            println!("  consortium search, 200 partial mandates: {:.6} s; blind walk over all 2-4 sets: {:.3} s ({:.0}x); same best: {same}", search, blind, blind / search);
+            println!(
+                "  consortium search, 200 partial mandates: {:.6} s; blind walk over all 2-4 sets: {:.3} s ({:.0}x); same best: {same}",
+                search,
+                blind,
+                blind / search
+            );
             ExitCode::SUCCESS
         }
         Command::Bench { which: BenchCommand::Nats { requests, dir } } => {

@@ -2,9 +2,9 @@
 //! realistic spreads of amounts, instruments, stages, SDGs and NUTS regions, from a
 //! seed (the same seed gives the same world).
 
+use tafel_contract::AggregateId;
 use tafel_contract::data::{Financier, MandateTerms, Organisation, RequestDetails};
 use tafel_contract::vocab::{Certification, FinancierKind, Instrument, Kvk, Region, Sdg, Stage};
-use tafel_contract::AggregateId;
 
 /// NUTS-3 regions of the Netherlands, and a few neighbours.
 const NUTS3: &[&str] = &[
@@ -23,7 +23,7 @@ impl Random {
         Self(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -33,7 +33,7 @@ impl Random {
 
     /// Uniform in `0..bound`.
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
+        self.next_u64() % bound.max(1)
     }
 
     fn chance(&mut self, percent: u64) -> bool {

@@ -171,11 +171,9 @@ pub fn score(weights: &Weights, request: &RequestFacts, mandate: &MandateFacts, 
         Some(Eligible { fit: Fit::Full, .. }) => {
             let span = mandate.ticket_max_eur - mandate.ticket_min_eur;
             // Amounts are at most 10^12, so this product stays far below u64::MAX.
-            let position = if span == 0 {
-                PARTS / 2
-            } else {
-                (request.amount_eur.saturating_sub(mandate.ticket_min_eur) * PARTS / span).min(PARTS)
-            };
+            let position = (request.amount_eur.saturating_sub(mandate.ticket_min_eur) * PARTS)
+                .checked_div(span)
+                .map_or(PARTS / 2, |position| position.min(PARTS));
             // 1 - |2p - 1| / 2, in thousandths.
             let off_centre = (2 * position).abs_diff(PARTS);
             tenths(ticket_w, PARTS - off_centre / 2, PARTS)
