@@ -94,3 +94,49 @@ fn a_scoring_table_that_does_not_add_up_is_refused_at_start() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 }
+
+#[test]
+fn the_demo_loads_once_and_the_report_reads_its_figures_offline() {
+    let data = tempfile::tempdir().unwrap();
+    let mut tafel = Tafel::serve(data.path(), &["--demo"]);
+    let token_line = tafel.wait_for_log("demo principal");
+    assert!(token_line.contains("token"), "{token_line}");
+    tafel.wait_for_log("demo loaded");
+    tafel.wait_for_log("tafel is up");
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+
+    let report = |format: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+            .args(["report", "--format", format, "--data"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let figures: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    // The demo: 7 requests, all coached ready; 9 mandates; the spring round table
+    // concluded with 150 000 + 40 000 + 400 000 EUR for three entrepreneurs, assessed
+    // by five financiers.
+    assert_eq!(figures["requests_submitted"], 7);
+    assert_eq!(figures["requests_ready"], 7);
+    assert_eq!(figures["mandates_active"], 9);
+    assert_eq!(figures["roundtables_held"], 1);
+    assert_eq!(figures["entrepreneurs_participating"], 3);
+    assert_eq!(figures["financiers_participating"], 5);
+    assert_eq!(figures["committed_eur"], 590_000);
+    assert_eq!(
+        figures["committed_eur_by_instrument"],
+        serde_json::json!({"grant": 40000, "loan": 150000, "subordinated_loan": 400000})
+    );
+    assert_eq!(figures["committed_eur_by_sdg"]["7"], 400_000);
+    assert!(report("table").contains("committed_eur"));
+    assert!(report("csv").starts_with("figure,value\n"));
+
+    // A second start does not load the demo again.
+    let mut tafel = Tafel::serve(data.path(), &["--demo"]);
+    tafel.wait_for_log("not loaded again");
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+}

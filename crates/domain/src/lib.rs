@@ -11,7 +11,9 @@
 //! every query answer "not found" for the same things.
 
 mod actor;
+pub mod joint;
 mod mandate;
+pub mod report;
 mod request;
 mod roundtable;
 mod world;

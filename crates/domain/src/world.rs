@@ -475,7 +475,15 @@ impl World {
                     table.assessments.retain(|a| a.financier == actor.id);
                     table.recusals.retain(|r| self.owns(actor, &r.mandate_id));
                 }
-                serde_json::to_value(table)
+                let joint = crate::joint::agenda_items(
+                    &table,
+                    |request| self.requests.get(request).cloned(),
+                    |mandate| self.mandates.get(mandate).cloned(),
+                );
+                serde_json::to_value(table).map(|mut value| {
+                    value["joint"] = serde_json::to_value(joint).unwrap_or_default();
+                    value
+                })
             }
         };
         value.ok()

@@ -10,10 +10,12 @@
 //! - [`serve`]: `tafel serve`, wiring it all; [`bench`]: `tafel bench`.
 
 pub mod bench;
+pub mod demo;
 pub mod fanout;
 pub mod http;
 pub mod nats;
 pub mod principals;
 pub mod projection;
+pub mod report;
 pub mod serve;
 pub mod service;

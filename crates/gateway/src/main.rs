@@ -36,6 +36,21 @@ enum Command {
         /// A scoring table (JSON, the criteria's points adding up to 100).
         #[arg(long = "scoring", env = "TAFEL_SCORING")]
         scoring_path: Option<PathBuf>,
+        /// Load a sample Haarlem programme, with its principals, when the log is empty.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The programme report, read from the log of a Tafel that is not running.
+    Report {
+        /// Directory of the event log.
+        #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// One year (by the events' commit time, UTC); all time without it.
+        #[arg(long)]
+        year: Option<i32>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
     /// Print a generated world as NDJSON events (mandates first, then requests).
     Gen {
@@ -116,12 +131,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir, http_addr, nats_url, principals_path, scoring_path } => {
+        Command::Serve { data_dir, http_addr, nats_url, principals_path, scoring_path, demo } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
-            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path, scoring_path };
+            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path, scoring_path, demo };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),
@@ -140,6 +155,21 @@ fn main() -> ExitCode {
                 Ok(token) => {
                     eprintln!("added {id} ({role}) to {}; its HTTP bearer token, shown only now:", path.display());
                     println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+        Command::Report { data_dir, year, format } => {
+            let log = match tafel_store::SledLog::open(&data_dir, tafel_store::OpenOptions::default()) {
+                Ok(log) => log,
+                Err(error) => return fail(&format!("{error} (is a Tafel still running on it?)")),
+            };
+            let report = tafel_gateway::service::read_all_events(&log)
+                .and_then(|events| tafel_domain::report::report(&events, year));
+            match report.and_then(|report| tafel_gateway::report::render(&report, &format)) {
+                Ok(text) => {
+                    print!("{text}");
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(&error),

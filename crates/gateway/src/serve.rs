@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub principals_path: Option<PathBuf>,
     /// A scoring table (JSON); the default table otherwise.
     pub scoring_path: Option<PathBuf>,
+    /// Load the demo programme (and its principals) when the log is empty.
+    pub demo: bool,
 }
 
 impl ServeConfig {
@@ -60,6 +62,8 @@ pub enum ServeError {
     Replay,
     #[error("the scoring table {path}: {detail}")]
     Scoring { path: String, detail: String },
+    #[error("the demo could not be loaded: {0}")]
+    Demo(String),
 }
 
 /// Replays the log into fresh views and returns the service on them, with the task
@@ -89,7 +93,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let log = SledLog::open(&config.data_dir, OpenOptions::default())?;
     let principals_path = config.principals_path();
     let principals = Principals::load(&principals_path)?;
-    if principals.is_empty() {
+    if principals.is_empty() && !config.demo {
         warn!(path = %principals_path.display(), "no principals: every submit and query will be refused (add one with `tafel principals add`)");
     }
 
@@ -108,6 +112,13 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         None => (None, None),
     };
     let (service, projection) = start_service(log.clone(), principals, scoring, shortlists_tx).await?;
+    if config.demo {
+        if log.last_sequence() == 0 {
+            load_demo(&service, &principals_path).await?;
+        } else {
+            info!("the log is not empty: the demo is not loaded again");
+        }
+    }
     let (stop_tx, stop) = watch::channel(false);
 
     let nats_client = match &config.nats_url {
@@ -204,4 +215,29 @@ mod tests {
         assert_eq!(super::without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
         assert_eq!(super::without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
+}
+
+/// Adds the demo's principals (printing each new one's token once) and submits the demo's
+/// events through the ordinary submit path.
+async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Result<(), ServeError> {
+    use tafel_contract::{PrincipalId, SubmitReply, SubmitRoute};
+    for (id, role) in crate::demo::PRINCIPALS {
+        let principal = PrincipalId::parse(id).map_err(ServeError::Demo)?;
+        match crate::principals::add(principals_path, principal, *role) {
+            Ok(token) => info!(principal = id, %role, token, "demo principal (HTTP bearer token shown once)"),
+            Err(PrincipalsError::Exists(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    service.replace_principals(Principals::load(principals_path)?);
+    let events = crate::demo::events();
+    for (principal, event) in &events {
+        let principal = PrincipalId::parse(principal).map_err(ServeError::Demo)?;
+        let body = serde_json::to_vec(event).map_err(|e| ServeError::Demo(e.to_string()))?;
+        if let SubmitReply::Refused { error, .. } = service.submit(&body, &SubmitRoute::http(&principal)).await {
+            return Err(ServeError::Demo(format!("{} was refused: {error}", event["id"])));
+        }
+    }
+    info!(events = events.len(), "demo loaded: the Haarlem round tables");
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! expects exactly the version it was made on, so a decision made on stale state is
 //! refused by the log and made again.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,6 +32,8 @@ use crate::projection::Views;
 
 /// Most times a submit is decided again after another submit moved its aggregate on.
 pub const MAX_DECIDE_ATTEMPTS: usize = 16;
+/// Most agendas whose frozen shortlists are kept in memory.
+pub const MAX_FROZEN_CACHED: usize = 64;
 /// Most events one `events` query returns; the contract allows a cap of no less than 1000.
 pub const MAX_EVENTS_PAGE: usize = 1000;
 /// How long a request waits for the views to catch up with the log before answering
@@ -53,6 +56,9 @@ pub struct Service {
     applied: watch::Receiver<u64>,
     principals: RwLock<Arc<Principals>>,
     pub counters: Counters,
+    /// Shortlists frozen by agendas, by the position they were frozen at (an agenda's
+    /// requests are fixed by its position, so the position is key enough).
+    frozen: std::sync::Mutex<HashMap<u64, Arc<Vec<Value>>>>,
 }
 
 impl Service {
@@ -72,6 +78,7 @@ impl Service {
             applied,
             principals: RwLock::new(Arc::new(principals)),
             counters: Counters::default(),
+            frozen: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -221,13 +228,15 @@ impl Service {
         match name {
             "request" => self.aggregate(&actor, AggregateKind::Request, &body),
             "mandate" => self.aggregate(&actor, AggregateKind::Mandate, &body),
-            "roundtable" => self.aggregate(&actor, AggregateKind::Roundtable, &body),
+            "roundtable" => {
+                let mut view = self.aggregate(&actor, AggregateKind::Roundtable, &body)?;
+                self.add_frozen_shortlists(&actor, &mut view)?;
+                Ok(view)
+            }
             "events" => self.events(&actor, &body),
             "shortlist" => self.shortlist(&actor, &body),
             "matches" => self.matches(&actor, &body),
-            "report" => {
-                Err(invalid_query("the report query is not served yet (it comes with the round-table work)".into()))
-            }
+            "report" => self.report(&actor, &body),
             other => Err(invalid_query(format!("unknown query {other:?}"))),
         }
     }
@@ -276,6 +285,20 @@ impl Service {
     }
 }
 
+/// Every stored event of `log`, in order.
+pub fn read_all_events(log: &SledLog) -> Result<Vec<StoredEvent>, String> {
+    let mut events = Vec::new();
+    loop {
+        let records = log.read_from(events.len() as u64 + 1, MAX_EVENTS_PAGE).map_err(|e| e.to_string())?;
+        if records.is_empty() {
+            return Ok(events);
+        }
+        for record in &records {
+            events.push(stored_event(record)?);
+        }
+    }
+}
+
 /// The stored event as the contract shows it, from the log's record.
 pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
     let envelope: Envelope = serde_json::from_slice(&record.payload)
@@ -293,6 +316,74 @@ pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
 }
 
 impl Service {
+    /// Every stored event, in order, as the contract shows it.
+    pub fn all_events(&self) -> Result<Vec<StoredEvent>, Refusal> {
+        read_all_events(&self.log).map_err(|e| internal(&e))
+    }
+
+    /// `report`: coaches, organisers and admins; `{"year"?}`.
+    fn report(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
+        use tafel_contract::vocab::Role;
+        if !matches!(actor.role, Role::Coach | Role::Organiser | Role::Admin) {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only coaches, organisers and admins read the report"));
+        }
+        only_fields(body, &["year"])?;
+        let year = match body.get("year") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_i64()
+                    .and_then(|year| i32::try_from(year).ok())
+                    .filter(|year| (1900..=9999).contains(year))
+                    .ok_or_else(|| invalid_query("year must be a year, e.g. 2021".into()))?,
+            ),
+        };
+        let events = self.all_events()?;
+        let report = tafel_domain::report::report(&events, year).map_err(|e| internal(&e))?;
+        serde_json::to_value(report).map_err(|e| internal(&e))
+    }
+
+    /// The shortlists an agenda froze, as they stood when it was set; not for financiers,
+    /// who see requests but not their shortlists.
+    fn add_frozen_shortlists(&self, actor: &Actor, view: &mut Value) -> Result<(), Refusal> {
+        use tafel_contract::vocab::Role;
+        let Some(as_of) = view["agenda_as_of"].as_u64() else {
+            return Ok(());
+        };
+        if actor.role == Role::Financier {
+            return Ok(());
+        }
+        let agenda: Vec<AggregateId> = view["agenda"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().and_then(|text| AggregateId::parse(text).ok()))
+            .collect();
+        let cached = self.frozen.lock().ok().and_then(|cache| cache.get(&as_of).cloned());
+        let frozen = match cached {
+            Some(frozen) => frozen,
+            None => {
+                let matcher = self.replay_matcher(as_of)?;
+                let frozen: Arc<Vec<Value>> = Arc::new(
+                    agenda
+                        .iter()
+                        .filter_map(|id| matcher.shortlist(id, DEFAULT_LIMIT))
+                        .filter_map(|shortlist| serde_json::to_value(shortlist).ok())
+                        .collect(),
+                );
+                if let Ok(mut cache) = self.frozen.lock() {
+                    if cache.len() >= MAX_FROZEN_CACHED {
+                        cache.clear();
+                    }
+                    cache.insert(as_of, frozen.clone());
+                }
+                frozen
+            }
+        };
+        view["frozen_shortlists"] = Value::Array(frozen.as_ref().clone());
+        Ok(())
+    }
+
     /// `shortlist`: the request's owner, coaches, organisers and admins see it; with
     /// `as_of`, as it stood at that log position (the log is replayed up to there).
     fn shortlist(&self, actor: &Actor, body: &serde_json::Map<String, Value>) -> Result<Value, Refusal> {
