@@ -615,3 +615,211 @@ async fn shortlists_are_live_explained_and_replayable() {
         consortium["parts"].as_array().unwrap().iter().map(|p| p["mandate_id"].as_str().unwrap()).collect();
     assert_eq!(parts, vec!["m4", "m5"]);
 }
+
+/// The programme report computed straight from the events a test published.
+fn expected_report(published: &[(String, Value)]) -> Value {
+    use std::collections::{BTreeMap, BTreeSet};
+    fn of_type<'a>(published: &'a [(String, Value)], t: &'a str) -> impl Iterator<Item = &'a (String, Value)> {
+        published.iter().filter(move |(_, e)| e["type"] == t)
+    }
+    let distinct = |t: &str, pick: &dyn Fn(&Value) -> bool| {
+        of_type(published, t)
+            .filter(|(_, e)| pick(e))
+            .map(|(_, e)| e["subject"].as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    let owner_of: BTreeMap<String, String> = published
+        .iter()
+        .filter(|(_, e)| e["type"] == "tafel.request.submitted" || e["type"] == "tafel.mandate.published")
+        .map(|(p, e)| (e["subject"].as_str().unwrap().to_owned(), p.clone()))
+        .collect();
+    let themes: BTreeMap<String, Vec<u64>> = of_type(published, "tafel.request.submitted")
+        .map(|(_, e)| {
+            (
+                e["subject"].as_str().unwrap().to_owned(),
+                e["data"]["impact_themes"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect(),
+            )
+        })
+        .collect();
+    let closed: BTreeSet<String> =
+        of_type(published, "tafel.mandate.closed").map(|(_, e)| e["subject"].as_str().unwrap().to_owned()).collect();
+    let mandates: BTreeSet<String> = published
+        .iter()
+        .filter(|(_, e)| e["type"] == "tafel.mandate.published" || e["type"] == "tafel.mandate.revised")
+        .map(|(_, e)| e["subject"].as_str().unwrap().to_owned())
+        .filter(|m| !closed.contains(m))
+        .collect();
+    let (mut entrepreneurs, mut financiers) = (BTreeSet::new(), BTreeSet::new());
+    let (mut committed, mut by_instrument, mut by_sdg) =
+        (0u64, BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
+    for (_, conclusion) in of_type(published, "tafel.roundtable.concluded") {
+        let table = conclusion["subject"].as_str().unwrap();
+        let agenda =
+            of_type(published, "tafel.roundtable.agenda_set").filter(|(_, e)| e["subject"] == table).last().unwrap();
+        for request in agenda.1["data"]["request_ids"].as_array().unwrap() {
+            entrepreneurs.insert(owner_of[request.as_str().unwrap()].clone());
+        }
+        for (_, assessed) in of_type(published, "tafel.roundtable.assessed").filter(|(_, e)| e["subject"] == table) {
+            financiers.insert(owner_of[assessed["data"]["mandate_id"].as_str().unwrap()].clone());
+        }
+        for outcome in conclusion["data"]["outcomes"].as_array().unwrap() {
+            for commitment in outcome["commitments"].as_array().unwrap() {
+                let amount = commitment["amount_eur"].as_u64().unwrap();
+                committed += amount;
+                *by_instrument.entry(commitment["instrument"].as_str().unwrap().to_owned()).or_default() += amount;
+                for sdg in &themes[outcome["request_id"].as_str().unwrap()] {
+                    *by_sdg.entry(sdg.to_string()).or_default() += amount;
+                }
+            }
+        }
+    }
+    json!({
+        "requests_submitted": distinct("tafel.request.submitted", &|_| true),
+        "requests_coached": distinct("tafel.request.coached", &|_| true),
+        "requests_ready": distinct("tafel.request.coached", &|e| e["data"]["readiness"] == "ready"),
+        "requests_withdrawn": distinct("tafel.request.withdrawn", &|_| true),
+        "mandates_active": mandates.len(),
+        "roundtables_held": of_type(published, "tafel.roundtable.concluded").count(),
+        "entrepreneurs_participating": entrepreneurs.len(),
+        "financiers_participating": financiers.len(),
+        "committed_eur": committed,
+        "committed_eur_by_instrument": by_instrument,
+        "committed_eur_by_sdg": by_sdg,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_table_from_scheduling_to_the_report() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    let mut published: Vec<(String, Value)> = Vec::new();
+    let mut counter = 0;
+    let mut submit = async |principal: &str, event_type: &str, subject: &str, data: Value| {
+        counter += 1;
+        let event = envelope(&format!("rt{counter}"), event_type, subject, data);
+        let reply = client.submit(principal, &event).await;
+        if accepted(&reply) {
+            published.push((principal.to_owned(), event));
+        }
+        reply
+    };
+    let coach = |id: &str, readiness: &str| json!({"request_id": id, "coach": "coach-anna", "readiness": readiness, "notes": ""});
+
+    let mut big = request("r2");
+    big["amount_eur"] = json!(300000);
+    big["impact_themes"] = json!([7]);
+    assert!(accepted(&submit("acme", "tafel.request.submitted", "r1", request("r1")).await));
+    assert!(accepted(&submit("rival", "tafel.request.submitted", "r2", big).await));
+    assert!(accepted(&submit("acme", "tafel.request.submitted", "r3", request("r3")).await));
+    assert!(accepted(&submit("coach-anna", "tafel.request.coached", "r1", coach("r1", "ready")).await));
+    assert!(accepted(&submit("coach-anna", "tafel.request.coached", "r2", coach("r2", "ready")).await));
+    assert!(accepted(&submit("coach-anna", "tafel.request.coached", "r3", coach("r3", "needs_work")).await));
+    assert!(accepted(
+        &submit("acme", "tafel.request.withdrawn", "r3", json!({"request_id": "r3", "reason": "paused"})).await
+    ));
+    let mut m1 = mandate("m1");
+    m1["budget_eur"] = json!(250000);
+    let mut m2 = mandate("m2");
+    m2["co_financing"] = json!(true);
+    assert!(accepted(&submit("bank-a", "tafel.mandate.published", "m1", m1).await));
+    assert!(accepted(&submit("bank-b", "tafel.mandate.published", "m2", m2).await));
+    let schedule =
+        json!({"roundtable_id": "t1", "title": "Haarlem", "date": "2021-06-15", "mandate_ids": ["m1", "m2"]});
+    assert!(accepted(&submit("organiser", "tafel.roundtable.scheduled", "t1", schedule).await));
+    let not_ready = json!({"roundtable_id": "t1", "request_ids": ["r1", "r3"]});
+    assert_eq!(code(&submit("organiser", "tafel.roundtable.agenda_set", "t1", not_ready).await), "invalid_state");
+    assert!(accepted(
+        &submit(
+            "organiser",
+            "tafel.roundtable.agenda_set",
+            "t1",
+            json!({"roundtable_id": "t1", "request_ids": ["r1", "r2"]})
+        )
+        .await
+    ));
+
+    let assess = |request: &str, mandate: &str, interest: &str, amount: Option<u64>, scores: [u8; 3]| {
+        json!({"roundtable_id": "t1", "request_id": request, "mandate_id": mandate, "interest": interest, "amount_eur": amount,
+               "scores": {"impact": scores[0], "team": scores[1], "financials": scores[2]}})
+    };
+    assert!(accepted(
+        &submit("bank-a", "tafel.roundtable.assessed", "t1", assess("r1", "m1", "no", None, [2, 2, 2])).await
+    ));
+    // A later assessment replaces the earlier.
+    assert!(accepted(
+        &submit("bank-a", "tafel.roundtable.assessed", "t1", assess("r1", "m1", "yes", Some(100000), [5, 4, 3])).await
+    ));
+    assert!(accepted(
+        &submit("bank-b", "tafel.roundtable.assessed", "t1", assess("r1", "m2", "maybe", Some(50000), [4, 4, 4])).await
+    ));
+    assert!(accepted(
+        &submit("bank-a", "tafel.roundtable.assessed", "t1", assess("r2", "m1", "yes", Some(150000), [4, 3, 3])).await
+    ));
+    assert!(accepted(
+        &submit("bank-b", "tafel.roundtable.assessed", "t1", assess("r2", "m2", "yes", Some(150000), [4, 4, 5])).await
+    ));
+
+    // Blind: before the conclusion, bank-a sees and counts only its own assessments.
+    let blind = client.query("roundtable", "bank-a", json!({"roundtable_id": "t1"})).await;
+    assert_schema("roundtable_state", &blind);
+    assert_eq!(blind["assessments"].as_array().unwrap().len(), 2);
+    assert_eq!((blind["joint"][0]["yes"].as_u64(), blind["joint"][0]["maybe"].as_u64()), (Some(1), Some(0)));
+    assert!(blind.get("frozen_shortlists").is_none(), "financiers do not see shortlists");
+    // The organiser sees all, side by side with the frozen shortlists.
+    let joint = client.query("roundtable", "organiser", json!({"roundtable_id": "t1"})).await;
+    assert_schema("roundtable_state", &joint);
+    let r1 = &joint["joint"][0];
+    assert_eq!((r1["yes"].as_u64(), r1["maybe"].as_u64(), r1["no"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(r1["mean_scores"]["impact"], 4.5);
+    assert_eq!((r1["interest_eur"].as_u64(), r1["asked_eur"].as_u64()), (Some(150000), Some(150000)));
+    let r2 = &joint["joint"][1];
+    assert_eq!((r2["interest_eur"].as_u64(), r2["asked_eur"].as_u64()), (Some(300000), Some(300000)));
+    let parts: u64 = r2["consortium"].as_array().unwrap().iter().map(|p| p["amount_eur"].as_u64().unwrap()).sum();
+    assert_eq!(parts, 300000, "together the interested financiers carry r2");
+    let as_of = joint["agenda_as_of"].as_u64().unwrap();
+    let frozen = &joint["frozen_shortlists"][0];
+    let then = client.query("shortlist", "organiser", json!({"request_id": "r1", "as_of": as_of})).await;
+    assert_eq!(frozen, &then, "the frozen shortlist is the shortlist as the agenda was set");
+
+    // The conclusion: commitments follow interest, tickets, instruments and budgets.
+    let conclude = |m1_for_r2: u64| {
+        json!({"roundtable_id": "t1", "outcomes": [
+            {"request_id": "r1", "commitments": [{"mandate_id": "m1", "amount_eur": 100000, "instrument": "loan"},
+                                                 {"mandate_id": "m2", "amount_eur": 50000, "instrument": "loan"}]},
+            {"request_id": "r2", "commitments": [{"mandate_id": "m1", "amount_eur": m1_for_r2, "instrument": "loan"},
+                                                 {"mandate_id": "m2", "amount_eur": 150000, "instrument": "loan"}]}]})
+    };
+    let over_budget = submit("organiser", "tafel.roundtable.concluded", "t1", conclude(200000)).await;
+    assert_eq!(code(&over_budget), "invalid_state", "m1 has 250 000 EUR of budget for 300 000");
+    assert!(accepted(&submit("organiser", "tafel.roundtable.concluded", "t1", conclude(150000)).await));
+    assert_eq!(
+        code(&submit("bank-a", "tafel.roundtable.assessed", "t1", assess("r1", "m1", "no", None, [1, 1, 1])).await),
+        "invalid_state"
+    );
+    let after = client.query("roundtable", "bank-a", json!({"roundtable_id": "t1"})).await;
+    assert_eq!(after["assessments"].as_array().unwrap().len(), 4, "after the conclusion all is seen");
+    assert_eq!(client.query("mandate", "bank-a", json!({"mandate_id": "m1"})).await["remaining_budget_eur"], 0);
+
+    // The report equals what the published events say.
+    let report = client.query("report", "organiser", json!({})).await;
+    assert_schema("report", &report);
+    let expected = expected_report(&published);
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&report[key], value, "report figure {key}");
+    }
+    assert_eq!(report["committed_eur"], 450000);
+    let year = report_year(&client).await;
+    assert_eq!(client.query("report", "coach-anna", json!({"year": year})).await["committed_eur"], 450000);
+    assert_eq!(client.query("report", "organiser", json!({"year": 2000})).await["requests_submitted"], 0);
+    assert_eq!(code(&client.query("report", "acme", json!({})).await), "forbidden");
+    assert_eq!(code(&client.query("report", "bank-a", json!({})).await), "forbidden");
+}
+
+/// The year the test's events were committed in.
+async fn report_year(client: &Client) -> i64 {
+    let page = client.query("events", "organiser", json!({"limit": 1})).await;
+    page["events"][0]["recordedat"].as_str().unwrap()[..4].parse().unwrap()
+}

@@ -203,5 +203,9 @@ fn median(values: &mut [i64]) -> Option<f64> {
     }
     values.sort_unstable();
     let middle = values.len() / 2;
-    Some(if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) as f64 / 2.0 } else { values[middle] as f64 })
+    Some(if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) as f64 / 2.0
+    } else {
+        values[middle] as f64
+    })
 }

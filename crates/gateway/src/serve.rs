@@ -208,15 +208,6 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_stay_out_of_logs() {
-        assert_eq!(super::without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
-        assert_eq!(super::without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
-    }
-}
-
 /// Adds the demo's principals (printing each new one's token once) and submits the demo's
 /// events through the ordinary submit path.
 async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Result<(), ServeError> {
@@ -240,4 +231,13 @@ async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Resu
     }
     info!(events = events.len(), "demo loaded: the Haarlem round tables");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_stay_out_of_logs() {
+        assert_eq!(super::without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
+        assert_eq!(super::without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
 }
