@@ -51,11 +51,12 @@ fn mandate(id: &str) -> Value {
 /// A world with the events applied in order, one day apart from 2021-06-01.
 struct Given {
     world: World,
+    events: Vec<StoredEvent>,
 }
 
 impl Given {
     fn new() -> Self {
-        Given { world: World::default() }
+        Given { world: World::default(), events: Vec::new() }
     }
 
     fn event(mut self, principal: &str, event_type: &str, data: Value) -> Self {
@@ -72,6 +73,7 @@ impl Given {
             envelope,
         };
         self.world.apply(&stored).unwrap();
+        self.events.push(stored);
         self
     }
 
@@ -378,4 +380,89 @@ impl ParseId for str {
     fn parse_id(&self) -> tafel_contract::AggregateId {
         tafel_contract::AggregateId::parse(self).unwrap()
     }
+}
+
+#[test]
+fn a_later_assessment_replaces_the_earlier_and_a_concluded_table_takes_nothing() {
+    let assess =
+        |interest: &str| json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": interest});
+    let given = Given::new().table_with_agenda().event("bank-a", "tafel.roundtable.assessed", assess("no")).event(
+        "bank-a",
+        "tafel.roundtable.assessed",
+        assess("yes"),
+    );
+    let table = given.world.roundtable(&"t1".parse_id()).unwrap();
+    assert_eq!(table.assessments.len(), 1);
+    assert_eq!(table.assessments[0].assessed.interest, tafel_contract::vocab::Interest::Yes);
+    let concluded =
+        given.event("organiser", "tafel.roundtable.concluded", json!({"roundtable_id": "t1", "outcomes": []}));
+    assert_eq!(
+        code(concluded.when("bank-a", "tafel.roundtable.assessed", assess("maybe"))),
+        Some(ErrorCode::InvalidState)
+    );
+    let recuse = json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "reason": "late"});
+    assert_eq!(code(concluded.when("bank-a", "tafel.roundtable.recused", recuse)), Some(ErrorCode::InvalidState));
+    let again = json!({"roundtable_id": "t1", "outcomes": []});
+    assert_eq!(code(concluded.when("organiser", "tafel.roundtable.concluded", again)), Some(ErrorCode::InvalidState));
+}
+
+#[test]
+fn commitments_in_one_conclusion_add_up_against_the_budget() {
+    // m1: budget 250 000, tickets 50 000-200 000; two requests on the agenda.
+    let given = Given::new()
+        .ready_request("acme", "r1")
+        .ready_request("acme", "r2")
+        .event("bank-a", "tafel.mandate.published", mandate("m1"))
+        .event(
+            "organiser",
+            "tafel.roundtable.scheduled",
+            json!({"roundtable_id": "t1", "title": "T", "date": "2021-07-01", "mandate_ids": ["m1"]}),
+        )
+        .event("organiser", "tafel.roundtable.agenda_set", json!({"roundtable_id": "t1", "request_ids": ["r1", "r2"]}))
+        .event(
+            "bank-a",
+            "tafel.roundtable.assessed",
+            json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"}),
+        )
+        .event(
+            "bank-a",
+            "tafel.roundtable.assessed",
+            json!({"roundtable_id": "t1", "request_id": "r2", "mandate_id": "m1", "interest": "yes"}),
+        );
+    let conclude = |second: u64| {
+        json!({"roundtable_id": "t1", "outcomes": [
+            {"request_id": "r1", "commitments": [{"mandate_id": "m1", "amount_eur": 150000, "instrument": "loan"}]},
+            {"request_id": "r2", "commitments": [{"mandate_id": "m1", "amount_eur": second, "instrument": "loan"}]}]})
+    };
+    assert_eq!(
+        given.when("organiser", "tafel.roundtable.concluded", conclude(150000)).unwrap_err(),
+        (ErrorCode::InvalidState, Some("data.outcomes[1].commitments[0].amount_eur".into()))
+    );
+    assert!(given.when("organiser", "tafel.roundtable.concluded", conclude(100000)).is_ok());
+}
+
+#[test]
+fn the_report_counts_by_year_and_mandates_closed_by_its_end() {
+    use tafel_domain::report::report;
+    // Events one day apart from 2021-06-01: the last ones fall in 2021 too; build a
+    // second-year event by hand.
+    let given = Given::new()
+        .ready_request("acme", "r1")
+        .event("bank-a", "tafel.mandate.published", mandate("m1"))
+        .event("bank-b", "tafel.mandate.published", mandate("m2"))
+        .event("bank-b", "tafel.mandate.closed", json!({"mandate_id": "m2", "reason": "spent"}));
+    let mut events = given.events.clone();
+    let mut late = events[0].clone();
+    late.envelope = envelope("tafel.request.submitted", request("r9"), None);
+    late.meta.sequence = events.len() as u64 + 1;
+    late.meta.streamversion = 1;
+    late.meta.recordedat = "2022-03-01T10:00:00.000Z".into();
+    events.push(late);
+    let all = report(&events, None).unwrap();
+    assert_eq!((all.requests_submitted, all.requests_ready, all.mandates_active), (2, 1, 1));
+    let in_2021 = report(&events, Some(2021)).unwrap();
+    assert_eq!((in_2021.requests_submitted, in_2021.mandates_active), (1, 1));
+    assert_eq!(in_2021.median_days_submitted_to_ready, Some(1.0));
+    let in_2022 = report(&events, Some(2022)).unwrap();
+    assert_eq!((in_2022.requests_submitted, in_2022.requests_ready, in_2022.mandates_active), (1, 0, 0));
 }
