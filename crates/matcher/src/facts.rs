@@ -197,6 +197,170 @@ impl MandateFacts {
     }
 }
 
+/// What judging and scoring read of a mandate. [`MandateFacts`] is the whole mandate;
+/// [`HotMandate`] reads the same answers from a compact copy of the fields used on every
+/// pair, kept in one array so that a pass over thousands of mandates stays in cache.
+pub trait MandateView {
+    fn instruments(&self) -> u8;
+    fn stages(&self) -> u8;
+    fn required_certifications(&self) -> u8;
+    fn themes(&self) -> u32;
+    fn ticket_min_eur(&self) -> u64;
+    fn ticket_max_eur(&self) -> u64;
+    fn co_financing(&self) -> bool;
+    fn cap_eur(&self) -> u64;
+    fn is_active(&self, today: Option<CalendarDate>) -> bool;
+    fn region_match(&self, region: PackedRegion) -> Option<u8>;
+}
+
+impl MandateView for MandateFacts {
+    #[inline(always)]
+    fn instruments(&self) -> u8 {
+        self.instruments
+    }
+    #[inline(always)]
+    fn stages(&self) -> u8 {
+        self.stages
+    }
+    #[inline(always)]
+    fn required_certifications(&self) -> u8 {
+        self.required_certifications
+    }
+    #[inline(always)]
+    fn themes(&self) -> u32 {
+        self.themes
+    }
+    #[inline(always)]
+    fn ticket_min_eur(&self) -> u64 {
+        self.ticket_min_eur
+    }
+    #[inline(always)]
+    fn ticket_max_eur(&self) -> u64 {
+        self.ticket_max_eur
+    }
+    #[inline(always)]
+    fn co_financing(&self) -> bool {
+        self.co_financing
+    }
+    #[inline(always)]
+    fn cap_eur(&self) -> u64 {
+        MandateFacts::cap_eur(self)
+    }
+    #[inline(always)]
+    fn is_active(&self, today: Option<CalendarDate>) -> bool {
+        MandateFacts::is_active(self, today)
+    }
+    #[inline(always)]
+    fn region_match(&self, region: PackedRegion) -> Option<u8> {
+        MandateFacts::region_match(self, region)
+    }
+}
+
+/// The fields of a mandate read on every pair, in 64 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MandateHot {
+    ticket_min_eur: u64,
+    ticket_max_eur: u64,
+    cap_eur: u64,
+    only_region: PackedRegion,
+    valid_until: Option<CalendarDate>,
+    themes: u32,
+    revision: u32,
+    instruments: u8,
+    stages: u8,
+    required_certifications: u8,
+    co_financing: bool,
+    closed: bool,
+    /// 0: anywhere; 1: `only_region`; 2: several (read from the full mandate).
+    region_kind: u8,
+}
+
+impl MandateHot {
+    pub fn revision(&self) -> u32 {
+        self.revision
+    }
+}
+
+impl MandateFacts {
+    /// The compact copy of the fields read on every pair.
+    pub fn hot(&self) -> MandateHot {
+        MandateHot {
+            ticket_min_eur: self.ticket_min_eur,
+            ticket_max_eur: self.ticket_max_eur,
+            cap_eur: self.cap_eur(),
+            only_region: self.only_region.unwrap_or(PackedRegion { chars: 0, len: 0 }),
+            valid_until: self.valid_until,
+            themes: self.themes,
+            revision: self.revision,
+            instruments: self.instruments,
+            stages: self.stages,
+            required_certifications: self.required_certifications,
+            co_financing: self.co_financing,
+            closed: self.closed,
+            region_kind: match self.regions.len() {
+                0 => 0,
+                1 => 1,
+                _ => 2,
+            },
+        }
+    }
+}
+
+/// A mandate read through its hot copy; the full mandate is touched only for a mandate
+/// with several regions.
+#[derive(Clone, Copy)]
+pub struct HotMandate<'a> {
+    pub hot: &'a MandateHot,
+    pub full: &'a MandateFacts,
+}
+
+impl MandateView for HotMandate<'_> {
+    #[inline(always)]
+    fn instruments(&self) -> u8 {
+        self.hot.instruments
+    }
+    #[inline(always)]
+    fn stages(&self) -> u8 {
+        self.hot.stages
+    }
+    #[inline(always)]
+    fn required_certifications(&self) -> u8 {
+        self.hot.required_certifications
+    }
+    #[inline(always)]
+    fn themes(&self) -> u32 {
+        self.hot.themes
+    }
+    #[inline(always)]
+    fn ticket_min_eur(&self) -> u64 {
+        self.hot.ticket_min_eur
+    }
+    #[inline(always)]
+    fn ticket_max_eur(&self) -> u64 {
+        self.hot.ticket_max_eur
+    }
+    #[inline(always)]
+    fn co_financing(&self) -> bool {
+        self.hot.co_financing
+    }
+    #[inline(always)]
+    fn cap_eur(&self) -> u64 {
+        self.hot.cap_eur
+    }
+    #[inline(always)]
+    fn is_active(&self, today: Option<CalendarDate>) -> bool {
+        !self.hot.closed && !matches!((self.hot.valid_until, today), (Some(until), Some(today)) if today > until)
+    }
+    #[inline(always)]
+    fn region_match(&self, region: PackedRegion) -> Option<u8> {
+        match self.hot.region_kind {
+            0 => Some(0),
+            1 => self.hot.only_region.contains(region).then_some(self.hot.only_region.len()),
+            _ => self.full.region_match(region),
+        }
+    }
+}
+
 /// What rules 1-8 say of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -209,20 +373,21 @@ pub enum Verdict {
 /// Rules 1-8 on packed facts, evaluated without branching on each rule (which of them
 /// fail is unpredictable from pair to pair), then read off a bit mask.
 #[inline(always)]
-pub fn judge(request: &RequestFacts, mandate: &MandateFacts, today: Option<CalendarDate>) -> Verdict {
+pub fn judge<M: MandateView>(request: &RequestFacts, mandate: &M, today: Option<CalendarDate>) -> Verdict {
     if !request.open || !mandate.is_active(today) {
         return Verdict::Neither;
     }
     let cap = mandate.cap_eur();
     let full = request.amount_eur <= cap;
-    let partial = mandate.co_financing & (mandate.ticket_min_eur <= cap);
-    let failed: u32 = u32::from(request.instruments & mandate.instruments == 0)
-        | u32::from(request.stage & mandate.stages == 0) << 1
-        | u32::from(mandate.required_certifications & !request.certifications != 0) << 2
-        | u32::from((mandate.themes != 0) & (mandate.themes & request.themes == 0)) << 3
-        | u32::from(mandate.ticket_min_eur > request.amount_eur) << 4
+    let partial = mandate.co_financing() & (mandate.ticket_min_eur() <= cap);
+    let themes = mandate.themes();
+    let failed: u32 = u32::from(request.instruments & mandate.instruments() == 0)
+        | u32::from(request.stage & mandate.stages() == 0) << 1
+        | u32::from(mandate.required_certifications() & !request.certifications != 0) << 2
+        | u32::from((themes != 0) & (themes & request.themes == 0)) << 3
+        | u32::from(mandate.ticket_min_eur() > request.amount_eur) << 4
         | u32::from(!full & !partial) << 5;
-    if failed.count_ones() > 1 {
+    if failed & failed.wrapping_sub(1) != 0 {
         return Verdict::Neither;
     }
     let failed = failed | u32::from(mandate.region_match(request.region).is_none()) << 6;

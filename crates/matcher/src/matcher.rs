@@ -20,7 +20,7 @@ use tafel_contract::{AggregateId, StoredEvent};
 
 use crate::consortium::{self, Candidate};
 use crate::eligibility::{Eligible, Rule};
-use crate::facts::{MandateFacts, RequestFacts, Verdict, judge, near_miss_detail};
+use crate::facts::{HotMandate, MandateFacts, MandateHot, RequestFacts, Verdict, judge, near_miss_detail};
 use crate::scoring::{self, ScoringTable, Weights};
 
 /// The shortlist length when a query names none, and the length kept live.
@@ -98,6 +98,8 @@ pub struct Matcher {
     requests: Vec<RequestFacts>,
     request_index: HashMap<AggregateId, u32>,
     mandates: Vec<MandateFacts>,
+    /// The fields of each mandate read on every pair, in step with `mandates`.
+    hot: Vec<MandateHot>,
     mandate_index: HashMap<AggregateId, u32>,
     live: Vec<Compact>,
     /// A fingerprint of what each live shortlist shows, to report only real changes.
@@ -119,6 +121,7 @@ impl Matcher {
             requests: Vec::new(),
             request_index: HashMap::new(),
             mandates: Vec::new(),
+            hot: Vec::new(),
             mandate_index: HashMap::new(),
             live: Vec::new(),
             published: Vec::new(),
@@ -205,9 +208,11 @@ impl Matcher {
                         let index = self.mandates.len() as u32;
                         self.mandate_index.insert(facts.mandate_id.clone(), index);
                         self.mandates.push(facts);
+                        self.hot.push(self.mandates[index as usize].hot());
                         index
                     }
                 };
+                self.hot[index as usize] = self.mandates[index as usize].hot();
                 if let Some(until) = self.mandates[index as usize].valid_until
                     && self.today.is_none_or(|today| until >= today)
                 {
@@ -220,6 +225,7 @@ impl Matcher {
                     let mandate = &mut self.mandates[index as usize];
                     mandate.closed = true;
                     mandate.revision += 1;
+                    self.hot[index as usize] = mandate.hot();
                     self.mandate_changed(index, &mut changed);
                 }
             }
@@ -230,6 +236,7 @@ impl Matcher {
                         let mandate = &mut self.mandates[index as usize];
                         mandate.committed_eur += commitment.amount_eur;
                         mandate.revision += 1;
+                        self.hot[index as usize] = mandate.hot();
                         if !touched.contains(&index) {
                             touched.push(index);
                         }
@@ -388,13 +395,14 @@ impl Matcher {
         let facts = &self.requests[request as usize];
         let mut eligible: Vec<Entry> = Vec::new();
         let mut near_misses: Vec<Near> = Vec::new();
-        for (index, mandate) in self.mandates.iter().enumerate() {
+        for (index, (hot, full)) in self.hot.iter().zip(&self.mandates).enumerate() {
+            let mandate = &HotMandate { hot, full };
             match judge(facts, mandate, self.today) {
                 Verdict::Eligible(fit) => {
                     let points = scoring::score(&self.weights, facts, mandate, Some(fit));
                     eligible.push(Entry {
                         mandate: index as u32,
-                        revision: mandate.revision,
+                        revision: hot.revision(),
                         score_tenths: points.total_tenths(),
                         fit: fit.fit,
                         max_contribution_eur: fit.max_contribution_eur,
@@ -402,7 +410,7 @@ impl Matcher {
                 }
                 Verdict::NearMiss(rule) => near_misses.push(Near {
                     mandate: index as u32,
-                    revision: mandate.revision,
+                    revision: hot.revision(),
                     rule,
                     score_tenths: scoring::score(&self.weights, facts, mandate, None).total_tenths(),
                 }),

@@ -19,7 +19,7 @@ use tafel_contract::shortlist::{Fit, Reason};
 use tafel_contract::vocab::{Certification, Instrument, Stage};
 
 use crate::eligibility::Eligible;
-use crate::facts::{MandateFacts, RequestFacts, names, sdg_names};
+use crate::facts::{MandateFacts, MandateView, RequestFacts, names, sdg_names};
 
 /// The criteria, in the order reasons are listed.
 pub const CRITERIA: [&str; 6] =
@@ -159,19 +159,25 @@ impl From<ScoringTable> for Weights {
 /// Scores a pair. `eligible` is the pair's fit (`None` for a near miss, whose amount
 /// does not fit or may not).
 #[inline(always)]
-pub fn score(weights: &Weights, request: &RequestFacts, mandate: &MandateFacts, eligible: Option<Eligible>) -> Points {
-    let themes = if mandate.themes == 0 {
+pub fn score<M: MandateView>(
+    weights: &Weights,
+    request: &RequestFacts,
+    mandate: &M,
+    eligible: Option<Eligible>,
+) -> Points {
+    let mandate_themes = mandate.themes();
+    let themes = if mandate_themes == 0 {
         weights.themes_any
     } else {
-        let shared = (request.themes & mandate.themes).count_ones() as usize;
+        let shared = (request.themes & mandate_themes).count_ones() as usize;
         weights.themes[request.themes.count_ones() as usize][shared]
     };
     let ticket_w = weights.table.ticket_fit;
     let ticket = match eligible {
         Some(Eligible { fit: Fit::Full, .. }) => {
-            let span = mandate.ticket_max_eur - mandate.ticket_min_eur;
+            let span = mandate.ticket_max_eur() - mandate.ticket_min_eur();
             // Amounts are at most 10^12, so this product stays far below u64::MAX.
-            let position = (request.amount_eur.saturating_sub(mandate.ticket_min_eur) * PARTS)
+            let position = (request.amount_eur.saturating_sub(mandate.ticket_min_eur()) * PARTS)
                 .checked_div(span)
                 .map_or(PARTS / 2, |position| position.min(PARTS));
             // 1 - |2p - 1| / 2, in thousandths.
@@ -183,15 +189,15 @@ pub fn score(weights: &Weights, request: &RequestFacts, mandate: &MandateFacts, 
         }
         None => 0,
     };
-    let instruments = if request.instruments & mandate.instruments == 0 {
+    let instruments = if request.instruments & mandate.instruments() == 0 {
         0
-    } else if mandate.instruments & request.preferred_mask != 0 {
+    } else if mandate.instruments() & request.preferred_mask != 0 {
         weights.instruments_first
     } else {
         weights.instruments_other
     };
-    let stage =
-        if request.stage & mandate.stages == 0 { 0 } else { weights.stage[mandate.stages.count_ones() as usize] };
+    let stages = mandate.stages();
+    let stage = if request.stage & stages == 0 { 0 } else { weights.stage[stages.count_ones() as usize] };
     let region = match mandate.region_match(request.region) {
         None => 0,
         Some(0) => weights.region_anywhere,
