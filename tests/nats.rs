@@ -7,6 +7,8 @@ mod events;
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -286,7 +288,12 @@ async fn sixty_four_publishers_get_unique_sequences_and_fan_out_keeps_order() {
 /// Submits `count` events one after another, resending each (same id) until it gets an
 /// answer, while the test disrupts NATS or Tafel; returns the acknowledged sequence of
 /// every event id and how many sends got no answer.
-async fn submit_through_disruption(nats: &NatsServer, count: usize, tag: &str) -> (BTreeMap<String, u64>, usize) {
+async fn submit_through_disruption(
+    nats: &NatsServer,
+    count: usize,
+    tag: &str,
+    progress: Arc<AtomicUsize>,
+) -> (BTreeMap<String, u64>, usize) {
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(2)))
         .retry_on_initial_connect()
@@ -312,6 +319,7 @@ async fn submit_through_disruption(nats: &NatsServer, count: usize, tag: &str) -
                     }
                     assert!(accepted(&reply), "{reply}");
                     acknowledged.insert(id, reply["sequence"].as_u64().unwrap());
+                    progress.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
                 Err(_) => {
@@ -356,13 +364,14 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
     let data = data_with_principals();
     let (_tafel, _) = serve_with_nats(data.path(), &nats);
 
+    let progress = Arc::new(AtomicUsize::new(0));
     let submitting = {
-        let server = shadow(&nats);
-        tokio::spawn(async move { submit_through_disruption(&server, 600, "n").await })
+        let (server, progress) = (shadow(&nats), progress.clone());
+        tokio::spawn(async move { submit_through_disruption(&server, 600, "n", progress).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_progress(&progress, 100).await;
     nats.restart();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_progress(&progress, 300).await;
     nats.restart();
     let (acknowledged, unanswered) = submitting.await.unwrap();
     assert_eq!(acknowledged.len(), 600);
@@ -372,6 +381,16 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
     let events = all_events(&client).await;
     assert_each_once(&events, &acknowledged);
     assert_eq!(events.len(), 600);
+}
+
+/// Waits until the submitter has had `count` events acknowledged, so that a disruption
+/// falls in the middle of the stream however fast the machine is.
+async fn wait_for_progress(progress: &AtomicUsize, count: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while progress.load(Ordering::SeqCst) < count {
+        assert!(std::time::Instant::now() < deadline, "the submitter made no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// A handle with the same port that does not own the server process.
@@ -388,11 +407,12 @@ async fn sigkill_of_tafel_loses_no_acknowledged_event_and_fan_out_skips_none() {
     watcher.nats.flush().await.unwrap();
 
     let (mut tafel, _) = serve_with_nats(data.path(), &nats);
+    let progress = Arc::new(AtomicUsize::new(0));
     let submitting = {
-        let server = shadow(&nats);
-        tokio::spawn(async move { submit_through_disruption(&server, 600, "k").await })
+        let (server, progress) = (shadow(&nats), progress.clone());
+        tokio::spawn(async move { submit_through_disruption(&server, 600, "k", progress).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_progress(&progress, 150).await;
     tafel.child.kill().unwrap(); // SIGKILL
     tafel.child.wait().unwrap();
     drop(tafel);
