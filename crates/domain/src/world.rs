@@ -96,6 +96,14 @@ impl World {
     /// gap, a version out of step, data that no longer parses) and is reported, not
     /// guessed around.
     pub fn apply(&mut self, event: &StoredEvent) -> Result<(), String> {
+        let envelope = &event.envelope;
+        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        self.apply_data(event, data)
+    }
+
+    /// [`World::apply`] for an event whose data the caller has parsed already.
+    pub fn apply_data(&mut self, event: &StoredEvent, data: EventData) -> Result<(), String> {
         let meta = &event.meta;
         let envelope = &event.envelope;
         if meta.sequence != self.last_sequence + 1 {
@@ -109,8 +117,6 @@ impl World {
                 meta.sequence, meta.streamversion, envelope.subject
             ));
         }
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", meta.sequence))?;
         let owner = meta.principal.clone();
         let at = meta.recordedat.as_str();
         let missing = || format!("event {} names {kind} {} that does not exist", meta.sequence, envelope.subject);

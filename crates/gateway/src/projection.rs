@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use tafel_contract::data::EventData;
 use tafel_contract::shortlist::Shortlist;
 use tafel_domain::World;
 use tafel_matcher::{DEFAULT_LIMIT, Matcher};
@@ -58,9 +59,12 @@ pub async fn run(
             }
         };
         let outcome = stored_event(&record).and_then(|event| {
+            let envelope = &event.envelope;
+            let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+                .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
-            views.world.apply(&event)?;
-            let changed = views.matcher.apply(&event)?;
+            views.world.apply_data(&event, data.clone())?;
+            let changed = views.matcher.apply_parsed(&event, &data);
             // Replaying what was there at start-up changes nothing anyone has not seen.
             let updated: Vec<Shortlist> = if shortlists.is_some() && event.meta.sequence > publish_after {
                 changed.iter().filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)).collect()

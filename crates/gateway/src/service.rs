@@ -247,17 +247,8 @@ impl Service {
         kind: AggregateKind,
         body: &serde_json::Map<String, Value>,
     ) -> Result<Value, Refusal> {
-        let field = kind.id_field();
-        let id = body
-            .get(field)
-            .and_then(Value::as_str)
-            .and_then(|text| AggregateId::parse(text).ok())
-            .ok_or_else(|| invalid_query(format!("{field} is required and must be an id")))?;
-        for key in body.keys() {
-            if key != field {
-                return Err(invalid_query(format!("unknown field {key:?}")));
-            }
-        }
+        only_fields(body, &[kind.id_field()])?;
+        let id = id_field(body, kind.id_field())?;
         let views = self.views.read().map_err(|_| internal(&"the views are poisoned"))?;
         views.world.view(actor, kind, &id).ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
     }
@@ -267,17 +258,9 @@ impl Service {
         if !matches!(actor.role, Role::Organiser | Role::Admin) {
             return Err(Refusal::new(ErrorCode::Forbidden, "only organisers and admins read the log"));
         }
-        let number = |key: &str, default: u64| match body.get(key) {
-            None => Ok(default),
-            Some(value) => value.as_u64().ok_or_else(|| invalid_query(format!("{key} must be an integer >= 0"))),
-        };
-        for key in body.keys() {
-            if key != "from" && key != "limit" {
-                return Err(invalid_query(format!("unknown field {key:?}")));
-            }
-        }
-        let from = number("from", 1)?.max(1);
-        let limit = (number("limit", MAX_EVENTS_PAGE as u64)? as usize).min(MAX_EVENTS_PAGE);
+        only_fields(body, &["from", "limit"])?;
+        let from = optional_u64(body, "from")?.unwrap_or(1).max(1);
+        let limit = (optional_u64(body, "limit")?.unwrap_or(MAX_EVENTS_PAGE as u64) as usize).min(MAX_EVENTS_PAGE);
         let records = self.log.read_from(from, limit).map_err(|e| internal(&e))?;
         let next = from + records.len() as u64;
         let events = records.iter().map(stored_event).collect::<Result<Vec<_>, _>>().map_err(|e| internal(&e))?;
@@ -288,15 +271,32 @@ impl Service {
 /// Every stored event of `log`, in order.
 pub fn read_all_events(log: &SledLog) -> Result<Vec<StoredEvent>, String> {
     let mut events = Vec::new();
-    loop {
-        let records = log.read_from(events.len() as u64 + 1, MAX_EVENTS_PAGE).map_err(|e| e.to_string())?;
+    for_each_event(log, u64::MAX, |event| {
+        events.push(event);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Hands every stored event up to `through` to `visit`, in order, a page at a time.
+fn for_each_event(
+    log: &SledLog,
+    through: u64,
+    mut visit: impl FnMut(StoredEvent) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut from = 1;
+    while from <= through {
+        let page = (through - from).saturating_add(1).min(MAX_EVENTS_PAGE as u64) as usize;
+        let records = log.read_from(from, page).map_err(|e| e.to_string())?;
         if records.is_empty() {
-            return Ok(events);
+            return Ok(());
         }
         for record in &records {
-            events.push(stored_event(record)?);
+            visit(stored_event(record)?)?;
         }
+        from += records.len() as u64;
     }
+    Ok(())
 }
 
 /// The stored event as the contract shows it, from the log's record.
@@ -414,19 +414,7 @@ impl Service {
     /// A matcher as the log stood at `position`.
     fn replay_matcher(&self, position: u64) -> Result<Matcher, Refusal> {
         let mut matcher = Matcher::new(self.scoring);
-        let mut from = 1;
-        while from <= position {
-            let page = (position - from + 1).min(MAX_EVENTS_PAGE as u64) as usize;
-            let records = self.log.read_from(from, page).map_err(|e| internal(&e))?;
-            if records.is_empty() {
-                break;
-            }
-            for record in &records {
-                let event = stored_event(record).map_err(|e| internal(&e))?;
-                matcher.apply(&event).map_err(|e| internal(&e))?;
-            }
-            from += records.len() as u64;
-        }
+        for_each_event(&self.log, position, |event| matcher.apply(&event).map(|_| ())).map_err(|e| internal(&e))?;
         Ok(matcher)
     }
 

@@ -148,8 +148,13 @@ impl Matcher {
         let envelope = &event.envelope;
         let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
             .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        Ok(self.apply_parsed(event, &data))
+    }
+
+    /// [`Matcher::apply`] for an event whose data the caller has parsed already.
+    pub fn apply_parsed(&mut self, event: &StoredEvent, data: &EventData) -> Vec<AggregateId> {
         let date = event.meta.recordedat.get(..10).and_then(|text| CalendarDate::parse(text).ok());
-        Ok(self.apply_data(event.meta.sequence, date, &data))
+        self.apply_data(event.meta.sequence, date, data)
     }
 
     /// Folds in an event's data, committed at `sequence` on `date` (UTC).
