@@ -29,7 +29,7 @@ async fn a_log_that_cannot_be_written_answers_unavailable_and_stores_nothing() {
         }],
     })
     .unwrap();
-    let (service, _projection) =
+    let (service, projection) =
         start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None).await.unwrap();
     let route = SubmitRoute::from_nats_subject("tafel.submit.request.submitted.acme").unwrap();
 
@@ -43,6 +43,8 @@ async fn a_log_that_cannot_be_written_answers_unavailable_and_stores_nothing() {
     }
     drop(service);
     drop(log);
+    // The projection's subscription holds the sled files until it sees the log close.
+    projection.await.unwrap();
     let reopened = SledLog::open(dir.path(), OpenOptions::default()).unwrap();
     assert_eq!(tafel_store::EventLog::last_sequence(&reopened), 1);
 }

@@ -61,7 +61,8 @@ impl Inner {
 }
 
 /// Dropping the last handle closes the log: the writer answers what is queued, writes
-/// the checkpoint and stops, so the files are free for the next opener when this returns.
+/// the checkpoint and stops. The files are free for the next opener once every
+/// subscription has ended too (each sees the log close and holds the tree until then).
 impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.commands.take());
