@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Conflict,
     TooLarge,
     Unavailable,
+    RateLimited,
     InvalidQuery,
 }
 
@@ -40,6 +41,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::TooLarge,
         ErrorCode::Unavailable,
+        ErrorCode::RateLimited,
         ErrorCode::InvalidQuery,
     ];
 
@@ -57,6 +59,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidQuery => "invalid_query",
         }
     }
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::VersionConflict | ErrorCode::InvalidState | ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::Unavailable => 503,
+            ErrorCode::RateLimited => 429,
         }
     }
 }

@@ -18,4 +18,20 @@ impl Actor {
     pub fn sees_everything(&self) -> bool {
         matches!(self.role, Role::Coach | Role::Organiser | Role::Admin)
     }
+
+    /// Organisers and admins read the whole log (the `events` query).
+    pub fn reads_the_log(&self) -> bool {
+        matches!(self.role, Role::Organiser | Role::Admin)
+    }
+
+    /// Coaches, organisers and admins read the programme report.
+    pub fn reads_the_report(&self) -> bool {
+        self.sees_everything()
+    }
+
+    /// Everyone but financiers may see shortlists (of what they may see): a financier
+    /// sees requests, never how other financiers' mandates rank on them.
+    pub fn sees_shortlists(&self) -> bool {
+        self.role != Role::Financier
+    }
 }

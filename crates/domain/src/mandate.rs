@@ -67,11 +67,24 @@ impl MandateState {
         self.status = MandateStatus::Closed;
     }
 
-    pub fn committed(&mut self, amount_eur: u64) {
+    /// Spends `amount_eur` of the budget. A commitment over what is left cannot have
+    /// been decided (contract section 4), so it is a broken invariant, reported.
+    pub fn committed(&mut self, amount_eur: u64) -> Result<(), String> {
+        if let Some(remaining) = self.remaining_budget_eur
+            && amount_eur > remaining
+        {
+            return Err(format!(
+                "a commitment of {amount_eur} EUR overdraws mandate {}, which has {remaining} EUR left",
+                self.mandate_id
+            ));
+        }
         self.committed_eur += amount_eur;
         self.recompute_remaining();
+        Ok(())
     }
 
+    /// A revision may lower the budget below what is committed already; what is left is
+    /// then nothing, not a negative amount.
     fn recompute_remaining(&mut self) {
         self.remaining_budget_eur = self.terms.budget_eur.map(|budget| budget.saturating_sub(self.committed_eur));
     }

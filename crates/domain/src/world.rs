@@ -31,13 +31,23 @@ fn not_found(kind: AggregateKind, id: &AggregateId) -> Refusal {
     Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}"))
 }
 
-/// What a successful decision tells the appender: the stream, and the version the
-/// decision was made against (the append expects exactly this version, so a decision
-/// made on stale state is refused by the log and made again).
+/// What a successful decision tells the appender: the stream, the version the decision
+/// was made against, and everything else it read, so that the append holds only if
+/// none of it has moved (contract 1.1 section 3: a consistency boundary per decision).
+/// The appender expects exactly `version` of `stream` and no event on any of `reads`
+/// after `position`; when either fails, the decision is made again on the new state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub stream: String,
     pub version: u64,
+    /// The log position the decision was made at ([`World::last_sequence`]).
+    pub position: u64,
+    /// The streams of the other aggregates the decision read (an agenda's requests, a
+    /// conclusion's requests and mandates, a schedule's mandates), sorted, no repeats.
+    pub reads: Vec<String>,
+    /// The streams of other aggregates the event changes without being appended to
+    /// them: the mandates whose budgets a conclusion spends.
+    pub touches: Vec<String>,
 }
 
 /// The current state of every aggregate.
@@ -132,7 +142,7 @@ impl World {
                 self.roundtables.insert(data.roundtable_id.clone(), RoundtableState::scheduled(owner, &data));
             }
             other => {
-                self.apply_change(other, meta.sequence, owner, at).ok_or_else(missing)?;
+                self.apply_existing(other, meta.sequence, owner, at).ok_or_else(missing)??;
             }
         }
         match kind {
@@ -157,9 +167,25 @@ impl World {
         Ok(())
     }
 
-    /// Applies an event to an existing aggregate; `None` when it does not exist.
-    fn apply_change(&mut self, data: EventData, sequence: u64, principal: PrincipalId, at: &str) -> Option<()> {
+    /// Applies an event to an existing aggregate; `None` when it does not exist, an error
+    /// when the event breaks an invariant its decision checked (a budget overdrawn).
+    fn apply_existing(
+        &mut self,
+        data: EventData,
+        sequence: u64,
+        principal: PrincipalId,
+        at: &str,
+    ) -> Option<Result<(), String>> {
         match data {
+            EventData::RoundtableConcluded(concluded) => {
+                self.roundtables.get_mut(&concluded.roundtable_id)?.concluded(&concluded.outcomes);
+                for commitment in concluded.outcomes.iter().flat_map(|o| &o.commitments) {
+                    if let Err(broken) = self.mandates.get_mut(&commitment.mandate_id)?.committed(commitment.amount_eur)
+                    {
+                        return Some(Err(format!("event {sequence}: {broken}")));
+                    }
+                }
+            }
             EventData::RequestRevised(details) => self.requests.get_mut(&details.request_id)?.revised(details),
             EventData::RequestCoached(coached) => self.requests.get_mut(&coached.request_id)?.coached(&coached),
             EventData::RequestWithdrawn(withdrawn) => self.requests.get_mut(&withdrawn.request_id)?.withdrawn(),
@@ -174,17 +200,11 @@ impl World {
             EventData::RoundtableRecused(recused) => {
                 self.roundtables.get_mut(&recused.roundtable_id)?.recused(&recused)
             }
-            EventData::RoundtableConcluded(concluded) => {
-                self.roundtables.get_mut(&concluded.roundtable_id)?.concluded(&concluded.outcomes);
-                for commitment in concluded.outcomes.iter().flat_map(|o| &o.commitments) {
-                    self.mandates.get_mut(&commitment.mandate_id)?.committed(commitment.amount_eur);
-                }
-            }
             EventData::RequestSubmitted(_) | EventData::MandatePublished(_) | EventData::RoundtableScheduled(_) => {
                 unreachable!("creating events are applied by World::apply")
             }
         }
-        Some(())
+        Some(Ok(()))
     }
 
     /// Steps 5-7 of contract section 3 for an event that passed steps 1-4.
@@ -223,7 +243,32 @@ impl World {
             ));
         }
         self.check_state(data)?;
-        Ok(Decision { stream: stream_name(kind, id), version: current })
+        let (reads, touches) = Self::read_set(data);
+        Ok(Decision { stream: stream_name(kind, id), version: current, position: self.last_sequence, reads, touches })
+    }
+
+    /// The other aggregates a decision on `data` reads, and those it changes without
+    /// being appended to them. Ownership is not among the reads: an aggregate's owner
+    /// never changes.
+    fn read_set(data: &EventData) -> (Vec<String>, Vec<String>) {
+        let request = |id| stream_name(AggregateKind::Request, id);
+        let mandate = |id| stream_name(AggregateKind::Mandate, id);
+        let (mut reads, mut touches): (Vec<String>, Vec<String>) = match data {
+            EventData::RoundtableScheduled(d) => (d.mandate_ids.iter().map(mandate).collect(), Vec::new()),
+            EventData::RoundtableAgendaSet(d) => (d.request_ids.iter().map(request).collect(), Vec::new()),
+            EventData::RoundtableConcluded(d) => {
+                let spent: Vec<String> =
+                    d.outcomes.iter().flat_map(|o| &o.commitments).map(|c| mandate(&c.mandate_id)).collect();
+                let reads = d.outcomes.iter().map(|o| request(&o.request_id)).chain(spent.iter().cloned()).collect();
+                (reads, spent)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        for streams in [&mut reads, &mut touches] {
+            streams.sort_unstable();
+            streams.dedup();
+        }
+        (reads, touches)
     }
 
     /// Step 5's ownership half: only owners change their requests and mandates, and a
@@ -255,8 +300,9 @@ impl World {
     fn owns_mandate(&self, actor: &Actor, id: &AggregateId, field: &str) -> Result<(), Refusal> {
         match self.mandates.get(id) {
             Some(mandate) if mandate.owner == actor.id => Ok(()),
-            Some(_) => Err(Refusal::at(ErrorCode::Forbidden, field, format!("mandate {id} belongs to someone else"))),
-            None => Err(Refusal::at(ErrorCode::NotFound, field, format!("no mandate {id}"))),
+            // Another's mandate answers exactly as a missing one, so that no financier
+            // learns which mandates others hold (contract 1.1 section 3, step 5).
+            Some(_) | None => Err(Refusal::at(ErrorCode::NotFound, field, format!("no mandate {id}"))),
         }
     }
 
@@ -430,6 +476,12 @@ impl World {
                     || (actor.role == Role::Financier && t.mandate_ids.iter().any(|m| self.owns(actor, m)))
             }),
         }
+    }
+
+    /// Whether `actor` may see the request's shortlist (and the shortlists an agenda
+    /// froze of it): the request's owner, coaches, organisers and admins.
+    pub fn can_see_shortlist(&self, actor: &Actor, request_id: &AggregateId) -> bool {
+        actor.sees_shortlists() && self.can_see(actor, AggregateKind::Request, request_id)
     }
 
     fn owns(&self, actor: &Actor, mandate_id: &AggregateId) -> bool {

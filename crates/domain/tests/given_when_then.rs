@@ -122,7 +122,42 @@ fn code<T>(result: Result<T, (ErrorCode, Option<String>)>) -> Option<ErrorCode> 
 #[test]
 fn a_new_request_goes_to_its_stream_at_version_zero() {
     let decision = Given::new().when("acme", "tafel.request.submitted", request("r1")).unwrap();
-    assert_eq!(decision, Decision { stream: "request/r1".into(), version: 0 });
+    assert_eq!(
+        decision,
+        Decision { stream: "request/r1".into(), version: 0, position: 0, reads: vec![], touches: vec![] }
+    );
+}
+
+#[test]
+fn a_decision_names_the_other_aggregates_it_read() {
+    let given = Given::new().table_with_agenda();
+    let position = given.world.last_sequence();
+    let agenda = given
+        .when("organiser", "tafel.roundtable.agenda_set", json!({"roundtable_id": "t1", "request_ids": ["r1"]}))
+        .unwrap();
+    assert_eq!((agenda.stream.as_str(), agenda.position), ("roundtable/t1", position));
+    assert_eq!(agenda.reads, vec!["request/r1".to_owned()]);
+    assert!(agenda.touches.is_empty());
+
+    let given = given.event(
+        "bank-a",
+        "tafel.roundtable.assessed",
+        json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"}),
+    );
+    let conclusion = json!({"roundtable_id": "t1", "outcomes": [{"request_id": "r1", "commitments": [
+        {"mandate_id": "m1", "amount_eur": 100000, "instrument": "loan"}]}]});
+    let concluded = given.when("organiser", "tafel.roundtable.concluded", conclusion).unwrap();
+    assert_eq!(concluded.reads, vec!["mandate/m1".to_owned(), "request/r1".to_owned()]);
+    assert_eq!(concluded.touches, vec!["mandate/m1".to_owned()], "a conclusion spends its mandates' budgets");
+
+    let scheduled = given
+        .when(
+            "organiser",
+            "tafel.roundtable.scheduled",
+            json!({"roundtable_id": "t2", "title": "T", "date": "2021-07-01", "mandate_ids": ["m3", "m1"]}),
+        )
+        .unwrap();
+    assert_eq!(scheduled.reads, vec!["mandate/m1".to_owned(), "mandate/m3".to_owned()]);
 }
 
 #[test]
@@ -261,7 +296,20 @@ fn assessments_need_an_invited_own_mandate_and_a_request_on_the_agenda() {
     let given = Given::new().table_with_agenda();
     let assess = |mandate: &str, request: &str| json!({"roundtable_id": "t1", "request_id": request, "mandate_id": mandate, "interest": "yes"});
     assert!(given.when("bank-a", "tafel.roundtable.assessed", assess("m1", "r1")).is_ok());
-    assert_eq!(code(given.when("bank-a", "tafel.roundtable.assessed", assess("m2", "r1"))), Some(ErrorCode::Forbidden));
+    // Another financier's mandate answers exactly as one that does not exist.
+    assert_eq!(
+        given.when("bank-a", "tafel.roundtable.assessed", assess("m2", "r1")).unwrap_err(),
+        (ErrorCode::NotFound, Some("data.mandate_id".into()))
+    );
+    assert_eq!(
+        given.when("bank-a", "tafel.roundtable.assessed", assess("no-such", "r1")).unwrap_err(),
+        (ErrorCode::NotFound, Some("data.mandate_id".into()))
+    );
+    let recuse = json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m2", "reason": "x"});
+    assert_eq!(
+        given.when("bank-a", "tafel.roundtable.recused", recuse).unwrap_err(),
+        (ErrorCode::NotFound, Some("data.mandate_id".into()))
+    );
     assert_eq!(
         given.when("bank-a", "tafel.roundtable.assessed", assess("m3", "r1")).unwrap_err(),
         (ErrorCode::InvalidState, Some("data.mandate_id".into()))

@@ -91,6 +91,8 @@ async fn tafel_appends(
                             payload: vec![b'x'; PAYLOAD_BYTES],
                         })
                         .collect(),
+                    condition: Default::default(),
+                    touches: Vec::new(),
                 };
                 log.append(batch).await.map_err(std::io::Error::other)?;
                 events.fetch_add(batch_events as u64, Ordering::Relaxed);

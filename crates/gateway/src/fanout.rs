@@ -13,7 +13,7 @@ use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use crate::service::stored_event;
+use crate::stored::stored_event;
 
 /// The cursor file's name in the data directory.
 pub const CURSOR_FILE: &str = "fanout-cursor";

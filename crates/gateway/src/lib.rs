@@ -19,3 +19,4 @@ pub mod projection;
 pub mod report;
 pub mod serve;
 pub mod service;
+pub mod stored;

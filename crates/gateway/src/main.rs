@@ -165,7 +165,7 @@ fn main() -> ExitCode {
                 Ok(log) => log,
                 Err(error) => return fail(&format!("{error} (is a Tafel still running on it?)")),
             };
-            let report = tafel_gateway::service::read_all_events(&log)
+            let report = tafel_gateway::stored::read_all_events(&log)
                 .and_then(|events| tafel_domain::report::report(&events, year));
             match report.and_then(|report| tafel_gateway::report::render(&report, &format)) {
                 Ok(text) => {

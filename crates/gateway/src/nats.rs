@@ -45,6 +45,10 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
     };
     options
         .name("tafel")
+        // A subscription buffers at most what Tafel may have in flight: messages of up
+        // to `max_payload` each, so the default (65 536) would let a flood grow memory
+        // without bound.
+        .subscription_capacity(MAX_IN_FLIGHT)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {
@@ -181,24 +185,21 @@ async fn handle_query(client: &async_nats::Client, service: &Service, message: a
         return;
     };
     let tokens: Vec<&str> = message.subject.split('.').collect();
-    let answer = match tokens.as_slice() {
-        ["tafel", "query", name, principal] => service.query(name, principal, &message.payload).await,
-        _ => Err(Refusal::new(
-            ErrorCode::InvalidQuery,
-            format!("{} is not tafel.query.<name>.<principal>", message.subject),
-        )),
-    };
-    let body = match answer {
-        Ok(value) => value,
-        Err(refusal) => json!({"error": refusal}),
-    };
-    match serde_json::to_vec(&body) {
-        Ok(body) => {
-            if let Err(cause) = client.publish(reply_subject.to_string(), Bytes::from(body)).await {
-                warn!(%cause, "cannot send a query reply");
-            }
+    // A reply over the server's `max_payload` would never arrive: the service ends a
+    // page early, or refuses, rather than exceed it.
+    let max_reply_bytes = client.server_info().max_payload;
+    let body = match tokens.as_slice() {
+        ["tafel", "query", name, principal] => service.query(name, principal, &message.payload, max_reply_bytes).await,
+        _ => {
+            let refusal = Refusal::new(
+                ErrorCode::InvalidQuery,
+                format!("{} is not tafel.query.<name>.<principal>", message.subject),
+            );
+            serde_json::to_vec(&json!({"error": refusal})).unwrap_or_default()
         }
-        Err(cause) => warn!(%cause, "cannot encode a query reply"),
+    };
+    if let Err(cause) = client.publish(reply_subject.to_string(), Bytes::from(body)).await {
+        warn!(%cause, "cannot send a query reply");
     }
 }
 

@@ -14,7 +14,7 @@ use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::{mpsc, watch};
 use tracing::error;
 
-use crate::service::stored_event;
+use crate::stored::stored_event;
 
 /// Most changed shortlists waiting for the publisher before the projection waits.
 pub const MAX_PENDING_SHORTLISTS: usize = 4096;

@@ -7,6 +7,10 @@ use thiserror::Error;
 pub enum AppendError {
     #[error("stream {stream} is at version {actual}, not the expected {expected}")]
     VersionConflict { stream: String, expected: u64, actual: u64 },
+    /// The batch's [`crate::AppendCondition`] failed: `stream` has an event after the
+    /// position the decision was made at. Decide again on the new state.
+    #[error("stream {stream} moved on after position {after}")]
+    ConditionFailed { stream: String, after: u64 },
     #[error("event id {id:?} was already appended with other content")]
     IdConflict { id: String },
     #[error("invalid batch: {0}")]

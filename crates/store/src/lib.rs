@@ -70,6 +70,39 @@ pub struct AppendBatch {
     pub stream: String,
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
+    /// What else must still hold when the batch is written: the decision's consistency
+    /// boundary (see [`AppendCondition`]).
+    pub condition: AppendCondition,
+    /// Other streams whose state these events change without being appended to them (a
+    /// round table's conclusion spends its mandates' budgets). A condition on one of
+    /// them sees this batch as an event on it.
+    pub touches: Vec<String>,
+}
+
+impl AppendBatch {
+    /// A batch with no condition beyond `expected` and touching only its own stream.
+    pub fn new(stream: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self { stream: stream.into(), expected, events, condition: AppendCondition::default(), touches: Vec::new() }
+    }
+}
+
+/// A dynamic consistency boundary (dcb.events): "no event on any of `streams` after
+/// log position `after`". A decision that read several aggregates names their streams
+/// and the position it was made at; the writer checks the condition atomically with
+/// the append and refuses with [`AppendError::ConditionFailed`] when any of them moved,
+/// so that the decision is made again on the new state instead of being appended on
+/// the old one.
+///
+/// An event is "on" a stream when it is appended to it or names it in
+/// [`AppendBatch::touches`]. A replicated backend can check the same condition with
+/// JetStream's `Nats-Expected-Last-Subject-Sequence` (one stream) or
+/// `Nats-Expected-Last-Sequence` set to `after` on the whole log (several streams).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppendCondition {
+    /// The log position the decision was made at.
+    pub after: u64,
+    /// The streams the decision read; empty means no condition.
+    pub streams: Vec<String>,
 }
 
 /// Where an event sits: its place in the whole log and in its stream.

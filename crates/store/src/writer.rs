@@ -46,6 +46,12 @@ pub(crate) struct Writer {
     last_recorded_at_ms: i64,
     /// Stream versions the writer has seen; a miss is read from the stream index.
     heads: HashMap<String, u64>,
+    /// The sequence of the last event on (appended to or touching) each stream, for
+    /// every stream written since the log was opened. A stream missing here had its
+    /// last event at or before `opened_at`.
+    last_on: HashMap<String, u64>,
+    /// The last sequence when the log was opened.
+    opened_at: u64,
     durable: watch::Sender<u64>,
     checkpointed: u64,
     last_checkpoint: Instant,
@@ -59,6 +65,7 @@ pub(crate) struct Writer {
 #[derive(Default)]
 struct Pending {
     heads: HashMap<String, u64>,
+    last_on: HashMap<String, u64>,
     ids: HashMap<String, IdEntry>,
     batch: sled::Batch,
     events: usize,
@@ -81,6 +88,8 @@ impl Writer {
             last_sequence,
             last_recorded_at_ms,
             heads: HashMap::new(),
+            last_on: HashMap::new(),
+            opened_at: last_sequence,
             durable,
             checkpointed: 0,
             last_checkpoint: Instant::now(),
@@ -150,9 +159,19 @@ impl Writer {
                 }
                 return;
             }
+            assert!(
+                answers.iter().filter_map(|(_, answer)| answer.as_ref().ok()).filter(|a| !a.duplicate).all(|a| a
+                    .positions
+                    .iter()
+                    .all(
+                        |p| p.sequence > self.last_sequence && p.sequence <= self.last_sequence + pending.events as u64
+                    )),
+                "every position of a group lies just after the durable log"
+            );
             self.last_sequence += pending.events as u64;
             self.last_recorded_at_ms = recorded_at_ms;
             self.heads.extend(pending.heads);
+            self.last_on.extend(pending.last_on);
             self.durable.send_replace(self.last_sequence);
             debug!(events = pending.events, appends = answers.len(), through = self.last_sequence, "group committed");
         }
@@ -202,6 +221,16 @@ impl Writer {
             return Ok(Appended { positions, duplicate: true });
         }
 
+        // The decision's consistency boundary: nothing it read has moved since.
+        for stream in &batch.condition.streams {
+            let last_on = pending.last_on.get(stream).or_else(|| self.last_on.get(stream)).copied();
+            // A stream not written since the log opened had its last event at or
+            // before then; a decision older than that cannot tell, so it is made again.
+            if last_on.unwrap_or(self.opened_at) > batch.condition.after {
+                return Err(AppendError::ConditionFailed { stream: stream.clone(), after: batch.condition.after });
+            }
+        }
+
         let current = self.head(&batch.stream, pending)?;
         if let ExpectedVersion::Exactly(expected) = batch.expected
             && expected != current
@@ -211,9 +240,11 @@ impl Writer {
 
         let mut positions = Vec::with_capacity(batch.events.len());
         let count = batch.events.len() as u64;
+        let first_sequence = self.last_sequence + pending.events as u64 + 1;
         for (offset, (event, digest)) in batch.events.into_iter().zip(digests).enumerate() {
             let sequence = self.last_sequence + pending.events as u64 + 1;
             let stream_version = current + offset as u64 + 1;
+            assert_eq!(sequence, first_sequence + offset as u64, "a batch takes contiguous sequences");
             let recorded = RecordedEvent {
                 sequence,
                 stream: batch.stream.clone(),
@@ -231,6 +262,11 @@ impl Writer {
             pending.events += 1;
             positions.push(Position { sequence, stream_version });
         }
+        let last_sequence = first_sequence + count - 1;
+        for stream in batch.touches {
+            pending.last_on.insert(stream, last_sequence);
+        }
+        pending.last_on.insert(batch.stream.clone(), last_sequence);
         pending.heads.insert(batch.stream, current + count);
         Ok(Appended { positions, duplicate: false })
     }

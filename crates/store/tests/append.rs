@@ -2,8 +2,8 @@
 //! shutdown, and refusing to serve a damaged log.
 
 use tafel_store::{
-    AppendBatch, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, OpenError, OpenOptions, Position, SledLog,
-    Subscription,
+    AppendBatch, AppendCondition, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, OpenError, OpenOptions,
+    Position, SledLog, Subscription,
 };
 
 fn event(id: &str, content: &str) -> NewEvent {
@@ -16,7 +16,7 @@ fn event(id: &str, content: &str) -> NewEvent {
 }
 
 fn batch(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendBatch {
-    AppendBatch { stream: stream.into(), expected, events }
+    AppendBatch::new(stream, expected, events)
 }
 
 fn open(dir: &std::path::Path) -> SledLog {
@@ -53,6 +53,64 @@ async fn versions_are_checked_and_sequences_run_on() {
     let page: Vec<String> = log.read_from(2, 2).unwrap().into_iter().map(|e| e.id).collect();
     assert_eq!(page, vec!["b", "c"]);
     assert_eq!(log.last_sequence(), 4);
+}
+
+/// A batch on `stream` that holds only if nothing happened on `read` after `after`.
+fn conditional(stream: &str, id: &str, after: u64, read: &[&str], touches: &[&str]) -> AppendBatch {
+    AppendBatch {
+        condition: AppendCondition { after, streams: read.iter().map(|s| s.to_string()).collect() },
+        touches: touches.iter().map(|s| s.to_string()).collect(),
+        ..batch(stream, ExpectedVersion::Any, vec![event(id, id)])
+    }
+}
+
+#[tokio::test]
+async fn a_condition_holds_only_while_nothing_it_read_has_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append(batch("request/r1", ExpectedVersion::Exactly(0), vec![event("r1", "1")])).await.unwrap();
+    log.append(batch("mandate/m1", ExpectedVersion::Exactly(0), vec![event("m1", "2")])).await.unwrap();
+
+    // Decided at 2, nothing read moved since: appended.
+    log.append(conditional("roundtable/t1", "t1", 2, &["request/r1"], &[])).await.unwrap();
+    // r1 moves on at 4: a decision made at 3 that read it is stale.
+    log.append(batch("request/r1", ExpectedVersion::Any, vec![event("r1-w", "4")])).await.unwrap();
+    let stale = log.append(conditional("roundtable/t1", "t1-agenda", 3, &["request/r1"], &[])).await;
+    assert_eq!(stale, Err(AppendError::ConditionFailed { stream: "request/r1".into(), after: 3 }));
+    assert_eq!(log.last_sequence(), 4, "nothing of a refused batch is stored");
+    log.append(conditional("roundtable/t1", "t1-agenda", 4, &["request/r1"], &[])).await.unwrap();
+
+    // A batch that touches m1 (a conclusion spending its budget) is an event on m1.
+    log.append(conditional("roundtable/t1", "t1-concluded", 5, &["mandate/m1"], &["mandate/m1"])).await.unwrap();
+    let spent_twice =
+        log.append(conditional("roundtable/t2", "t2-concluded", 5, &["mandate/m1"], &["mandate/m1"])).await;
+    assert_eq!(spent_twice, Err(AppendError::ConditionFailed { stream: "mandate/m1".into(), after: 5 }));
+    assert_eq!(log.stream_version("mandate/m1").unwrap(), 1, "touching is not appending");
+
+    // After a reopen the writer no longer knows when r1 last moved: a decision older
+    // than the reopened log is made again; one made on the reopened log holds.
+    drop(log);
+    let log = open(dir.path());
+    let old = log.append(conditional("roundtable/t3", "t3", 5, &["request/r1"], &[])).await;
+    assert_eq!(old, Err(AppendError::ConditionFailed { stream: "request/r1".into(), after: 5 }));
+    log.append(conditional("roundtable/t3", "t3", 6, &["request/r1"], &[])).await.unwrap();
+}
+
+#[tokio::test]
+async fn conditions_are_checked_against_the_appends_of_the_same_group() {
+    // Two decisions made at the same position, spending the same mandate, sent at once:
+    // whatever group commit makes of them, exactly one is appended.
+    for round in 0..50 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(batch("mandate/m1", ExpectedVersion::Exactly(0), vec![event("m1", "m")])).await.unwrap();
+        let (a, b) = tokio::join!(
+            log.append(conditional("roundtable/a", "a", 1, &["mandate/m1"], &["mandate/m1"])),
+            log.append(conditional("roundtable/b", "b", 1, &["mandate/m1"], &["mandate/m1"])),
+        );
+        assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "round {round}: {a:?} {b:?}");
+        assert_eq!(log.last_sequence(), 2);
+    }
 }
 
 #[tokio::test]

@@ -144,8 +144,7 @@ fn child(dir: &std::path::Path, round: usize) {
                     say(&format!("begin {}", ids.join(" ")));
                     let stream = format!("stream-{}", writer % 8);
                     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-                    let appended =
-                        log.append(AppendBatch { stream, expected: ExpectedVersion::Any, events }).await.unwrap();
+                    let appended = log.append(AppendBatch::new(stream, ExpectedVersion::Any, events)).await.unwrap();
                     for (id, position) in ids.iter().zip(&appended.positions) {
                         say(&format!("ack {id} {} {}", position.sequence, position.stream_version));
                     }

@@ -67,6 +67,8 @@ fn batches(writer: usize, script: &[Op]) -> Vec<AppendBatch> {
                         payload: format!("payload {writer} {index} {k}").into_bytes(),
                     })
                     .collect(),
+                condition: Default::default(),
+                touches: Vec::new(),
             },
         };
         made.push(batch);

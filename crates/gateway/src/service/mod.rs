@@ -1,0 +1,204 @@
+//! [`Service`]: one code path for every transport. A submit or a query arrives as bytes
+//! with a principal; the answer leaves as a contract reply. NATS (and, on the roadmap,
+//! HTTP) only move bytes in and out.
+//!
+//! - [`submit`](Service::submit): the contract's checks in order, the decision on the
+//!   views, and the append with the decision's consistency boundary.
+//! - [`query`](Service::query): every query of contract section 6, each reply bounded
+//!   in bytes by the transport's limit; the expensive ones (a past shortlist, the
+//!   report, a page of the log) run off the async runtime, a bounded number at a time
+//!   and a bounded share per principal.
+//!
+//! Visibility and roles are decided in `tafel-domain`; this module only asks.
+
+mod queries;
+mod submit;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tafel_contract::PrincipalId;
+use tafel_contract::reply::{ErrorCode, Refusal};
+use tafel_matcher::ScoringTable;
+use tafel_store::{EventLog, SledLog};
+use tokio::sync::{Semaphore, watch};
+use tracing::error;
+
+use crate::principals::Principals;
+use crate::projection::Views;
+
+/// Most times a submit is decided again after another submit moved what it read.
+pub const MAX_DECIDE_ATTEMPTS: usize = 16;
+/// Most agendas whose frozen shortlists are kept in memory.
+pub const MAX_FROZEN_CACHED: usize = 64;
+/// Most events one `events` query returns; the contract allows a cap of no less than 1000.
+pub const MAX_EVENTS_PAGE: usize = 1000;
+/// How long a request waits for the views to catch up with the log before answering
+/// `unavailable`.
+pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Expensive queries (a past shortlist, frozen shortlists, the report, a page of the
+/// log) running at once, on blocking threads; more wait their turn. Two cores: leave
+/// room for the writer and the submits.
+pub const MAX_EXPENSIVE_AT_ONCE: usize = 2;
+/// Expensive queries one principal may have running or waiting at once; past this it
+/// is answered `rate_limited`, so no principal can starve the others.
+pub const MAX_EXPENSIVE_PER_PRINCIPAL: usize = 2;
+/// The largest reply over HTTP (contract section 6); on NATS it is the server's
+/// announced `max_payload`.
+pub const HTTP_MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub refused: AtomicU64,
+    pub queries: AtomicU64,
+    /// Decisions made again because something they read moved before the append.
+    pub redecided: AtomicU64,
+}
+
+pub struct Service {
+    log: SledLog,
+    views: Arc<RwLock<Views>>,
+    scoring: ScoringTable,
+    applied: watch::Receiver<u64>,
+    principals: RwLock<Arc<Principals>>,
+    pub counters: Counters,
+    /// Shortlists frozen by agendas, by the position they were frozen at (an agenda's
+    /// requests are fixed by its position, so the position is key enough).
+    frozen: Mutex<HashMap<u64, Arc<Vec<Value>>>>,
+    /// Turns for expensive queries.
+    expensive: Arc<Semaphore>,
+    /// Expensive queries per principal, running or waiting.
+    expensive_by_principal: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+}
+
+impl Service {
+    /// `views` are kept current by the projection task, which reports how far it got on
+    /// `applied`; `scoring` is the table they score with (for replays of the past).
+    pub fn new(
+        log: SledLog,
+        views: Arc<RwLock<Views>>,
+        scoring: ScoringTable,
+        applied: watch::Receiver<u64>,
+        principals: Principals,
+    ) -> Self {
+        Self {
+            log,
+            views,
+            scoring,
+            applied,
+            principals: RwLock::new(Arc::new(principals)),
+            counters: Counters::default(),
+            frozen: Mutex::new(HashMap::new()),
+            expensive: Arc::new(Semaphore::new(MAX_EXPENSIVE_AT_ONCE)),
+            expensive_by_principal: Arc::default(),
+        }
+    }
+
+    pub fn log(&self) -> &SledLog {
+        &self.log
+    }
+
+    pub fn replace_principals(&self, principals: Principals) {
+        if let Ok(mut slot) = self.principals.write() {
+            *slot = Arc::new(principals);
+        }
+    }
+
+    pub fn principals(&self) -> Arc<Principals> {
+        self.principals.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Whether the views have applied every durable event.
+    pub fn caught_up(&self) -> bool {
+        *self.applied.borrow() >= self.log.last_sequence()
+    }
+
+    /// How far the views have got.
+    pub fn applied_sequence(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the views reflect at least the log as it is now, so that a client
+    /// reads its own writes.
+    async fn catch_up(&self) -> Result<(), Refusal> {
+        let target = self.log.last_sequence();
+        let mut applied = self.applied.clone();
+        let wait = applied.wait_for(|applied| *applied >= target);
+        match tokio::time::timeout(CATCH_UP_TIMEOUT, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Refusal::new(ErrorCode::Unavailable, "the views are behind the log; retry")),
+        }
+    }
+
+    fn views(&self) -> Result<std::sync::RwLockReadGuard<'_, Views>, Refusal> {
+        self.views.read().map_err(|_| internal(&"the views are poisoned"))
+    }
+
+    /// Runs `work` on a blocking thread: at most [`MAX_EXPENSIVE_AT_ONCE`] at a time, and
+    /// at most [`MAX_EXPENSIVE_PER_PRINCIPAL`] running or waiting for one principal.
+    async fn expensive<T: Send + 'static>(
+        &self,
+        principal: &PrincipalId,
+        work: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let _share = PrincipalShare::take(&self.expensive_by_principal, principal)?;
+        let _turn = self.expensive.clone().acquire_owned().await.map_err(|e| internal(&e))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| internal(&e))?
+    }
+}
+
+/// One of a principal's [`MAX_EXPENSIVE_PER_PRINCIPAL`] slots, given back on drop.
+struct PrincipalShare {
+    counts: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+    principal: PrincipalId,
+}
+
+impl PrincipalShare {
+    fn take(counts: &Arc<Mutex<HashMap<PrincipalId, usize>>>, principal: &PrincipalId) -> Result<Self, Refusal> {
+        let mut map = counts.lock().map_err(|_| internal(&"the share table is poisoned"))?;
+        let count = map.entry(principal.clone()).or_insert(0);
+        if *count >= MAX_EXPENSIVE_PER_PRINCIPAL {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{principal} has {MAX_EXPENSIVE_PER_PRINCIPAL} expensive queries running already; retry after 1 s"
+                ),
+            ));
+        }
+        *count += 1;
+        Ok(Self { counts: counts.clone(), principal: principal.clone() })
+    }
+}
+
+impl Drop for PrincipalShare {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(count) = map.get_mut(&self.principal)
+        {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.principal);
+            }
+        }
+    }
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn invalid_query(message: String) -> Refusal {
+    Refusal::new(ErrorCode::InvalidQuery, message)
+}
+
+/// An internal failure: logged in full, answered without its text.
+fn internal(cause: &dyn std::fmt::Display) -> Refusal {
+    error!(%cause, "internal error");
+    Refusal::new(ErrorCode::Unavailable, "internal error; retry later")
+}

@@ -1,0 +1,298 @@
+//! The queries of contract section 6. Each answers what the principal may see (the
+//! domain decides), and every reply is bounded in bytes: a page of the log ends early
+//! rather than exceed the transport's limit, and any other reply that would not fit is
+//! refused with a message saying how to ask for less.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tafel_contract::reply::{ErrorCode, Refusal};
+use tafel_contract::{AggregateId, AggregateKind};
+use tafel_domain::Actor;
+use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, Matcher, ScoringTable};
+use tafel_store::{EventLog, SledLog};
+
+use super::{MAX_EVENTS_PAGE, MAX_FROZEN_CACHED, Service, count, internal, invalid_query};
+use crate::stored::{for_each_event, stored_event};
+
+/// Bytes of `{"events":[],"next":18446744073709551615}` around a page's events.
+const EVENTS_PAGE_OVERHEAD_BYTES: usize = 64;
+
+impl Service {
+    /// Handles one query (contract section 6) and returns the reply's bytes: the answer,
+    /// or `{"error": ...}`; never more than `max_reply_bytes`.
+    pub async fn query(&self, name: &str, principal: &str, body: &[u8], max_reply_bytes: usize) -> Vec<u8> {
+        count(&self.counters.queries);
+        let reply = match self.answer(name, principal, body, max_reply_bytes).await {
+            Ok(reply) if reply.len() <= max_reply_bytes => Ok(reply),
+            Ok(reply) => Err(Refusal::new(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "the answer has {} bytes, more than the {max_reply_bytes} this transport carries; ask for less \
+                     (a smaller limit)",
+                    reply.len()
+                ),
+            )),
+            Err(refusal) => Err(refusal),
+        };
+        reply.unwrap_or_else(|refusal| {
+            serde_json::to_vec(&json!({"error": refusal})).unwrap_or_else(|_| b"{\"error\":{}}".to_vec())
+        })
+    }
+
+    async fn answer(
+        &self,
+        name: &str,
+        principal: &str,
+        body: &[u8],
+        max_reply_bytes: usize,
+    ) -> Result<Vec<u8>, Refusal> {
+        let actor = self
+            .principals()
+            .actor(principal)
+            .ok_or_else(|| Refusal::new(ErrorCode::Forbidden, format!("unknown principal {principal:?}")))?;
+        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(body).map_err(|e| invalid_query(format!("not JSON: {e}")))?
+        };
+        let Value::Object(body) = body else {
+            return Err(invalid_query("the query must be a JSON object".into()));
+        };
+        self.catch_up().await?;
+        let value = match name {
+            "request" => self.aggregate(&actor, AggregateKind::Request, &body)?,
+            "mandate" => self.aggregate(&actor, AggregateKind::Mandate, &body)?,
+            "roundtable" => {
+                let mut view = self.aggregate(&actor, AggregateKind::Roundtable, &body)?;
+                self.add_frozen_shortlists(&actor, &mut view).await?;
+                view
+            }
+            "events" => return self.events(&actor, &body, max_reply_bytes).await,
+            "shortlist" => self.shortlist(&actor, &body).await?,
+            "matches" => self.matches(&actor, &body)?,
+            "report" => self.report(&actor, &body).await?,
+            other => return Err(invalid_query(format!("unknown query {other:?}"))),
+        };
+        serde_json::to_vec(&value).map_err(|e| internal(&e))
+    }
+
+    fn aggregate(&self, actor: &Actor, kind: AggregateKind, body: &Map<String, Value>) -> Result<Value, Refusal> {
+        only_fields(body, &[kind.id_field()])?;
+        let id = id_field(body, kind.id_field())?;
+        self.views()?
+            .world
+            .view(actor, kind, &id)
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
+    }
+
+    /// `events`: organisers and admins; a page of the log, ended early so the reply fits
+    /// in `max_reply_bytes`, with `next` where to go on.
+    async fn events(
+        &self,
+        actor: &Actor,
+        body: &Map<String, Value>,
+        max_reply_bytes: usize,
+    ) -> Result<Vec<u8>, Refusal> {
+        if !actor.reads_the_log() {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only organisers and admins read the log"));
+        }
+        only_fields(body, &["from", "limit"])?;
+        let from = optional_u64(body, "from")?.unwrap_or(1).max(1);
+        let limit = (optional_u64(body, "limit")?.unwrap_or(MAX_EVENTS_PAGE as u64) as usize).min(MAX_EVENTS_PAGE);
+        let log = self.log.clone();
+        self.expensive(&actor.id, move || events_page(&log, from, limit, max_reply_bytes)).await
+    }
+
+    /// `report`: coaches, organisers and admins; `{"year"?}`.
+    async fn report(&self, actor: &Actor, body: &Map<String, Value>) -> Result<Value, Refusal> {
+        if !actor.reads_the_report() {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only coaches, organisers and admins read the report"));
+        }
+        only_fields(body, &["year"])?;
+        let year = match body.get("year") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_i64()
+                    .and_then(|year| i32::try_from(year).ok())
+                    .filter(|year| (1900..=9999).contains(year))
+                    .ok_or_else(|| invalid_query("year must be a year, e.g. 2021".into()))?,
+            ),
+        };
+        let log = self.log.clone();
+        self.expensive(&actor.id, move || {
+            let events = crate::stored::read_all_events(&log).map_err(|e| internal(&e))?;
+            let report = tafel_domain::report::report(&events, year).map_err(|e| internal(&e))?;
+            serde_json::to_value(report).map_err(|e| internal(&e))
+        })
+        .await
+    }
+
+    /// The shortlists an agenda froze, as they stood when it was set, for those who may
+    /// see shortlists.
+    async fn add_frozen_shortlists(&self, actor: &Actor, view: &mut Value) -> Result<(), Refusal> {
+        let Some(as_of) = view["agenda_as_of"].as_u64() else {
+            return Ok(());
+        };
+        if !actor.sees_shortlists() {
+            return Ok(());
+        }
+        let agenda: Vec<AggregateId> = view["agenda"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().and_then(|text| AggregateId::parse(text).ok()))
+            .collect();
+        let cached = self.frozen.lock().ok().and_then(|cache| cache.get(&as_of).cloned());
+        let frozen = match cached {
+            Some(frozen) => frozen,
+            None => {
+                let (log, scoring) = (self.log.clone(), self.scoring);
+                let frozen: Arc<Vec<Value>> = Arc::new(
+                    self.expensive(&actor.id, move || {
+                        let matcher = replay_matcher(&log, scoring, as_of)?;
+                        Ok(agenda
+                            .iter()
+                            .filter_map(|id| matcher.shortlist(id, DEFAULT_LIMIT))
+                            .filter_map(|shortlist| serde_json::to_value(shortlist).ok())
+                            .collect())
+                    })
+                    .await?,
+                );
+                if let Ok(mut cache) = self.frozen.lock() {
+                    if cache.len() >= MAX_FROZEN_CACHED {
+                        cache.clear();
+                    }
+                    cache.insert(as_of, frozen.clone());
+                }
+                frozen
+            }
+        };
+        view["frozen_shortlists"] = Value::Array(frozen.as_ref().clone());
+        Ok(())
+    }
+
+    /// `shortlist`: for those who may see it; with `as_of`, as it stood at that log
+    /// position (the log is replayed up to there, off the runtime).
+    async fn shortlist(&self, actor: &Actor, body: &Map<String, Value>) -> Result<Value, Refusal> {
+        only_fields(body, &["request_id", "limit", "as_of"])?;
+        let id = id_field(body, "request_id")?;
+        let limit = limit_field(body)?;
+        let as_of = optional_u64(body, "as_of")?;
+        {
+            let views = self.views()?;
+            if !views.world.can_see_shortlist(actor, &id) {
+                return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
+            }
+            let now = views.last_sequence();
+            match as_of {
+                Some(position) if position > now => {
+                    return Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")));
+                }
+                Some(position) if position < now => {}
+                _ => return to_value(views.matcher.shortlist(&id, limit), &id),
+            }
+        }
+        let position = as_of.unwrap_or_default();
+        let (log, scoring) = (self.log.clone(), self.scoring);
+        self.expensive(&actor.id, move || to_value(replay_matcher(&log, scoring, position)?.shortlist(&id, limit), &id))
+            .await
+    }
+
+    /// `matches`: the requests a mandate is eligible for that the principal may see.
+    fn matches(&self, actor: &Actor, body: &Map<String, Value>) -> Result<Value, Refusal> {
+        only_fields(body, &["mandate_id", "limit"])?;
+        let id = id_field(body, "mandate_id")?;
+        let limit = limit_field(body)?;
+        let views = self.views()?;
+        if !views.world.can_see(actor, AggregateKind::Mandate, &id) {
+            return Err(Refusal::new(ErrorCode::NotFound, format!("no mandate {id}")));
+        }
+        let entries = views
+            .matcher
+            .matches(&id, limit, |request| views.world.can_see(actor, AggregateKind::Request, request))
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no mandate {id}")))?;
+        Ok(json!({"mandate_id": id, "as_of": views.last_sequence(), "entries": entries}))
+    }
+}
+
+/// A page of the log from `from`: at most `limit` events, fewer when more would make the
+/// reply longer than `max_reply_bytes`. Blocking: reads from disk.
+fn events_page(log: &SledLog, from: u64, limit: usize, max_reply_bytes: usize) -> Result<Vec<u8>, Refusal> {
+    let records = log.read_from(from, limit).map_err(|e| internal(&e))?;
+    let budget = max_reply_bytes.saturating_sub(EVENTS_PAGE_OVERHEAD_BYTES);
+    let mut events = Vec::with_capacity(budget.min(1 << 20));
+    let mut next = from;
+    for record in &records {
+        let event = stored_event(record).and_then(|e| serde_json::to_vec(&e).map_err(|e| e.to_string()));
+        let event = event.map_err(|e| internal(&e))?;
+        let separator = usize::from(!events.is_empty());
+        if events.len() + separator + event.len() > budget {
+            if next == from {
+                return Err(Refusal::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "event {} alone is larger than the {max_reply_bytes} bytes this transport carries",
+                        record.sequence
+                    ),
+                ));
+            }
+            break;
+        }
+        if separator == 1 {
+            events.push(b',');
+        }
+        events.extend_from_slice(&event);
+        next = record.sequence + 1;
+    }
+    let mut reply = Vec::with_capacity(events.len() + EVENTS_PAGE_OVERHEAD_BYTES);
+    reply.extend_from_slice(b"{\"events\":[");
+    reply.extend_from_slice(&events);
+    reply.extend_from_slice(format!("],\"next\":{next}}}").as_bytes());
+    Ok(reply)
+}
+
+/// A matcher as the log stood at `position`. Blocking: replays the log from disk.
+fn replay_matcher(log: &SledLog, scoring: ScoringTable, position: u64) -> Result<Matcher, Refusal> {
+    let mut matcher = Matcher::new(scoring);
+    for_each_event(log, position, |event| matcher.apply(&event).map(|_| ())).map_err(|e| internal(&e))?;
+    Ok(matcher)
+}
+
+fn to_value(shortlist: Option<tafel_contract::shortlist::Shortlist>, id: &AggregateId) -> Result<Value, Refusal> {
+    let shortlist = shortlist.ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no request {id} then")))?;
+    serde_json::to_value(shortlist).map_err(|e| internal(&e))
+}
+
+fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Refusal> {
+    match body.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(key) => Err(invalid_query(format!("unknown field {key:?}"))),
+        None => Ok(()),
+    }
+}
+
+fn id_field(body: &Map<String, Value>, field: &str) -> Result<AggregateId, Refusal> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .and_then(|text| AggregateId::parse(text).ok())
+        .ok_or_else(|| invalid_query(format!("{field} is required and must be an id")))
+}
+
+fn optional_u64(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, Refusal> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => {
+            value.as_u64().map(Some).ok_or_else(|| invalid_query(format!("{field} must be an integer >= 0")))
+        }
+    }
+}
+
+/// `limit`: default 10; 1 or more; more than [`MAX_LIMIT`] is capped.
+fn limit_field(body: &Map<String, Value>) -> Result<usize, Refusal> {
+    match optional_u64(body, "limit")? {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(invalid_query("limit must be at least 1".into())),
+        Some(limit) => Ok((limit as usize).min(MAX_LIMIT)),
+    }
+}

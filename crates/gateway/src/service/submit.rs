@@ -1,0 +1,162 @@
+//! The submit pipeline (contract section 3). Step 1 runs in `tafel-contract`, step 2
+//! (principal and role) here, step 3 (duplicate or conflict) against the log's id index,
+//! step 4 in `tafel-contract`, steps 5-7 in [`tafel_domain::World::decide`], then the
+//! append.
+//!
+//! The decision is made on the views as of the log's last durable event. The append
+//! carries the decision's consistency boundary: exactly the version of the aggregate it
+//! appends to, and no event on any other aggregate it read after the position it was
+//! made at. When either has moved, the log refuses and the submit is decided again on
+//! the new state (at most [`MAX_DECIDE_ATTEMPTS`] times), never appended on the old one.
+
+use std::sync::atomic::Ordering;
+
+use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
+use tafel_contract::{Envelope, EventData, SubmitRoute, parse_envelope};
+use tafel_store::{AppendBatch, AppendCondition, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent};
+use tracing::warn;
+
+use super::{MAX_DECIDE_ATTEMPTS, Service, count, internal};
+
+impl Service {
+    /// Handles one submitted event and returns the contract's reply.
+    pub async fn submit(&self, raw: &[u8], route: &SubmitRoute) -> SubmitReply {
+        let reply = self.submit_inner(raw, route).await;
+        let counter = match &reply {
+            SubmitReply::Accepted { duplicate: true, .. } => &self.counters.duplicates,
+            SubmitReply::Accepted { .. } => &self.counters.accepted,
+            SubmitReply::Refused { .. } => &self.counters.refused,
+        };
+        count(counter);
+        reply
+    }
+
+    async fn submit_inner(&self, raw: &[u8], route: &SubmitRoute) -> SubmitReply {
+        // Step 1.
+        let envelope = match parse_envelope(raw, route) {
+            Ok(envelope) => envelope,
+            Err(refusal) => return SubmitReply::refused(id_as_sent(raw), refusal),
+        };
+        let refused = |refusal: Refusal| SubmitReply::refused(Some(envelope.id.to_string()), refusal);
+
+        // Step 2.
+        let Some(actor) = self.principals().actor(&route.principal) else {
+            return refused(Refusal::new(ErrorCode::Forbidden, format!("unknown principal {:?}", route.principal)));
+        };
+        if envelope.event_type.publisher() != Some(actor.role) {
+            return refused(Refusal::new(
+                ErrorCode::Forbidden,
+                format!("a {} may not publish {}", actor.role, envelope.event_type),
+            ));
+        }
+
+        // Step 3: a sled read, so off the async runtime.
+        let identity = envelope.identity(&actor.id);
+        let lookup = {
+            let (log, id, identity) = (self.log.clone(), envelope.id.to_string(), identity.clone());
+            tokio::task::spawn_blocking(move || log.lookup_id(&id, &identity)).await
+        };
+        match lookup {
+            Ok(Ok(IdLookup::Duplicate(position))) => {
+                return SubmitReply::accepted(envelope.id.clone(), position.sequence, position.stream_version, true);
+            }
+            Ok(Ok(IdLookup::Conflict)) => return refused(id_conflict(&envelope)),
+            Ok(Ok(IdLookup::Unknown)) => {}
+            Ok(Err(cause)) => return refused(internal(&cause)),
+            Err(cause) => return refused(internal(&cause)),
+        }
+
+        // Step 4.
+        let data = match EventData::parse(envelope.event_type, &envelope.subject, &envelope.data) {
+            Ok(data) => data,
+            Err(refusal) => return refused(refusal),
+        };
+
+        // Steps 5-7, then the append; again if what the decision read has moved on.
+        let payload = match serde_json::to_vec(&envelope) {
+            Ok(payload) => payload,
+            Err(cause) => return refused(internal(&cause)),
+        };
+        for _ in 0..MAX_DECIDE_ATTEMPTS {
+            if let Err(refusal) = self.catch_up().await {
+                return refused(refusal);
+            }
+            let decision = match self.views() {
+                Ok(views) => views.world.decide(&actor, &envelope, &data),
+                Err(refusal) => return refused(refusal),
+            };
+            let decision = match decision {
+                Ok(decision) => decision,
+                Err(refusal) => return refused(refusal),
+            };
+            let batch = AppendBatch {
+                stream: decision.stream,
+                expected: ExpectedVersion::Exactly(decision.version),
+                events: vec![NewEvent {
+                    id: envelope.id.to_string(),
+                    principal: actor.id.to_string(),
+                    identity: identity.clone(),
+                    payload: payload.clone(),
+                }],
+                condition: AppendCondition { after: decision.position, streams: decision.reads },
+                touches: decision.touches,
+            };
+            match self.log.append(batch).await {
+                Ok(appended) => {
+                    let position = appended.positions[0];
+                    return SubmitReply::accepted(
+                        envelope.id.clone(),
+                        position.sequence,
+                        position.stream_version,
+                        appended.duplicate,
+                    );
+                }
+                // Decided on a state that has moved: decide again on the new one. A
+                // client's own `expectedversion` is then checked by the decision and
+                // answered `version_conflict` there.
+                Err(AppendError::VersionConflict { .. } | AppendError::ConditionFailed { .. }) => {
+                    self.counters.redecided.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(error) => return refused(append_refusal(&envelope, error)),
+            }
+        }
+        refused(Refusal::new(ErrorCode::Unavailable, "the aggregate is too busy; retry"))
+    }
+}
+
+fn id_conflict(envelope: &Envelope) -> Refusal {
+    Refusal::at(ErrorCode::Conflict, "id", format!("event id {} was used before with other content", envelope.id))
+}
+
+/// The one place a store error becomes a contract error.
+fn append_refusal(envelope: &Envelope, error: AppendError) -> Refusal {
+    match error {
+        AppendError::VersionConflict { expected, actual, .. } => Refusal::new(
+            ErrorCode::VersionConflict,
+            format!("{} {} is at version {actual}, not {expected}", envelope.event_type.aggregate(), envelope.subject),
+        ),
+        AppendError::ConditionFailed { .. } => {
+            Refusal::new(ErrorCode::Unavailable, "what this event depends on keeps changing; retry")
+        }
+        AppendError::IdConflict { .. } => id_conflict(envelope),
+        AppendError::Unavailable(cause) => {
+            warn!(%cause, "the log refused a write");
+            Refusal::new(
+                ErrorCode::Unavailable,
+                "the log cannot be written now; the event may have been stored: resend it with the same id, \
+                 and a stored one is answered as a duplicate",
+            )
+        }
+        AppendError::InvalidBatch(cause) => internal(&cause),
+    }
+}
+
+/// The `id` of an event that failed step 1, when it has a readable one.
+fn id_as_sent(raw: &[u8]) -> Option<String> {
+    if raw.len() > tafel_contract::MAX_EVENT_BYTES {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
+}

@@ -1,0 +1,57 @@
+//! The stored-event codec: a log record (the store's opaque payload plus what the store
+//! added) as the contract's stored event, and reading the log as such events.
+
+use tafel_contract::envelope::format_recorded_at;
+use tafel_contract::{Envelope, PrincipalId, RecordedMeta, StoredEvent};
+use tafel_store::{EventLog, RecordedEvent, SledLog};
+
+/// Events read from the log at a time when walking it.
+pub const READ_PAGE_EVENTS: usize = 1000;
+
+/// The stored event as the contract shows it, from the log's record.
+pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
+    let envelope: Envelope = serde_json::from_slice(&record.payload)
+        .map_err(|e| format!("event {} does not parse: {e}", record.sequence))?;
+    let principal = PrincipalId::parse(&record.principal)?;
+    Ok(StoredEvent {
+        envelope,
+        meta: RecordedMeta {
+            sequence: record.sequence,
+            streamversion: record.stream_version,
+            principal,
+            recordedat: format_recorded_at(record.recorded_at_ms),
+        },
+    })
+}
+
+/// Every stored event of `log`, in order.
+pub fn read_all_events(log: &SledLog) -> Result<Vec<StoredEvent>, String> {
+    let mut events = Vec::new();
+    for_each_event(log, u64::MAX, |event| {
+        events.push(event);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Hands every stored event up to `through` to `visit`, in order, a page at a time.
+/// It reads from disk: call it off the async runtime.
+pub fn for_each_event(
+    log: &SledLog,
+    through: u64,
+    mut visit: impl FnMut(StoredEvent) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut from = 1;
+    while from <= through {
+        let page = (through - from).saturating_add(1).min(READ_PAGE_EVENTS as u64) as usize;
+        let records = log.read_from(from, page).map_err(|e| e.to_string())?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        for record in &records {
+            visit(stored_event(record)?)?;
+        }
+        from += records.len() as u64;
+    }
+    Ok(())
+}
