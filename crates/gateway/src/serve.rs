@@ -178,8 +178,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             _ = interrupt.recv() => break,
             _ = hangup.recv() => match Principals::load(&principals_path) {
                 Ok(principals) => {
-                    info!(count = principals.len(), "principals reread");
+                    let count = principals.len();
                     service.replace_principals(principals);
+                    info!(count, "principals reread");
                 }
                 Err(cause) => error!(%cause, "principals not reread; keeping the ones in force"),
             },
