@@ -843,3 +843,128 @@ async fn report_year(client: &Client) -> i64 {
     let page = client.query("events", "organiser", json!({"limit": 1})).await;
     page["events"][0]["recordedat"].as_str().unwrap()[..4].parse().unwrap()
 }
+
+/// Issue 8: a reconnect drops the NATS client's write buffer while a pending flush still
+/// completes on the new connection, so a flush is no confirmation. Fan-out confirms by a
+/// round trip on its own connection and publishes again from the cursor when the
+/// connection changed: across many restarts of nats-server during a stream of submits,
+/// a subscriber sees every sequence at least once, and the first sight of each is in
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_skips_nothing_across_many_nats_restarts() {
+    const RESTARTS: usize = 8;
+    const EVENTS: usize = 900;
+    let mut nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    // The watcher comes back faster than Tafel (which waits 50 ms and more), so it is
+    // listening again before anything is published on the new server.
+    let watcher = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|_| Duration::from_millis(1))
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let mut fanned_out = watcher.subscribe("tafel.events.>").await.unwrap();
+    watcher.flush().await.unwrap();
+
+    let progress = Arc::new(AtomicUsize::new(0));
+    let submitting = {
+        let (server, progress) = (shadow(&nats), progress.clone());
+        tokio::spawn(async move { submit_through_disruption(&server, EVENTS, "f", progress).await })
+    };
+    for restart in 1..=RESTARTS {
+        wait_for_progress(&progress, restart * EVENTS / (RESTARTS + 2)).await;
+        nats.restart();
+    }
+    let (acknowledged, _) = submitting.await.unwrap();
+    assert_eq!(acknowledged.len(), EVENTS);
+
+    let mut first_seen = Vec::new();
+    let mut highest = 0;
+    while highest < EVENTS as u64 {
+        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
+            .await
+            .unwrap_or_else(|_| panic!("fan-out skipped events: the highest seen is {highest} of {EVENTS}"))
+            .unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        let sequence = event["sequence"].as_u64().unwrap();
+        if sequence > highest {
+            first_seen.push(sequence);
+            highest = sequence;
+        }
+    }
+    assert_eq!(first_seen, (1..=EVENTS as u64).collect::<Vec<u64>>(), "a sequence was skipped");
+}
+
+/// Contract section 7 and issue 8: with the NATS server gone, SIGTERM still ends Tafel,
+/// with exit 0, in bounded time.
+#[test]
+fn sigterm_while_nats_is_down_exits_zero() {
+    let mut nats = NatsServer::start();
+    let data = data_with_principals();
+    let (mut tafel, _) = serve_with_nats(data.path(), &nats);
+    nats.stop();
+    tafel.wait_for_log("NATS disconnected");
+    let asked = std::time::Instant::now();
+    tafel.signal("TERM");
+    let status = loop {
+        if let Some(status) = tafel.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "tafel did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Contract 1.1 section 6 and issue 8: a page of `events` ends early rather than exceed
+/// the server's `max_payload` (1 MiB here), and `next` says where to go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_events_fits_the_servers_max_payload() {
+    const EVENTS: usize = 400;
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    let long = "x".repeat(3900);
+    let mut sends = Vec::new();
+    for index in 0..EVENTS {
+        let id = format!("big-{index}");
+        let mut body = request(&id);
+        body["summary"] = json!(long);
+        let event = envelope(&id, "tafel.request.submitted", &id, body);
+        let nats = client.nats.clone();
+        sends.push(tokio::spawn(async move {
+            let reply = nats.request("tafel.submit.request.submitted.acme", Bytes::from(event.to_string())).await;
+            serde_json::from_slice::<Value>(&reply.unwrap().payload).unwrap()
+        }));
+    }
+    for send in sends {
+        let reply = send.await.unwrap();
+        assert!(accepted(&reply), "{reply}");
+    }
+    let max_payload = client.nats.server_info().max_payload;
+    let mut from = 1;
+    let mut pages = 0;
+    loop {
+        let reply = client
+            .nats
+            .request("tafel.query.events.organiser", Bytes::from(json!({"from": from, "limit": 1000}).to_string()))
+            .await
+            .expect("a page too large for the server would never arrive");
+        assert!(reply.payload.len() <= max_payload, "{} > {max_payload}", reply.payload.len());
+        let page: Value = serde_json::from_slice(&reply.payload).unwrap();
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        assert_eq!(events[0]["sequence"], from);
+        from = page["next"].as_u64().unwrap();
+        assert_eq!(from, events.last().unwrap()["sequence"].as_u64().unwrap() + 1);
+        pages += 1;
+    }
+    assert_eq!(from, EVENTS as u64 + 1);
+    assert!(pages >= 2, "{EVENTS} events of ~4 KB fit one page of 1 MiB? ({pages} pages)");
+}

@@ -1,18 +1,31 @@
 //! Fan-out: every durable event, in sequence order, on `tafel.events.<aggregate>.<id>`.
 //!
 //! Driven by the log's subscription, not by the submit path, so the order holds under
-//! concurrent submits. How far fan-out got is kept in `<data>/fanout-cursor`, written
-//! only after the NATS server has confirmed everything before it (a flush round trip):
-//! after a crash an event may be published again, never skipped.
+//! concurrent submits. How far fan-out got is kept in `<data>/fanout-cursor`, saved
+//! (and fsynced, with its directory) only after the NATS server has confirmed
+//! everything before it: after a crash an event may be published again, never skipped.
+//!
+//! "Confirmed" means the server said so. A local flush is not enough: a reconnect drops
+//! the client's write buffer while a pending flush still completes on the new
+//! connection. So fan-out publishes a marker to a subject only it listens on and waits
+//! for the marker to come back: NATS handles one connection's messages in order, so the
+//! marker's return proves the server took every event before it, on that connection.
+//! The client's count of connections, taken before the first unconfirmed publish and
+//! again after the marker returns, says whether it was the same connection; if not,
+//! fan-out rewinds to the saved cursor and publishes again.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::{error, info};
 
+use crate::health::{Health, RepeatedWarning};
 use crate::stored::stored_event;
 
 /// The cursor file's name in the data directory.
@@ -22,7 +35,10 @@ pub const MAX_UNCONFIRMED_EVENTS: u64 = 256;
 /// Longest time between a publish and the confirmation of the cursor.
 pub const CONFIRM_INTERVAL: Duration = Duration::from_millis(200);
 /// Longest wait for the server to confirm what was published.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait to hand one event to the NATS client (its buffer is full while the
+/// server is away); then fan-out checks whether it should stop, and tries again.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
 /// Wait before publishing again after the NATS client refused a message.
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 
@@ -37,10 +53,16 @@ pub fn read_cursor(dir: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// Replaces the cursor atomically and durably: temporary file, fsync, rename, fsync of
+/// the directory. Blocking.
 fn write_cursor(dir: &Path, sequence: u64) -> std::io::Result<()> {
+    use std::io::Write;
     let temporary = dir.join(format!("{CURSOR_FILE}.tmp"));
-    std::fs::write(&temporary, format!("{sequence}\n"))?;
-    std::fs::rename(&temporary, dir.join(CURSOR_FILE))
+    let mut file = std::fs::File::create(&temporary)?;
+    writeln!(file, "{sequence}")?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(CURSOR_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The subject an event is fanned out on.
@@ -49,31 +71,96 @@ pub fn events_subject(stream: &str) -> String {
     format!("tafel.events.{}", stream.replacen('/', ".", 1))
 }
 
+/// Round trips through the server on the client's own connection.
+struct Confirmer {
+    subject: String,
+    markers: async_nats::Subscriber,
+    next_marker: u64,
+}
+
+impl Confirmer {
+    async fn new(client: &async_nats::Client) -> Result<Self, async_nats::SubscribeError> {
+        let subject = format!("{}.fanout", client.new_inbox());
+        let markers = client.subscribe(subject.clone()).await?;
+        Ok(Self { subject, markers, next_marker: 0 })
+    }
+
+    /// Publishes a marker and waits for it to come back through the server.
+    async fn round_trip(&mut self, client: &async_nats::Client) -> Result<(), String> {
+        self.next_marker += 1;
+        let marker = self.next_marker.to_string();
+        client.publish(self.subject.clone(), Bytes::from(marker.clone())).await.map_err(|e| e.to_string())?;
+        let returned = async {
+            while let Some(message) = self.markers.next().await {
+                // Markers of earlier, timed-out round trips may still arrive.
+                if message.payload.as_ref() == marker.as_bytes() {
+                    return Ok(());
+                }
+            }
+            Err("the marker subscription ended".to_owned())
+        };
+        tokio::time::timeout(CONFIRM_TIMEOUT, returned).await.map_err(|_| "no answer in time".to_owned())?
+    }
+}
+
+/// Where fan-out stands: what it published, what is saved as confirmed, and which
+/// connection the unconfirmed events went out on.
+struct Progress {
+    published: u64,
+    saved: u64,
+    /// The client's connection count when the first unconfirmed event was published.
+    connection: Option<u64>,
+}
+
+fn connections(client: &async_nats::Client) -> u64 {
+    client.statistics().connects.load(Ordering::Relaxed)
+}
+
 /// Publishes from the saved cursor on, until `stop` turns true; then confirms and saves
-/// how far it got.
-pub async fn run(log: SledLog, client: async_nats::Client, dir: PathBuf, mut stop: watch::Receiver<bool>) {
-    let mut published = match read_cursor(&dir) {
+/// how far it got, if the server answers in time.
+pub async fn run(
+    log: SledLog,
+    client: async_nats::Client,
+    dir: PathBuf,
+    mut stop: watch::Receiver<bool>,
+    health: Arc<Health>,
+) {
+    let saved = match read_cursor(&dir) {
         Ok(sequence) => sequence,
         Err(cause) => {
             error!(%cause, "cannot read the fan-out cursor; fanning out from the start");
             0
         }
     };
-    let mut saved = published;
-    let mut subscription = log.subscribe(published + 1);
+    let mut confirmer = match Confirmer::new(&client).await {
+        Ok(confirmer) => confirmer,
+        Err(cause) => {
+            error!(%cause, "fan-out cannot listen for its confirmations");
+            health.stopped("fan-out", format!("cannot listen for confirmations: {cause}"));
+            return;
+        }
+    };
+    let mut progress = Progress { published: saved, saved, connection: None };
+    let mut subscription = log.subscribe(saved + 1);
     let mut confirm = tokio::time::interval(CONFIRM_INTERVAL);
+    let mut publish_failed = RepeatedWarning::new("fan-out cannot publish; retrying");
+    let mut confirm_failed = RepeatedWarning::new("fan-out is not confirmed; will retry");
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => break,
-            _ = confirm.tick(), if published > saved => {
-                saved = confirm_and_save(&client, &dir, published, saved).await;
+            _ = confirm.tick(), if progress.published > progress.saved => {
+                if let Some(rewind) = confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await {
+                    subscription = log.subscribe(rewind + 1);
+                }
             }
             next = subscription.next() => {
                 let record = match next {
                     Ok(record) => record,
+                    Err(tafel_store::ReadError::Closed) => break,
                     Err(cause) => {
-                        warn!(%cause, "fan-out stops following the log");
+                        error!(%cause, "fan-out stops following the log");
+                        health.stopped("fan-out", format!("cannot follow the log: {cause}"));
                         break;
                     }
                 };
@@ -81,80 +168,129 @@ pub async fn run(log: SledLog, client: async_nats::Client, dir: PathBuf, mut sto
                     Ok(body) => Bytes::from(body),
                     Err(cause) => {
                         error!(%cause, sequence = record.sequence, "cannot fan out an event");
+                        health.stopped("fan-out", format!("cannot fan out event {}: {cause}", record.sequence));
                         break;
                     }
                 };
+                // Never publish past events that may have been lost with a connection:
+                // once it changed (or is down), confirm first, and go back if need be,
+                // so that subscribers get the events again in order.
+                if progress.connection.is_some_and(|connection| connection != connections(&client))
+                    || client.connection_state() != async_nats::connection::State::Connected
+                {
+                    match confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await {
+                        Some(rewind) => {
+                            subscription = log.subscribe(rewind + 1);
+                            continue;
+                        }
+                        None if progress.published > progress.saved => {
+                            // Not confirmed (the server is away): try this event again.
+                            subscription = log.subscribe(progress.published + 1);
+                            tokio::time::sleep(RETRY_DELAY).await;
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
+                if progress.connection.is_none() {
+                    progress.connection = Some(connections(&client));
+                }
                 let subject = events_subject(&record.stream);
-                while let Err(cause) = client.publish(subject.clone(), body.clone()).await {
-                    warn!(%cause, "fan-out publish failed; retrying");
+                loop {
+                    match tokio::time::timeout(PUBLISH_TIMEOUT, client.publish(subject.clone(), body.clone())).await {
+                        Ok(Ok(())) => {
+                            publish_failed.ended();
+                            break;
+                        }
+                        Ok(Err(cause)) => publish_failed.happened(&cause),
+                        Err(_) => publish_failed.happened(&"the NATS client's buffer stayed full"),
+                    }
+                    if *stop.borrow() {
+                        info!(sequence = record.sequence, "stopping with fan-out unfinished; it goes on from the saved cursor next time");
+                        return;
+                    }
                     tokio::time::sleep(RETRY_DELAY).await;
                 }
-                published = record.sequence;
-                if published - saved >= MAX_UNCONFIRMED_EVENTS {
-                    saved = confirm_and_save(&client, &dir, published, saved).await;
+                progress.published = record.sequence;
+                if progress.published - progress.saved >= MAX_UNCONFIRMED_EVENTS
+                    && let Some(rewind) = confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await
+                {
+                    subscription = log.subscribe(rewind + 1);
                 }
             }
         }
     }
-    if published > saved {
-        confirm_and_save(&client, &dir, published, saved).await;
+    if progress.published > progress.saved {
+        confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await;
     }
 }
 
 /// Waits for the server to confirm everything published so far, then saves the cursor.
-/// Returns the cursor now saved.
-async fn confirm_and_save(client: &async_nats::Client, dir: &Path, published: u64, saved: u64) -> u64 {
-    match tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(cause)) => {
-            warn!(%cause, "the NATS server did not confirm fan-out; will retry");
-            return saved;
-        }
-        Err(_) => {
-            warn!("the NATS server did not confirm fan-out in time; will retry");
-            return saved;
-        }
+/// Returns the sequence to rewind to when the events may not have reached the server
+/// (the connection changed under them).
+async fn confirm_and_save(
+    client: &async_nats::Client,
+    confirmer: &mut Confirmer,
+    dir: &Path,
+    progress: &mut Progress,
+    failed: &mut RepeatedWarning,
+) -> Option<u64> {
+    if let Err(cause) = confirmer.round_trip(client).await {
+        failed.happened(&cause);
+        return None;
     }
-    match write_cursor(dir, published) {
-        Ok(()) => published,
-        Err(cause) => {
-            error!(%cause, "cannot save the fan-out cursor");
-            saved
-        }
+    if progress.connection != Some(connections(client)) {
+        info!(
+            from = progress.saved + 1,
+            "NATS reconnected under unconfirmed fan-out; publishing again from the cursor"
+        );
+        progress.published = progress.saved;
+        progress.connection = None;
+        return Some(progress.saved);
     }
+    let (directory, published) = (dir.to_path_buf(), progress.published);
+    match tokio::task::spawn_blocking(move || write_cursor(&directory, published)).await {
+        Ok(Ok(())) => {
+            failed.ended();
+            progress.saved = published;
+            progress.connection = None;
+        }
+        Ok(Err(cause)) => failed.happened(&format!("cannot save the fan-out cursor: {cause}")),
+        Err(cause) => failed.happened(&cause),
+    }
+    None
 }
 
 /// Publishes each changed shortlist as a `tafel.shortlist.updated` event on
 /// `tafel.shortlist.<request-id>` (never stored, never on `tafel.events`), until the
-/// projection closes the channel.
-pub async fn publish_shortlists(
-    client: async_nats::Client,
-    mut shortlists: tokio::sync::mpsc::Receiver<tafel_contract::shortlist::Shortlist>,
-) {
-    while let Some(shortlist) = shortlists.recv().await {
-        let subject = format!("tafel.shortlist.{}", shortlist.request_id);
-        let event = serde_json::json!({
-            "specversion": "1.0",
-            "id": format!("shortlist-{}-{}", shortlist.request_id, shortlist.as_of),
-            "source": "/tafel/matcher",
-            "type": "tafel.shortlist.updated",
-            "subject": shortlist.request_id,
-            "time": tafel_contract::envelope::format_recorded_at(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0)
-            ),
-            "datacontenttype": "application/json",
-            "data": shortlist,
-        });
-        match serde_json::to_vec(&event) {
-            Ok(body) => {
-                if let Err(cause) = client.publish(subject, Bytes::from(body)).await {
-                    warn!(%cause, "cannot publish a shortlist update");
-                }
+/// projection closes the outbox. A slow server holds back only this task.
+pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<crate::projection::ShortlistOutbox>) {
+    let mut failed = RepeatedWarning::new("cannot publish a shortlist update");
+    while let Some(shortlists) = outbox.take().await {
+        for shortlist in shortlists {
+            let subject = format!("tafel.shortlist.{}", shortlist.request_id);
+            let event = serde_json::json!({
+                "specversion": "1.0",
+                "id": format!("shortlist-{}-{}", shortlist.request_id, shortlist.as_of),
+                "source": "/tafel/matcher",
+                "type": "tafel.shortlist.updated",
+                "subject": shortlist.request_id,
+                "time": tafel_contract::envelope::format_recorded_at(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0)
+                ),
+                "datacontenttype": "application/json",
+                "data": shortlist,
+            });
+            match serde_json::to_vec(&event) {
+                Ok(body) => match client.publish(subject, Bytes::from(body)).await {
+                    Ok(()) => failed.ended(),
+                    Err(cause) => failed.happened(&cause),
+                },
+                Err(cause) => error!(%cause, "cannot encode a shortlist update"),
             }
-            Err(cause) => error!(%cause, "cannot encode a shortlist update"),
         }
     }
 }

@@ -30,17 +30,23 @@ pub fn app(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// 200 only once the log is open, the views have caught up with it, and every
-/// configured transport (NATS included) is serving.
+/// 200 only once the log is open and writable, the views have caught up with it and
+/// are following it, fan-out runs, and every configured transport (NATS included) is
+/// serving; otherwise 503 with the reasons, one per line.
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    let mut problems = state.service.problems();
     let nats_ok =
         state.nats.as_ref().is_none_or(|client| client.connection_state() == async_nats::connection::State::Connected);
-    if state.service.caught_up() && nats_ok {
-        (StatusCode::OK, "ready\n")
-    } else if !nats_ok {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for NATS\n")
+    if !nats_ok {
+        problems.push("waiting for NATS".into());
+    }
+    if !state.service.caught_up() {
+        problems.push("catching up with the log".into());
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "catching up with the log\n")
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n")
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod demo;
 pub mod fanout;
+pub mod health;
 pub mod http;
 pub mod nats;
 pub mod principals;

@@ -20,6 +20,9 @@ use crate::service::Service;
 pub const QUEUE_GROUP: &str = "tafel";
 /// Most submits and queries handled at once; more wait in NATS's buffers.
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Longest time a stop waits for NATS to drain the subscriptions and take the last
+/// replies; a server that is away cannot take them at all.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long Tafel waits between reconnection attempts (it never gives up).
 const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(2);
 
@@ -122,22 +125,32 @@ pub async fn serve(
         }
     }
 
-    // Stop taking new work, but answer what NATS already delivered to us.
-    let _ = submits.drain().await;
-    let _ = queries.drain().await;
-    let _ = client.flush().await;
-    while let Some(message) = submits.next().await {
-        if let Ok(permit) = limit.clone().acquire_owned().await {
-            handle(&mut tasks, permit, message, true);
+    // Stop taking new work, but answer what NATS already delivered to us, within a
+    // bounded time: with the server away, draining never completes (contract section 7).
+    let answer_delivered = async {
+        let _ = submits.drain().await;
+        let _ = queries.drain().await;
+        let _ = client.flush().await;
+        while let Some(message) = submits.next().await {
+            if let Ok(permit) = limit.clone().acquire_owned().await {
+                handle(&mut tasks, permit, message, true);
+            }
         }
-    }
-    while let Some(message) = queries.next().await {
-        if let Ok(permit) = limit.clone().acquire_owned().await {
-            handle(&mut tasks, permit, message, false);
+        while let Some(message) = queries.next().await {
+            if let Ok(permit) = limit.clone().acquire_owned().await {
+                handle(&mut tasks, permit, message, false);
+            }
         }
+        while tasks.join_next().await.is_some() {}
+        let _ = client.flush().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, answer_delivered).await.is_err() {
+        warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "NATS did not let every delivered message be answered in time; stopping anyway (what was appended stays \
+             appended, and a resend is answered as a duplicate)"
+        );
     }
-    while tasks.join_next().await.is_some() {}
-    let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     info!("NATS transport stopped");
 }
 

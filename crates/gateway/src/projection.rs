@@ -1,23 +1,27 @@
 //! Keeps the views current: follows the log from where they stand and folds each
 //! durable event into the [`World`] (aggregates) and the [`Matcher`] (shortlists) under
 //! one lock, so every reader sees both at the same log position. Shortlists that an
-//! event really changed are handed to `shortlists` (the NATS publisher), computed at
-//! that event's position.
+//! event really changed go to a [`ShortlistOutbox`], computed at that event's position.
+//!
+//! The projection never waits for anyone downstream: the outbox keeps only the latest
+//! shortlist of each request, so a slow or absent NATS server delays shortlist updates
+//! (and skips the ones superseded meanwhile) but never holds back the views, and
+//! therefore never a submit.
 
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
+use tafel_contract::AggregateId;
 use tafel_contract::data::EventData;
 use tafel_contract::shortlist::Shortlist;
 use tafel_domain::World;
 use tafel_matcher::{DEFAULT_LIMIT, Matcher};
 use tafel_store::{EventLog, SledLog, Subscription};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tracing::error;
 
+use crate::health::Health;
 use crate::stored::stored_event;
-
-/// Most changed shortlists waiting for the publisher before the projection waits.
-pub const MAX_PENDING_SHORTLISTS: usize = 4096;
 
 /// Everything derived from the log that requests are answered from.
 pub struct Views {
@@ -35,17 +39,94 @@ impl Views {
     }
 }
 
+/// Changed shortlists waiting to be published: the latest of each request, in the order
+/// the requests first changed. Bounded by the number of requests.
+#[derive(Debug, Default)]
+pub struct ShortlistOutbox {
+    pending: Mutex<Pending>,
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    order: VecDeque<AggregateId>,
+    latest: HashMap<AggregateId, Shortlist>,
+    closed: bool,
+}
+
+impl ShortlistOutbox {
+    /// Puts `shortlist` in, replacing one of the same request still waiting.
+    pub fn put(&self, shortlist: Shortlist) {
+        if let Ok(mut pending) = self.pending.lock() {
+            let id = shortlist.request_id.clone();
+            if pending.latest.insert(id.clone(), shortlist).is_none() {
+                pending.order.push_back(id);
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    /// No more shortlists will come; [`ShortlistOutbox::take`] answers `None` once empty.
+    pub fn close(&self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.closed = true;
+        }
+        self.ready.notify_one();
+    }
+
+    /// Everything waiting, once there is something; `None` when closed and empty.
+    pub async fn take(&self) -> Option<Vec<Shortlist>> {
+        loop {
+            {
+                let mut pending = self.pending.lock().ok()?;
+                if !pending.order.is_empty() {
+                    let Pending { order, latest, .. } = &mut *pending;
+                    return Some(order.drain(..).filter_map(|id| latest.remove(&id)).collect());
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// How many shortlists are waiting.
+    pub fn len(&self) -> usize {
+        self.pending.lock().map(|pending| pending.order.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Follows the log until it closes; shortlist changes are handed on only for events
 /// after `publish_after` (the log as it was at start-up).
 ///
-/// It follows the log until it closes or an event does not fit the views (a broken
-/// invariant, logged; the service then stops being ready, as `applied` stops moving).
+/// An event that does not fit the views (a broken invariant) stops it, and `health`
+/// says why: the service then stops being ready.
 pub async fn run(
     log: SledLog,
     views: Arc<RwLock<Views>>,
     applied: watch::Sender<u64>,
-    shortlists: Option<mpsc::Sender<Shortlist>>,
+    shortlists: Option<Arc<ShortlistOutbox>>,
     publish_after: u64,
+    health: Arc<Health>,
+) {
+    follow(log, views, applied, shortlists.as_deref(), publish_after, &health).await;
+    if let Some(outbox) = shortlists {
+        outbox.close();
+    }
+}
+
+async fn follow(
+    log: SledLog,
+    views: Arc<RwLock<Views>>,
+    applied: watch::Sender<u64>,
+    shortlists: Option<&ShortlistOutbox>,
+    publish_after: u64,
+    health: &Health,
 ) {
     let from = views.read().map(|v| v.last_sequence() + 1).unwrap_or(1);
     let mut subscription = log.subscribe(from);
@@ -55,6 +136,7 @@ pub async fn run(
             Err(tafel_store::ReadError::Closed) => return,
             Err(cause) => {
                 error!(%cause, "the views cannot follow the log");
+                health.stopped("views", format!("cannot follow the log: {cause}"));
                 return;
             }
         };
@@ -65,29 +147,56 @@ pub async fn run(
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
             views.world.apply_data(&event, data.clone())?;
             let changed = views.matcher.apply_parsed(&event, &data);
+            assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
             // Replaying what was there at start-up changes nothing anyone has not seen.
-            let updated: Vec<Shortlist> = if shortlists.is_some() && event.meta.sequence > publish_after {
-                changed.iter().filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)).collect()
-            } else {
-                Vec::new()
-            };
-            Ok((views.last_sequence(), updated))
+            if let Some(outbox) = shortlists
+                && event.meta.sequence > publish_after
+            {
+                for shortlist in changed.iter().filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)) {
+                    outbox.put(shortlist);
+                }
+            }
+            Ok(views.last_sequence())
         });
         match outcome {
-            Ok((sequence, updated)) => {
+            Ok(sequence) => {
                 applied.send_replace(sequence);
-                if let Some(sender) = &shortlists {
-                    for shortlist in updated {
-                        if sender.send(shortlist).await.is_err() {
-                            break;
-                        }
-                    }
-                }
             }
             Err(cause) => {
                 error!(%cause, sequence = record.sequence, "an event does not fit the views");
+                health.stopped("views", format!("event {} does not fit the views: {cause}", record.sequence));
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shortlist(request: &str, as_of: u64) -> Shortlist {
+        Shortlist {
+            request_id: AggregateId::parse(request).unwrap(),
+            as_of,
+            entries: Vec::new(),
+            near_misses: Vec::new(),
+            consortia: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_keeps_the_latest_shortlist_of_each_request_in_order() {
+        let outbox = ShortlistOutbox::default();
+        for as_of in 1..=1000 {
+            outbox.put(shortlist("r1", as_of));
+            outbox.put(shortlist(if as_of % 2 == 0 { "r2" } else { "r3" }, as_of));
+        }
+        assert_eq!(outbox.len(), 3, "a publisher that fell behind holds one shortlist per request");
+        let taken = outbox.take().await.unwrap();
+        let seen: Vec<(String, u64)> = taken.iter().map(|s| (s.request_id.to_string(), s.as_of)).collect();
+        assert_eq!(seen, vec![("r1".into(), 1000), ("r3".into(), 999), ("r2".into(), 1000)]);
+        outbox.close();
+        assert!(outbox.take().await.is_none());
     }
 }

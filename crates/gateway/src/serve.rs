@@ -8,16 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use tafel_contract::shortlist::Shortlist;
 use tafel_matcher::{Matcher, ScoringTable};
 use tafel_store::{EventLog, OpenOptions, SledLog};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::health::Health;
 use crate::http::{HttpState, app};
 use crate::principals::{Principals, PrincipalsError};
-use crate::projection::{MAX_PENDING_SHORTLISTS, Views};
+use crate::projection::{ShortlistOutbox, Views};
 use crate::service::Service;
 use crate::{fanout, nats, projection};
 
@@ -73,16 +73,18 @@ pub async fn start_service(
     log: SledLog,
     principals: Principals,
     scoring: ScoringTable,
-    shortlists: Option<mpsc::Sender<Shortlist>>,
+    shortlists: Option<Arc<ShortlistOutbox>>,
 ) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ServeError> {
     let views = Arc::new(RwLock::new(Views::new(Matcher::new(scoring))));
     let (applied_tx, mut applied) = watch::channel(0);
     let target = log.last_sequence();
-    let projection = tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, shortlists, target));
+    let health = Arc::new(Health::default());
+    let projection =
+        tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, shortlists, target, health.clone()));
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ServeError::Replay);
     }
-    Ok((Arc::new(Service::new(log, views, scoring, applied, principals)), projection))
+    Ok((Arc::new(Service::new(log, views, scoring, applied, principals, health)), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -104,14 +106,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             .and_then(|text| ScoringTable::from_json(&text))
             .map_err(|detail| ServeError::Scoring { path: path.display().to_string(), detail })?,
     };
-    let (shortlists_tx, shortlists) = match config.nats_url {
-        Some(_) => {
-            let (sender, receiver) = mpsc::channel(MAX_PENDING_SHORTLISTS);
-            (Some(sender), Some(receiver))
-        }
-        None => (None, None),
-    };
-    let (service, projection) = start_service(log.clone(), principals, scoring, shortlists_tx).await?;
+    let shortlists = config.nats_url.as_ref().map(|_| Arc::new(ShortlistOutbox::default()));
+    let (service, projection) = start_service(log.clone(), principals, scoring, shortlists.clone()).await?;
     if config.demo {
         if log.last_sequence() == 0 {
             load_demo(&service, &principals_path).await?;
@@ -157,7 +153,13 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("stopped");
             return Ok(());
         };
-        nats_tasks.push(tokio::spawn(fanout::run(log.clone(), client.clone(), config.data_dir.clone(), stop.clone())));
+        nats_tasks.push(tokio::spawn(fanout::run(
+            log.clone(),
+            client.clone(),
+            config.data_dir.clone(),
+            stop.clone(),
+            service.health.clone(),
+        )));
         nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
         if let Some(shortlists) = shortlists {
             tokio::spawn(fanout::publish_shortlists(client.clone(), shortlists));

@@ -12,7 +12,7 @@ use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry};
 use crate::record::{self, RECORD_FORMAT};
 use crate::subscription::SledSubscription;
-use crate::writer::{Command, QueuedAppend, Writer};
+use crate::writer::{Command, QueuedAppend, Writer, WriterSignals};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,
     MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
@@ -52,6 +52,8 @@ struct Inner {
     commands: Option<mpsc::Sender<Command>>,
     durable: watch::Receiver<u64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Why the writer refuses every append, once a write or flush failed.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Inner {
@@ -126,13 +128,14 @@ impl SledLog {
 
         let (durable_tx, durable) = watch::channel(last);
         let (commands, receiver) = mpsc::channel(MAX_QUEUED_APPENDS);
+        let failure = Arc::new(Mutex::new(None));
         let writer = Writer::new(
             dir.to_path_buf(),
             db.clone(),
             tree.clone(),
             last,
             last_recorded_at_ms,
-            durable_tx,
+            WriterSignals { durable: durable_tx, failure: failure.clone() },
             options.checkpoint_interval,
         );
         let handle = std::thread::Builder::new()
@@ -148,6 +151,7 @@ impl SledLog {
                 commands: Some(commands),
                 durable,
                 writer: Mutex::new(Some(handle)),
+                failure,
             }),
         })
     }
@@ -163,6 +167,12 @@ impl SledLog {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+    }
+
+    /// Why the log refuses every append, when a write or flush failed (what is on disk
+    /// is then unknown until the log is reopened and verified); `None` while healthy.
+    pub fn write_failure(&self) -> Option<String> {
+        self.inner.failure.lock().ok().and_then(|failure| failure.clone())
     }
 
     pub fn path(&self) -> &Path {

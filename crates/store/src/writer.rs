@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -37,6 +38,13 @@ pub(crate) struct QueuedAppend {
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
+/// What the writer tells the log's readers: how far the log is durable, and why it
+/// refuses writes, if it does.
+pub(crate) struct WriterSignals {
+    pub durable: watch::Sender<u64>,
+    pub failure: Arc<Mutex<Option<String>>>,
+}
+
 pub(crate) struct Writer {
     dir: PathBuf,
     db: sled::Db,
@@ -59,6 +67,8 @@ pub(crate) struct Writer {
     /// Set when a write or flush failed: what is on disk is then unknown, so the writer
     /// refuses everything until the log is reopened (and verified).
     failed: Option<String>,
+    /// The same, for readers of the log's health (readiness).
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 /// What one group has decided so far, before it is durable.
@@ -78,9 +88,10 @@ impl Writer {
         tree: sled::Tree,
         last_sequence: u64,
         last_recorded_at_ms: i64,
-        durable: watch::Sender<u64>,
+        signals: WriterSignals,
         checkpoint_interval: Duration,
     ) -> Self {
+        let WriterSignals { durable, failure } = signals;
         Self {
             dir,
             db,
@@ -95,6 +106,7 @@ impl Writer {
             last_checkpoint: Instant::now(),
             checkpoint_interval,
             failed: None,
+            failure,
         }
     }
 
@@ -154,6 +166,9 @@ impl Writer {
                 error!(%cause, "the event log could not be written; refusing writes until it is reopened");
                 let why = format!("the log could not be written ({cause}); it must be reopened");
                 self.failed = Some(why.clone());
+                if let Ok(mut failure) = self.failure.lock() {
+                    *failure = Some(why.clone());
+                }
                 for (reply, _) in answers {
                     let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
                 }

@@ -27,6 +27,7 @@ use tafel_store::{EventLog, SledLog};
 use tokio::sync::{Semaphore, watch};
 use tracing::error;
 
+use crate::health::Health;
 use crate::principals::Principals;
 use crate::projection::Views;
 
@@ -68,6 +69,8 @@ pub struct Service {
     applied: watch::Receiver<u64>,
     principals: RwLock<Arc<Principals>>,
     pub counters: Counters,
+    /// The parts that stopped, for readiness.
+    pub health: Arc<Health>,
     /// Shortlists frozen by agendas, by the position they were frozen at (an agenda's
     /// requests are fixed by its position, so the position is key enough).
     frozen: Mutex<HashMap<u64, Arc<Vec<Value>>>>,
@@ -86,6 +89,7 @@ impl Service {
         scoring: ScoringTable,
         applied: watch::Receiver<u64>,
         principals: Principals,
+        health: Arc<Health>,
     ) -> Self {
         Self {
             log,
@@ -94,6 +98,7 @@ impl Service {
             applied,
             principals: RwLock::new(Arc::new(principals)),
             counters: Counters::default(),
+            health,
             frozen: Mutex::new(HashMap::new()),
             expensive: Arc::new(Semaphore::new(MAX_EXPENSIVE_AT_ONCE)),
             expensive_by_principal: Arc::default(),
@@ -117,6 +122,16 @@ impl Service {
     /// Whether the views have applied every durable event.
     pub fn caught_up(&self) -> bool {
         *self.applied.borrow() >= self.log.last_sequence()
+    }
+
+    /// Why this instance cannot serve, as lines for people; empty when it can. Being
+    /// behind the log is not among them (that passes by itself).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.health.problems();
+        if let Some(failure) = self.log.write_failure() {
+            problems.push(format!("the log refuses writes: {failure}"));
+        }
+        problems
     }
 
     /// How far the views have got.
