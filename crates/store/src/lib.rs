@@ -41,8 +41,18 @@ pub const MAX_EVENT_ID_BYTES: usize = 512;
 /// Longest principal name, in bytes.
 pub const MAX_PRINCIPAL_BYTES: usize = 128;
 /// Largest payload of one event, in bytes. The contract caps an incoming event at
-/// 64 KiB; the stored payload is that event re-serialised, so this leaves headroom.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// 64 KiB; the stored payload is that event re-serialised, so this leaves headroom. It
+/// is also bounded by [`SEGMENT_SIZE_BYTES`]: a sled leaf of up to about 17 records of
+/// this size must stay under sled's blob threshold (see there).
+pub const MAX_PAYLOAD_BYTES: usize = 80 * 1024;
+/// sled's segment size for a new log. sled 0.34 writes any page over a quarter of a
+/// segment as a separate blob file and never fsyncs blob files: an acknowledged record
+/// in one could be lost on power failure. With 8 MiB segments a quarter is 2 MiB, more
+/// than a leaf of the largest records (sled splits a leaf past 16 entries; 17 records of
+/// [`MAX_PAYLOAD_BYTES`] plus their keys are about 1.4 MiB), so no page of the log is
+/// ever a blob. A log created with another segment size keeps it (sled refuses to
+/// change it), and opening it warns.
+pub const SEGMENT_SIZE_BYTES: usize = 8 * 1024 * 1024;
 
 /// An event to append. `identity` holds the bytes that decide, when the same `id` is
 /// appended again, whether it is a duplicate (equal bytes) or a conflict (other

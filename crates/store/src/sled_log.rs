@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry};
@@ -15,7 +15,7 @@ use crate::subscription::SledSubscription;
 use crate::writer::{Command, QueuedAppend, Writer, WriterSignals};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,
-    MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent,
+    MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent, SEGMENT_SIZE_BYTES,
 };
 
 /// Appends waiting for the writer; past this, appenders wait (back-pressure).
@@ -84,8 +84,17 @@ impl SledLog {
         let path_text = dir.display().to_string();
         std::fs::create_dir_all(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
         let sled_error = |source| OpenError::Sled { path: path_text.clone(), source };
+        let segment_size = segment_size(&dir.join("sled"));
+        if segment_size < SEGMENT_SIZE_BYTES {
+            warn!(
+                segment_size,
+                "this log was created with small sled segments: records over a quarter of one go to blob files, \
+                 which sled does not fsync; copy the log into a new one to be safe"
+            );
+        }
         let db = sled::Config::new()
             .path(dir.join("sled"))
+            .segment_size(segment_size)
             .cache_capacity(options.cache_capacity_bytes)
             .open()
             .map_err(sled_error)?;
@@ -187,6 +196,17 @@ impl SledLog {
     fn durable(&self) -> u64 {
         *self.inner.durable.borrow()
     }
+}
+
+/// The segment size of the sled database in `sled_dir`, as its `conf` file records it,
+/// or [`SEGMENT_SIZE_BYTES`] for a new one.
+fn segment_size(sled_dir: &Path) -> usize {
+    std::fs::read_to_string(sled_dir.join("conf"))
+        .ok()
+        .and_then(|conf| {
+            conf.lines().find_map(|line| line.strip_prefix("segment_size: ").and_then(|size| size.trim().parse().ok()))
+        })
+        .unwrap_or(SEGMENT_SIZE_BYTES)
 }
 
 /// Checks a batch before it is queued, so the writer sees only well-formed batches.

@@ -113,6 +113,33 @@ async fn conditions_are_checked_against_the_appends_of_the_same_group() {
     }
 }
 
+/// sled 0.34 never fsyncs its blob files, where it puts pages over a quarter of a
+/// segment: the largest records the log takes must never make one.
+#[tokio::test]
+async fn the_largest_records_stay_out_of_sleds_unsynced_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let stream = "s".repeat(tafel_store::MAX_STREAM_BYTES);
+    for round in 0..6u8 {
+        let events = (0..24u8)
+            .map(|index| NewEvent {
+                id: format!("{round:03}-{index:03}-{}", "i".repeat(tafel_store::MAX_EVENT_ID_BYTES - 8)),
+                principal: "p".repeat(tafel_store::MAX_PRINCIPAL_BYTES),
+                identity: vec![round, index],
+                payload: vec![b'x' + index % 3; tafel_store::MAX_PAYLOAD_BYTES],
+            })
+            .collect();
+        log.append(batch(&stream, ExpectedVersion::Any, events)).await.unwrap();
+    }
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("sled").join("blobs"))
+        .map(|entries| entries.filter_map(Result::ok).map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(blobs.is_empty(), "sled wrote blob files it will not fsync: {blobs:?}");
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.read_from(1, 1000).unwrap().len(), 6 * 24);
+}
+
 #[tokio::test]
 async fn the_same_id_with_the_same_content_is_a_duplicate_for_ever() {
     let dir = tempfile::tempdir().unwrap();
