@@ -113,7 +113,13 @@ async fn tafel_appends(
 /// The baseline: each writer thread inserts its batch with one `apply_batch` and then
 /// calls sled's `flush` (write + fsync), as a plain sled user would for durability.
 fn raw_sled_appends(dir: &Path, writers: usize, batch_events: usize, duration: Duration) -> std::io::Result<f64> {
-    let db = sled::Config::new().path(dir).cache_capacity(128 * 1024 * 1024).open().map_err(std::io::Error::other)?;
+    // The same segment size as the log, so both sides write alike.
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(128 * 1024 * 1024)
+        .segment_size(tafel_store::SEGMENT_SIZE_BYTES)
+        .open()
+        .map_err(std::io::Error::other)?;
     let next_key = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let started = Instant::now();

@@ -292,7 +292,11 @@ async fn a_damaged_record_is_reported_on_open() {
     }
     {
         // Flip one byte of event 2's record, behind the store's back.
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = sled::Config::new()
+            .path(dir.path().join("sled"))
+            .segment_size(tafel_store::SEGMENT_SIZE_BYTES)
+            .open()
+            .unwrap();
         let tree = db.open_tree("log").unwrap();
         let mut key = vec![b'E'];
         key.extend_from_slice(&2u64.to_be_bytes());
@@ -321,7 +325,11 @@ async fn a_log_shorter_than_its_checkpoint_is_reported_on_open() {
     }
     assert!(std::fs::read_to_string(dir.path().join("durable-sequence")).unwrap().ends_with("3\n"));
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = sled::Config::new()
+            .path(dir.path().join("sled"))
+            .segment_size(tafel_store::SEGMENT_SIZE_BYTES)
+            .open()
+            .unwrap();
         let tree = db.open_tree("log").unwrap();
         // Lose the last event whole, with its index entries, as a storage engine that
         // dropped a flushed write would: only the checkpoint can tell.
