@@ -1,7 +1,7 @@
 //! [`SledLog`]: the embedded backend of [`EventLog`], on sled 0.34.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -44,10 +44,28 @@ pub struct SledLog {
     inner: Arc<Inner>,
 }
 
+/// The open sled database. The writer replaces it whole when it reopens the log after
+/// a failed write; everyone else takes the current one for each read and lets go of it
+/// at once, so that the old one can be closed.
+pub(crate) struct Handles {
+    pub db: sled::Db,
+    pub tree: sled::Tree,
+}
+
+/// Where the current [`Handles`] are; `None` while the writer reopens the log.
+pub(crate) type Slot = Arc<RwLock<Option<Arc<Handles>>>>;
+
+/// The current handles, for one read.
+pub(crate) fn current(slot: &Slot) -> Result<Arc<Handles>, ReadError> {
+    slot.read()
+        .map_err(|_| ReadError::Unavailable("the log's handles are poisoned".into()))?
+        .clone()
+        .ok_or_else(|| ReadError::Unavailable("the log is being reopened".into()))
+}
+
 struct Inner {
     path: PathBuf,
-    db: sled::Db,
-    tree: sled::Tree,
+    slot: Slot,
     /// `None` only while the last handle is being dropped.
     commands: Option<mpsc::Sender<Command>>,
     durable: watch::Receiver<u64>,
@@ -82,57 +100,10 @@ impl SledLog {
     /// known to be durable.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<SledLog, OpenError> {
         let path_text = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
-        let sled_error = |source| OpenError::Sled { path: path_text.clone(), source };
-        let segment_size = segment_size(&dir.join("sled"));
-        if segment_size < SEGMENT_SIZE_BYTES {
-            warn!(
-                segment_size,
-                "this log was created with small sled segments: records over a quarter of one go to blob files, \
-                 which sled does not fsync; copy the log into a new one to be safe"
-            );
-        }
-        let db = sled::Config::new()
-            .path(dir.join("sled"))
-            .segment_size(segment_size)
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()
-            .map_err(sled_error)?;
-        let tree = db.open_tree("log").map_err(sled_error)?;
-        let damaged = |detail: String| OpenError::Damaged { path: path_text.clone(), detail };
-
-        match tree.get(keys::FORMAT).map_err(sled_error)? {
-            Some(value) => {
-                let found = value
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| damaged("the format marker is unreadable".into()))?;
-                if found != u32::from(RECORD_FORMAT) {
-                    return Err(OpenError::UnsupportedFormat {
-                        path: path_text,
-                        found,
-                        supported: u32::from(RECORD_FORMAT),
-                    });
-                }
-            }
-            None if tree.is_empty() => {
-                tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes()).map_err(sled_error)?;
-                db.flush().map_err(sled_error)?;
-            }
-            None => {
-                return Err(damaged("events are present but the format marker is missing".into()));
-            }
-        }
-
-        let (last, last_recorded_at_ms) = verify(&tree).map_err(damaged)?;
-        let known_durable =
-            checkpoint::read(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
-        if known_durable > last {
-            return Err(damaged(format!(
-                "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
-            )));
-        }
+        let opened = open_db(dir, &options)?;
+        let (last, last_recorded_at_ms) = (opened.last, opened.last_recorded_at_ms);
+        let handles = Arc::new(opened.handles);
+        let slot: Slot = Arc::new(RwLock::new(Some(handles.clone())));
         info!(path = %path_text, events = last, "event log open");
 
         let (durable_tx, durable) = watch::channel(last);
@@ -140,12 +111,11 @@ impl SledLog {
         let failure = Arc::new(Mutex::new(None));
         let writer = Writer::new(
             dir.to_path_buf(),
-            db.clone(),
-            tree.clone(),
+            options,
+            (slot.clone(), handles),
             last,
             last_recorded_at_ms,
             WriterSignals { durable: durable_tx, failure: failure.clone() },
-            options.checkpoint_interval,
         );
         let handle = std::thread::Builder::new()
             .name("tafel-log-writer".into())
@@ -155,8 +125,7 @@ impl SledLog {
         Ok(SledLog {
             inner: Arc::new(Inner {
                 path: dir.to_path_buf(),
-                db,
-                tree,
+                slot,
                 commands: Some(commands),
                 durable,
                 writer: Mutex::new(Some(handle)),
@@ -190,12 +159,82 @@ impl SledLog {
 
     /// Bytes sled uses on disk (about twice the data; see the README).
     pub fn size_on_disk(&self) -> Result<u64, ReadError> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.handles()?.db.size_on_disk()?)
+    }
+
+    fn handles(&self) -> Result<Arc<Handles>, ReadError> {
+        current(&self.inner.slot)
     }
 
     fn durable(&self) -> u64 {
         *self.inner.durable.borrow()
     }
+}
+
+/// A sled database opened and checked whole.
+pub(crate) struct Opened {
+    pub handles: Handles,
+    pub last: u64,
+    pub last_recorded_at_ms: i64,
+}
+
+/// Opens (or creates) the sled database in `dir` and checks it whole: every record
+/// decodes and passes its checksum, sequences run from 1 without a gap, the last
+/// event's index entries exist, and the log is not shorter than it was last known to
+/// be durable. Used on open, and by the writer to reopen the log after a failed write.
+pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenError> {
+    let path_text = dir.display().to_string();
+    std::fs::create_dir_all(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+    let sled_error = |source| OpenError::Sled { path: path_text.clone(), source };
+    let segment_size = segment_size(&dir.join("sled"));
+    if segment_size < SEGMENT_SIZE_BYTES {
+        warn!(
+            segment_size,
+            "this log was created with small sled segments: records over a quarter of one go to blob files, \
+             which sled does not fsync; copy the log into a new one to be safe"
+        );
+    }
+    let db = sled::Config::new()
+        .path(dir.join("sled"))
+        .segment_size(segment_size)
+        .cache_capacity(options.cache_capacity_bytes)
+        .open()
+        .map_err(sled_error)?;
+    let tree = db.open_tree("log").map_err(sled_error)?;
+    let damaged = |detail: String| OpenError::Damaged { path: path_text.clone(), detail };
+
+    match tree.get(keys::FORMAT).map_err(sled_error)? {
+        Some(value) => {
+            let found = value
+                .as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| damaged("the format marker is unreadable".into()))?;
+            if found != u32::from(RECORD_FORMAT) {
+                return Err(OpenError::UnsupportedFormat {
+                    path: path_text,
+                    found,
+                    supported: u32::from(RECORD_FORMAT),
+                });
+            }
+        }
+        None if tree.is_empty() => {
+            tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes()).map_err(sled_error)?;
+            db.flush().map_err(sled_error)?;
+        }
+        None => {
+            return Err(damaged("events are present but the format marker is missing".into()));
+        }
+    }
+
+    let (last, last_recorded_at_ms) = verify(&tree).map_err(damaged)?;
+    let known_durable = checkpoint::read(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+    if known_durable > last {
+        return Err(damaged(format!(
+            "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
+        )));
+    }
+    Ok(Opened { handles: Handles { db, tree }, last, last_recorded_at_ms })
 }
 
 /// The segment size of the sled database in `sled_dir`, as its `conf` file records it,
@@ -256,7 +295,7 @@ impl EventLog for SledLog {
     }
 
     fn lookup_id(&self, id: &str, identity: &[u8]) -> Result<IdLookup, ReadError> {
-        let Some(value) = self.inner.tree.get(keys::id(id))? else {
+        let Some(value) = self.handles()?.tree.get(keys::id(id))? else {
             return Ok(IdLookup::Unknown);
         };
         let entry = IdEntry::decode(&value).ok_or_else(|| ReadError::Damaged(format!("id index entry of {id:?}")))?;
@@ -272,7 +311,7 @@ impl EventLog for SledLog {
 
     fn stream_version(&self, stream: &str) -> Result<u64, ReadError> {
         let durable = self.durable();
-        for entry in self.inner.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
+        for entry in self.handles()?.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
             let (key, value) = entry?;
             let sequence = keys::decode_u64(&value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
             if sequence <= durable {
@@ -288,7 +327,8 @@ impl EventLog for SledLog {
         let start = keys::stream_entry(stream, from_version.max(1));
         let prefix = keys::stream_prefix(stream);
         let mut events = Vec::new();
-        for entry in self.inner.tree.range(start..) {
+        let handles = self.handles()?;
+        for entry in handles.tree.range(start..) {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
@@ -297,13 +337,13 @@ impl EventLog for SledLog {
             if sequence > durable {
                 break;
             }
-            events.push(read_event(&self.inner.tree, sequence)?);
+            events.push(read_event(&handles.tree, sequence)?);
         }
         Ok(events)
     }
 
     fn read_from(&self, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, ReadError> {
-        read_range(&self.inner.tree, from_sequence, self.durable(), limit)
+        read_range(&self.handles()?.tree, from_sequence, self.durable(), limit)
     }
 
     fn last_sequence(&self) -> u64 {
@@ -311,7 +351,7 @@ impl EventLog for SledLog {
     }
 
     fn subscribe(&self, from_sequence: u64) -> SledSubscription {
-        SledSubscription::new(self.inner.tree.clone(), self.inner.durable.clone(), from_sequence)
+        SledSubscription::new(self.inner.slot.clone(), self.inner.durable.clone(), from_sequence)
     }
 }
 

@@ -10,22 +10,24 @@ use std::collections::VecDeque;
 use tokio::sync::watch;
 
 use crate::error::ReadError;
-use crate::sled_log::read_range;
+use crate::sled_log::{Slot, current, read_range};
 use crate::{RecordedEvent, Subscription};
 
 /// Events read from disk at a time.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
 
 pub struct SledSubscription {
-    tree: sled::Tree,
+    /// The log's current handles, taken for each page (never held across a wait, so the
+    /// writer can reopen the log under a subscription).
+    slot: Slot,
     durable: watch::Receiver<u64>,
     next_sequence: u64,
     buffer: VecDeque<RecordedEvent>,
 }
 
 impl SledSubscription {
-    pub(crate) fn new(tree: sled::Tree, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
-        Self { tree, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
+    pub(crate) fn new(slot: Slot, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
+        Self { slot, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
     }
 
     /// The sequence of the next event this subscription will yield.
@@ -42,7 +44,8 @@ impl Subscription for SledSubscription {
             }
             let durable = *self.durable.borrow_and_update();
             if self.next_sequence <= durable {
-                let page = read_range(&self.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)?;
+                let page =
+                    read_range(&current(&self.slot)?.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)?;
                 if page.is_empty() {
                     return Err(ReadError::Damaged(format!("sequence {} is missing", self.next_sequence)));
                 }

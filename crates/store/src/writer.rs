@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::OpenOptions;
 use crate::error::AppendError;
 use crate::keys::{self, IdEntry};
 use crate::record;
-use crate::sled_log::checkpoint;
+use crate::sled_log::{Handles, Slot, checkpoint, open_db};
 use crate::{AppendBatch, Appended, ExpectedVersion, Position, RecordedEvent};
 
 /// Most events one group commit takes; the rest wait for the next flush.
@@ -47,8 +48,11 @@ pub(crate) struct WriterSignals {
 
 pub(crate) struct Writer {
     dir: PathBuf,
-    db: sled::Db,
-    tree: sled::Tree,
+    options: OpenOptions,
+    /// Where everyone else finds the log's handles.
+    slot: Slot,
+    /// The writer's own; `None` only while the log is being reopened.
+    current: Option<Arc<Handles>>,
     /// The last durable sequence.
     last_sequence: u64,
     last_recorded_at_ms: i64,
@@ -69,6 +73,7 @@ pub(crate) struct Writer {
     failed: Option<String>,
     /// The same, for readers of the log's health (readiness).
     failure: Arc<Mutex<Option<String>>>,
+    last_reopen_attempt: Option<Instant>,
 }
 
 /// What one group has decided so far, before it is durable.
@@ -84,18 +89,19 @@ struct Pending {
 impl Writer {
     pub(crate) fn new(
         dir: PathBuf,
-        db: sled::Db,
-        tree: sled::Tree,
+        options: OpenOptions,
+        (slot, current): (Slot, Arc<Handles>),
         last_sequence: u64,
         last_recorded_at_ms: i64,
         signals: WriterSignals,
-        checkpoint_interval: Duration,
     ) -> Self {
         let WriterSignals { durable, failure } = signals;
+        let checkpoint_interval = options.checkpoint_interval;
         Self {
             dir,
-            db,
-            tree,
+            options,
+            slot,
+            current: Some(current),
             last_sequence,
             last_recorded_at_ms,
             heads: HashMap::new(),
@@ -107,12 +113,31 @@ impl Writer {
             checkpoint_interval,
             failed: None,
             failure,
+            last_reopen_attempt: None,
         }
     }
 
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut shutdown_waiters = Vec::new();
-        while let Some(first) = commands.blocking_recv() {
+        loop {
+            // While failed, wake up now and then to see whether the log can be reopened,
+            // so that it recovers by itself even when no append arrives.
+            let first = if self.failed.is_some() {
+                match commands.try_recv() {
+                    Ok(command) => command,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        std::thread::sleep(REOPEN_INTERVAL / 4);
+                        self.try_reopen();
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match commands.blocking_recv() {
+                    Some(command) => command,
+                    None => break,
+                }
+            };
             let mut group = Vec::new();
             let mut group_events = 0;
             let mut next = Some(first);
@@ -145,6 +170,9 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<QueuedAppend>) {
+        if self.failed.is_some() {
+            self.try_reopen();
+        }
         if let Some(why) = &self.failed {
             for QueuedAppend { reply, .. } in group {
                 let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
@@ -160,8 +188,13 @@ impl Writer {
         }
 
         if pending.events > 0 {
-            let written =
-                self.tree.apply_batch(std::mem::take(&mut pending.batch)).and_then(|()| self.db.flush().map(|_| ()));
+            let written = match &self.current {
+                Some(handles) => handles
+                    .tree
+                    .apply_batch(std::mem::take(&mut pending.batch))
+                    .and_then(|()| handles.db.flush().map(|_| ())),
+                None => Err(sled::Error::ReportableBug("the writer has no open log".into())),
+            };
             if let Err(cause) = written {
                 error!(%cause, "the event log could not be written; refusing writes until it is reopened");
                 let why = format!("the log could not be written ({cause}); it must be reopened");
@@ -290,7 +323,7 @@ impl Writer {
         if let Some(entry) = pending.ids.get(id) {
             return Ok(Some(*entry));
         }
-        let value = self.tree.get(keys::id(id)).map_err(unavailable)?;
+        let value = self.tree()?.get(keys::id(id)).map_err(unavailable)?;
         match value {
             None => Ok(None),
             Some(value) => IdEntry::decode(&value)
@@ -303,7 +336,7 @@ impl Writer {
         if let Some(version) = pending.heads.get(stream).or_else(|| self.heads.get(stream)) {
             return Ok(*version);
         }
-        let last = self.tree.scan_prefix(keys::stream_prefix(stream)).next_back();
+        let last = self.tree()?.scan_prefix(keys::stream_prefix(stream)).next_back();
         let version = match last {
             None => 0,
             Some(entry) => {
@@ -316,6 +349,82 @@ impl Writer {
         Ok(version)
     }
 
+    fn tree(&self) -> Result<&sled::Tree, AppendError> {
+        self.current
+            .as_ref()
+            .map(|handles| &handles.tree)
+            .ok_or_else(|| AppendError::Unavailable("the log is being reopened".into()))
+    }
+
+    /// After a failed write, what is on disk is unknown, and sled refuses to go on. A
+    /// failed fsync is never retried (its outcome is unknowable): once a probe file can
+    /// be written and fsynced beside the log again, the writer closes the database
+    /// (taking it from every reader), opens it anew and verifies it as on start, and
+    /// only then takes appends again, from the log as it is on disk. At most once per
+    /// [`REOPEN_INTERVAL`].
+    fn try_reopen(&mut self) {
+        if self.last_reopen_attempt.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
+            return;
+        }
+        self.last_reopen_attempt = Some(Instant::now());
+        if let Err(cause) = probe(&self.dir) {
+            debug!(%cause, "the log's disk cannot be written yet");
+            return;
+        }
+        if let Some(mine) = self.current.take() {
+            if let Ok(mut slot) = self.slot.write() {
+                slot.take();
+            }
+            // Readers take the handles for one read at a time; wait for them to let go.
+            let waiting = Instant::now();
+            while Arc::strong_count(&mine) > 1 && waiting.elapsed() < RELEASE_TIMEOUT {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if Arc::strong_count(&mine) > 1 {
+                warn!("readers still hold the failed log; trying again later");
+                if let Ok(mut slot) = self.slot.write() {
+                    *slot = Some(mine.clone());
+                }
+                self.current = Some(mine);
+                return;
+            }
+            drop(mine);
+        }
+        let opened = match open_db(&self.dir, &self.options) {
+            Ok(opened) => opened,
+            Err(cause) => {
+                warn!(%cause, "the log could not be reopened yet");
+                return;
+            }
+        };
+        let durable = *self.durable.borrow();
+        if opened.last < durable {
+            error!(
+                reopened = opened.last,
+                durable, "the reopened log is shorter than what was acknowledged; it stays closed"
+            );
+            return;
+        }
+        let handles = Arc::new(opened.handles);
+        if let Ok(mut slot) = self.slot.write() {
+            *slot = Some(handles.clone());
+        }
+        self.current = Some(handles);
+        self.last_sequence = opened.last;
+        self.last_recorded_at_ms = self.last_recorded_at_ms.max(opened.last_recorded_at_ms);
+        self.heads.clear();
+        self.last_on.clear();
+        self.opened_at = opened.last;
+        self.failed = None;
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = None;
+        }
+        // Events of the failed group that did reach the disk are durable now: their
+        // appenders were told `unavailable`, and a resend is answered as a duplicate.
+        self.durable.send_replace(opened.last);
+        info!(events = opened.last, "the log was reopened and verified; writes resume");
+    }
+
     fn write_checkpoint(&mut self) {
         match checkpoint::write(&self.dir, self.last_sequence) {
             Ok(()) => self.checkpointed = self.last_sequence,
@@ -323,6 +432,25 @@ impl Writer {
         }
         self.last_checkpoint = Instant::now();
     }
+}
+
+/// Least time between two attempts to reopen the log after a failed write.
+pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest wait for readers to let go of a failed log's handles.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes written and fsynced beside the log to see whether its disk takes writes again.
+const PROBE_BYTES: usize = 256 * 1024;
+
+/// Writes, fsyncs and removes a file of [`PROBE_BYTES`] in `dir`.
+fn probe(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("write-probe");
+    let result = std::fs::File::create(&path).and_then(|mut file| {
+        file.write_all(&[0; PROBE_BYTES])?;
+        file.sync_all()
+    });
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 fn unavailable(error: sled::Error) -> AppendError {
