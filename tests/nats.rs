@@ -499,8 +499,11 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     add_principal(data.path(), "acme-bikes", "entrepreneur");
     add_principal(data.path(), "triodos", "financier");
     let url = format!("nats://tafel:change-me-tafel@127.0.0.1:{}", nats.port);
-    let tafel = Tafel::serve(data.path(), &["--nats", &url]);
+    let http_port = support::free_port();
+    let tafel = Tafel::serve(data.path(), &["--nats", &url, "--http", &format!("127.0.0.1:{http_port}")]);
     tafel.wait_for_log("tafel is up");
+    // The server requires authentication: nothing to warn about.
+    assert_eq!(support::http_get(http_port, "/readyz"), (200, "ready\n".to_owned()));
 
     // Each client connects with its own inbox prefix (contract section 2); what the
     // server refuses it comes back as a server error event.
@@ -589,6 +592,45 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     assert!(event.subject.as_str().starts_with("tafel.events.request."));
     let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
     assert!(!matches!(spied, Ok(Some(_))), "an entrepreneur received the log");
+}
+
+/// Contract section 2: Tafel refuses to serve a NATS server that does not require
+/// authentication, unless it is on loopback (then it warns, at start and in `/readyz`)
+/// or `--insecure-nats` is given (then it warns too).
+#[test]
+fn an_unauthenticated_nats_server_is_served_only_on_loopback_or_when_told() {
+    let data = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let http_port = support::free_port();
+    let tafel = Tafel::serve(data.path(), &["--nats", &nats.url(), "--http", &format!("127.0.0.1:{http_port}")]);
+    let warning = tafel.wait_for_log("does not require authentication");
+    assert!(warning.contains("WARN") && warning.contains("loopback"), "{warning}");
+    tafel.wait_for_log("tafel is up");
+    let (status, body) = support::http_get(http_port, "/readyz");
+    assert_eq!(status, 200);
+    assert!(body.contains("does not require authentication"), "{body}");
+    drop(tafel);
+
+    let Some(address) = support::non_loopback_ipv4() else {
+        eprintln!("this machine has no IPv4 address but loopback: the refusal off loopback is left untested here");
+        return;
+    };
+    let remote = NatsServer::start_on(address.into());
+    let url = format!("nats://{address}:{}", remote.port);
+    let mut tafel = Tafel::serve(data.path(), &["--nats", &url]);
+    let refusal = tafel.wait_for_log("does not require authentication");
+    assert!(refusal.contains("--insecure-nats"), "{refusal}");
+    assert_eq!(tafel.wait().code(), Some(1), "tafel served an unauthenticated NATS server off loopback");
+
+    let http_port = support::free_port();
+    let tafel =
+        Tafel::serve(data.path(), &["--nats", &url, "--insecure-nats", "--http", &format!("127.0.0.1:{http_port}")]);
+    let warning = tafel.wait_for_log("does not require authentication");
+    assert!(warning.contains("WARN") && warning.contains("--insecure-nats"), "{warning}");
+    tafel.wait_for_log("tafel is up");
+    let (status, body) = support::http_get(http_port, "/readyz");
+    assert_eq!(status, 200);
+    assert!(body.contains("does not require authentication"), "{body}");
 }
 
 /// The next `tafel.shortlist.updated` event's shortlist, checked for shape.

@@ -36,11 +36,22 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let nats_ok =
         state.nats.as_ref().is_none_or(|client| client.connection_state() == async_nats::connection::State::Connected);
     if state.service.caught_up() && nats_ok {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, ready_body(&state))
     } else if !nats_ok {
         (StatusCode::SERVICE_UNAVAILABLE, "waiting for NATS\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "catching up with the log\n")
+    }
+}
+
+/// What a 200 from `/readyz` says: Tafel serves a NATS server without authentication
+/// only when allowed (loopback or `--insecure-nats`), and says so here too.
+fn ready_body(state: &HttpState) -> &'static str {
+    match &state.nats {
+        Some(client) if !client.server_info().auth_required => {
+            "ready; the NATS server does not require authentication, so any client of it can pose as any principal\n"
+        }
+        _ => "ready\n",
     }
 }
 
