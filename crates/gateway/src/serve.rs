@@ -204,6 +204,15 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Prints a new demo principal's HTTP token on stderr, for the person who started the
+/// demo, as `tafel principals add` does; never through tracing, whose log may be kept
+/// or shipped elsewhere.
+fn show_token_once(id: &str, role: tafel_contract::vocab::Role, token: &str) {
+    use std::io::Write;
+    let _ =
+        writeln!(std::io::stderr().lock(), "demo principal {id} ({role}): HTTP bearer token {token} (shown only now)");
+}
+
 /// Adds the demo's principals (printing each new one's token once) and submits the demo's
 /// events through the ordinary submit path.
 async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Result<(), ServeError> {
@@ -211,7 +220,7 @@ async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Resu
     for (id, role) in crate::demo::PRINCIPALS {
         let principal = PrincipalId::parse(id).map_err(ServeError::Demo)?;
         match crate::principals::add(principals_path, principal, *role) {
-            Ok(token) => info!(principal = id, %role, token, "demo principal (HTTP bearer token shown once)"),
+            Ok(token) => show_token_once(id, *role, &token),
             Err(PrincipalsError::Exists(_)) => {}
             Err(error) => return Err(error.into()),
         }
