@@ -73,6 +73,28 @@ fn health_readiness_and_metrics_over_http() {
     drop(tafel);
 }
 
+/// A client that never finishes its request line is cut off by the real server after
+/// the header read timeout, instead of holding the connection for ever.
+#[test]
+fn a_request_head_that_never_ends_is_cut_off() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
+    tafel.wait_for_log("tafel is up");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /healthz HT").unwrap();
+    let patience = tafel_gateway::http::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(10);
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let mut received = Vec::new();
+    let closed = stream.read_to_end(&mut received);
+    assert!(closed.is_ok(), "the connection was still open after {patience:?}: {closed:?}");
+    // The server still answers everyone else, and stops cleanly.
+    assert_eq!(get(port, "/healthz").0, 200);
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+}
+
 #[test]
 fn a_scoring_table_that_does_not_add_up_is_refused_at_start() {
     let data = tempfile::tempdir().unwrap();

@@ -139,9 +139,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         let shutdown = async move {
             let _ = http_stop.changed().await;
         };
-        if let Err(cause) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            error!(%cause, "the HTTP server failed");
-        }
+        crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, shutdown).await;
     });
 
     let mut nats_tasks = Vec::new();
