@@ -489,7 +489,8 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
 }
 
 /// The subject permissions in deploy/nats-server.conf: a principal publishes only under
-/// its own name, and only organisers (and Tafel) follow the log.
+/// its own name, reads replies only on its own inbox, and only organisers (and Tafel)
+/// follow the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats-server.conf");
@@ -498,20 +499,36 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     add_principal(data.path(), "acme-bikes", "entrepreneur");
     add_principal(data.path(), "triodos", "financier");
     let url = format!("nats://tafel:change-me-tafel@127.0.0.1:{}", nats.port);
-    let tafel = Tafel::serve(data.path(), &["--nats", &url]);
+    let http_port = support::free_port();
+    let tafel = Tafel::serve(data.path(), &["--nats", &url, "--http", &format!("127.0.0.1:{http_port}")]);
     tafel.wait_for_log("tafel is up");
+    // The server requires authentication: nothing to warn about.
+    assert_eq!(support::http_get(http_port, "/readyz"), (200, "ready\n".to_owned()));
 
+    // Each client connects with its own inbox prefix (contract section 2); what the
+    // server refuses it comes back as a server error event.
     let connect = |user: &'static str, password: &'static str| {
         let url = format!("nats://127.0.0.1:{}", nats.port);
+        let (errors_tx, errors) = tokio::sync::mpsc::unbounded_channel::<String>();
         async move {
-            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                .custom_inbox_prefix(format!("_INBOX.{user}"))
                 .request_timeout(Some(Duration::from_secs(2)))
+                .event_callback(move |event| {
+                    let errors_tx = errors_tx.clone();
+                    async move {
+                        if let async_nats::Event::ServerError(error) = event {
+                            let _ = errors_tx.send(error.to_string());
+                        }
+                    }
+                })
                 .connect(url)
                 .await
-                .unwrap()
+                .unwrap();
+            (client, errors)
         }
     };
-    let acme = connect("acme-bikes", "change-me-1").await;
+    let (acme, _) = connect("acme-bikes", "change-me-1").await;
     let own = acme
         .request("tafel.submit.request.submitted.acme-bikes", Bytes::from(submitted("d1", "d1").to_string()))
         .await
@@ -522,10 +539,48 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
         acme.request("tafel.submit.request.submitted.triodos", Bytes::from(submitted("d2", "d2").to_string())).await;
     assert!(posing.is_err(), "acme-bikes published under another name");
 
+    // Replies: a financier submits and asks through its own inbox, end to end...
+    let (triodos, mut triodos_errors) = connect("triodos", "change-me-3").await;
+    let published = envelope("d-m1", "tafel.mandate.published", "d-m1", mandate("d-m1"));
+    let reply =
+        triodos.request("tafel.submit.mandate.published.triodos", Bytes::from(published.to_string())).await.unwrap();
+    assert!(accepted(&serde_json::from_slice(&reply.payload).unwrap()));
+    let reply = triodos
+        .request("tafel.query.mandate.triodos", Bytes::from(json!({"mandate_id": "d-m1"}).to_string()))
+        .await
+        .unwrap();
+    let state: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(state["version"], 1, "{state}");
+    // ...but may not read another principal's replies: the server refuses the
+    // subscription, and acme's replies never reach it.
+    let mut eavesdropping = triodos.subscribe("_INBOX.acme-bikes.>").await.unwrap();
+    let _ = triodos.flush().await;
+    let refused = tokio::time::timeout(Duration::from_secs(10), triodos_errors.recv())
+        .await
+        .expect("the server let a financier subscribe to another principal's inbox")
+        .unwrap();
+    assert!(
+        refused.to_lowercase().contains("permissions violation") && refused.contains("acme-bikes"),
+        "the server did not refuse the subscription: {refused}"
+    );
+    let query = json!({"request_id": "d1"}).to_string();
+    let reply = acme.request("tafel.query.request.acme-bikes", Bytes::from(query)).await.unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&reply.payload).unwrap()["version"], 1);
+    let overheard = tokio::time::timeout(Duration::from_millis(500), eavesdropping.next()).await;
+    assert!(!matches!(overheard, Ok(Some(_))), "a financier read an entrepreneur's reply");
+    // Without its inbox prefix, a client hears no reply at all.
+    let unprefixed = async_nats::ConnectOptions::with_user_and_password("triodos".into(), "change-me-3".into())
+        .request_timeout(Some(Duration::from_secs(2)))
+        .connect(format!("nats://127.0.0.1:{}", nats.port))
+        .await
+        .unwrap();
+    let query = json!({"mandate_id": "d-m1"}).to_string();
+    assert!(unprefixed.request("tafel.query.mandate.triodos", Bytes::from(query)).await.is_err());
+
     // Following the log: refused for an entrepreneur, allowed for an organiser.
     let mut spying = acme.subscribe("tafel.events.>").await.unwrap();
     acme.flush().await.unwrap();
-    let organiser = connect("organiser-haarlem", "change-me-4").await;
+    let (organiser, _) = connect("organiser-haarlem", "change-me-4").await;
     let mut following = organiser.subscribe("tafel.events.>").await.unwrap();
     organiser.flush().await.unwrap();
     let reply = acme
@@ -537,6 +592,57 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     assert!(event.subject.as_str().starts_with("tafel.events.request."));
     let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
     assert!(!matches!(spied, Ok(Some(_))), "an entrepreneur received the log");
+
+    // Fan-out confirms its deliveries by a round trip on `tafel.fanout.>`, which these
+    // permissions allow Tafel's user (and nobody else): its cursor reaches the log's end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cursor = std::fs::read_to_string(data.path().join("fanout-cursor")).unwrap_or_default();
+        if cursor.trim() == "3" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "fan-out never confirmed under deploy's permissions: {cursor:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Contract section 2: Tafel refuses to serve a NATS server that does not require
+/// authentication, unless it is on loopback (then it warns, at start and in `/readyz`)
+/// or `--insecure-nats` is given (then it warns too).
+#[test]
+fn an_unauthenticated_nats_server_is_served_only_on_loopback_or_when_told() {
+    let data = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let http_port = support::free_port();
+    let tafel = Tafel::serve(data.path(), &["--nats", &nats.url(), "--http", &format!("127.0.0.1:{http_port}")]);
+    let warning = tafel.wait_for_log("does not require authentication");
+    assert!(warning.contains("WARN") && warning.contains("loopback"), "{warning}");
+    tafel.wait_for_log("tafel is up");
+    let (status, body) = support::http_get(http_port, "/readyz");
+    assert_eq!(status, 200);
+    assert!(body.contains("does not require authentication"), "{body}");
+    drop(tafel);
+
+    let Some(address) = support::non_loopback_ipv4() else {
+        eprintln!("this machine has no IPv4 address but loopback: the refusal off loopback is left untested here");
+        return;
+    };
+    let remote = NatsServer::start_on(address.into());
+    let url = format!("nats://{address}:{}", remote.port);
+    let mut tafel = Tafel::serve(data.path(), &["--nats", &url]);
+    let refusal = tafel.wait_for_log("does not require authentication");
+    assert!(refusal.contains("--insecure-nats"), "{refusal}");
+    assert_eq!(tafel.wait().code(), Some(1), "tafel served an unauthenticated NATS server off loopback");
+
+    let http_port = support::free_port();
+    let tafel =
+        Tafel::serve(data.path(), &["--nats", &url, "--insecure-nats", "--http", &format!("127.0.0.1:{http_port}")]);
+    let warning = tafel.wait_for_log("does not require authentication");
+    assert!(warning.contains("WARN") && warning.contains("--insecure-nats"), "{warning}");
+    tafel.wait_for_log("tafel is up");
+    let (status, body) = support::http_get(http_port, "/readyz");
+    assert_eq!(status, 200);
+    assert!(body.contains("does not require authentication"), "{body}");
 }
 
 /// The next `tafel.shortlist.updated` event's shortlist, checked for shape.

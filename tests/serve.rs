@@ -73,6 +73,28 @@ fn health_readiness_and_metrics_over_http() {
     drop(tafel);
 }
 
+/// A client that never finishes its request line is cut off by the real server after
+/// the header read timeout, instead of holding the connection for ever.
+#[test]
+fn a_request_head_that_never_ends_is_cut_off() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
+    tafel.wait_for_log("tafel is up");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /healthz HT").unwrap();
+    let patience = tafel_gateway::http::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(10);
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let mut received = Vec::new();
+    let closed = stream.read_to_end(&mut received);
+    assert!(closed.is_ok(), "the connection was still open after {patience:?}: {closed:?}");
+    // The server still answers everyone else, and stops cleanly.
+    assert_eq!(get(port, "/healthz").0, 200);
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+}
+
 #[test]
 fn a_scoring_table_that_does_not_add_up_is_refused_at_start() {
     let data = tempfile::tempdir().unwrap();
@@ -99,10 +121,32 @@ fn a_scoring_table_that_does_not_add_up_is_refused_at_start() {
 fn the_demo_loads_once_and_the_report_reads_its_figures_offline() {
     let data = tempfile::tempdir().unwrap();
     let mut tafel = Tafel::serve(data.path(), &["--demo"]);
-    let token_line = tafel.wait_for_log("demo principal");
-    assert!(token_line.contains("token"), "{token_line}");
-    tafel.wait_for_log("demo loaded");
-    tafel.wait_for_log("tafel is up");
+    // Each demo principal's token is printed once on stderr, for the person at the
+    // terminal, and goes nowhere near the tracing log.
+    let mut lines = Vec::new();
+    while !lines.iter().any(|line: &String| line.contains("tafel is up")) {
+        lines.push(tafel.stderr.recv_timeout(support::PATIENCE).expect("tafel never came up"));
+    }
+    assert!(lines.iter().any(|line| line.contains("demo loaded")), "{lines:#?}");
+    let tokens: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("demo principal "))
+        .map(|line| {
+            let (id, rest) = line.split_once(' ').unwrap();
+            let token = rest.split_once("HTTP bearer token ").unwrap().1.split(' ').next().unwrap();
+            (id.to_owned(), token.to_owned())
+        })
+        .collect();
+    let principals: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("principals.json")).unwrap()).unwrap();
+    let listed = principals["principals"].as_array().unwrap();
+    assert_eq!(tokens.len(), listed.len(), "one printed token per demo principal:\n{lines:#?}");
+    for (id, token) in &tokens {
+        let entry = listed.iter().find(|entry| entry["id"] == id.as_str()).unwrap();
+        assert_eq!(entry["token_sha256"], tafel_gateway::principals::token_sha256(token), "{id}");
+        let mentions = lines.iter().filter(|line| line.contains(token.as_str())).count();
+        assert_eq!(mentions, 1, "the token of {id} was shown more than once, or logged:\n{lines:#?}");
+    }
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 

@@ -189,3 +189,46 @@ impl NatsServer {
         NatsServer { port, child: Some(child), store: None }
     }
 }
+
+/// A plain HTTP/1.1 GET on a real socket; returns the status code and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// An IPv4 address of this machine that is not loopback (from `hostname -I`), if it
+/// has one.
+pub fn non_loopback_ipv4() -> Option<std::net::Ipv4Addr> {
+    let output = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|word| word.parse::<std::net::Ipv4Addr>().ok())
+        .find(|address| !address.is_loopback())
+}
+
+impl NatsServer {
+    /// A server without authentication (nor JetStream) listening on `host` only, on a
+    /// free port. Its `url()` names loopback, where it does not listen: build the URL
+    /// from `host` and `port`.
+    pub fn start_on(host: std::net::IpAddr) -> NatsServer {
+        let port = std::net::TcpListener::bind((host, 0)).unwrap().local_addr().unwrap().port();
+        let child = Command::new("nats-server")
+            .args(["-a", &host.to_string(), "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is not installed: run scripts/test, which installs it");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect((host, port)).is_err() {
+            assert!(Instant::now() < deadline, "nothing listens on {host}:{port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer { port, child: Some(child), store: None }
+    }
+}

@@ -26,6 +26,9 @@ pub const MAX_AMOUNT_EUR: u64 = 1_000_000_000_000;
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest free text (summary, notes, reasons, conditions), in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
+/// The only control characters text may hold: line feed and tab. Others (NUL, escape,
+/// carriage return, ...) garble what a reader sees, in a terminal, a log or a page.
+pub const TEXT_CONTROLS_ALLOWED: [char; 2] = ['\n', '\t'];
 /// Most entries in any list of ids or regions.
 pub const MAX_LIST_ITEMS: usize = 100;
 /// Earliest and latest plausible founding year.
@@ -385,18 +388,41 @@ fn money(field: &str, amount_eur: u64) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// A name or title: text that is not blank.
 fn name(field: &str, value: &str) -> Result<(), Refusal> {
-    if value.trim().is_empty() {
-        return Err(invalid(field, "must not be empty"));
+    text(field, value, MAX_NAME_CHARS)?;
+    if !value.chars().any(visible) {
+        return Err(invalid(field, "must hold at least one visible character"));
     }
-    text(field, value, MAX_NAME_CHARS)
+    Ok(())
 }
 
+/// Free text: at most `max_chars` characters, no control characters but line feeds and
+/// tabs, and either empty or holding at least one visible character.
 fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Refusal> {
     if value.chars().count() > max_chars {
         return Err(invalid(field, format!("must be at most {max_chars} characters")));
     }
+    if let Some((position, control)) =
+        value.chars().enumerate().find(|(_, c)| c.is_control() && !TEXT_CONTROLS_ALLOWED.contains(c))
+    {
+        return Err(invalid(
+            field,
+            format!(
+                "holds the control character U+{:04X} at character {position}; only line feeds and tabs are allowed",
+                u32::from(control)
+            ),
+        ));
+    }
+    if !value.is_empty() && !value.chars().any(visible) {
+        return Err(invalid(field, "must be empty or hold at least one visible character"));
+    }
     Ok(())
+}
+
+/// A character that shows: neither white space nor a control character.
+fn visible(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control()
 }
 
 /// A list with `min..=max` items, none repeated; the path of a repeat is its index.
@@ -542,6 +568,64 @@ mod tests {
                 Some((ErrorCode::InvalidData, path.to_owned())),
                 "{key}"
             );
+        }
+    }
+
+    /// Every free-text field: control characters other than line feed and tab are
+    /// refused, and so is text with nothing visible in it (names and titles may not be
+    /// empty either; other text may).
+    #[test]
+    fn text_fields_hold_something_visible_and_no_control_characters() {
+        let assessed = json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"});
+        let coached = json!({"request_id": "r1", "coach": "c", "readiness": "ready", "notes": ""});
+        let scheduled = json!({"roundtable_id": "t1", "title": "Haarlem", "date": "2021-06-01", "mandate_ids": ["m1"]});
+        let recused = json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "reason": ""});
+        // (event type, subject, data, pointer to the field, its path, may it be empty)
+        let fields: Vec<(EventType, &str, Value, &str, &str, bool)> = vec![
+            (EventType::RequestSubmitted, "r1", request(), "/title", "data.title", false),
+            (EventType::RequestSubmitted, "r1", request(), "/summary", "data.summary", true),
+            (EventType::RequestSubmitted, "r1", request(), "/organisation/name", "data.organisation.name", false),
+            (EventType::RequestRevised, "r1", request(), "/title", "data.title", false),
+            (EventType::RequestCoached, "r1", coached, "/notes", "data.notes", true),
+            (
+                EventType::RequestWithdrawn,
+                "r1",
+                json!({"request_id": "r1", "reason": ""}),
+                "/reason",
+                "data.reason",
+                true,
+            ),
+            (EventType::MandatePublished, "m1", mandate(), "/financier/name", "data.financier.name", false),
+            (EventType::MandateRevised, "m1", mandate(), "/financier/name", "data.financier.name", false),
+            (EventType::MandateClosed, "m1", json!({"mandate_id": "m1", "reason": ""}), "/reason", "data.reason", true),
+            (EventType::RoundtableScheduled, "t1", scheduled, "/title", "data.title", false),
+            (EventType::RoundtableAssessed, "t1", assessed, "/conditions", "data.conditions", true),
+            (EventType::RoundtableRecused, "t1", recused, "/reason", "data.reason", true),
+        ];
+        for (event_type, subject, data, pointer, path, may_be_empty) in fields {
+            let with = |text: &str| {
+                let mut data = data.clone();
+                let (parent, key) = pointer.rsplit_once('/').unwrap();
+                data.pointer_mut(parent).unwrap()[key] = json!(text);
+                refusal(event_type, subject, data)
+            };
+            let refused = Some((ErrorCode::InvalidData, path.to_owned()));
+            for bad in [
+                "\u{0}\u{1}\u{2}",
+                "a\u{0}b",
+                "Bikes\u{1b}[2J",
+                "two\r\nlines",
+                "\u{7f}",
+                "x\u{85}",
+                "  \n\t ",
+                "\u{a0}\u{3000}",
+            ] {
+                assert_eq!(with(bad), refused, "{event_type} {path} = {bad:?}");
+            }
+            for good in ["Fietsfabriek", "two\nlines\tand a tab", " x ", "Ærø ✓", "\u{200b}x"] {
+                assert_eq!(with(good), None, "{event_type} {path} = {good:?}");
+            }
+            assert_eq!(with(""), if may_be_empty { None } else { refused.clone() }, "{event_type} {path} empty");
         }
     }
 

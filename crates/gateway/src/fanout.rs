@@ -28,6 +28,9 @@ use tracing::{error, info};
 use crate::health::{Health, RepeatedWarning};
 use crate::stored::stored_event;
 
+/// Where fan-out sends its confirmation markers to itself:
+/// `tafel.fanout.confirm.<unique>`.
+pub const FANOUT_CONFIRM_PREFIX: &str = "tafel.fanout.confirm";
 /// The cursor file's name in the data directory.
 pub const CURSOR_FILE: &str = "fanout-cursor";
 /// Most events published before the cursor is confirmed and saved.
@@ -80,7 +83,10 @@ struct Confirmer {
 
 impl Confirmer {
     async fn new(client: &async_nats::Client) -> Result<Self, async_nats::SubscribeError> {
-        let subject = format!("{}.fanout", client.new_inbox());
+        // Not under `_INBOX`: Tafel's NATS user may read only its own subjects, and no
+        // principal may publish under `tafel.fanout` (deploy/nats-server.conf).
+        let nuid = client.new_inbox();
+        let subject = format!("{FANOUT_CONFIRM_PREFIX}.{}", nuid.rsplit('.').next().unwrap_or("0"));
         let markers = client.subscribe(subject.clone()).await?;
         Ok(Self { subject, markers, next_marker: 0 })
     }
@@ -143,6 +149,9 @@ pub async fn run(
     let mut progress = Progress { published: saved, saved, connection: None };
     let mut subscription = log.subscribe(saved + 1);
     let mut confirm = tokio::time::interval(CONFIRM_INTERVAL);
+    // A confirmation that waited for its timeout must not be followed by a burst of
+    // them, which would starve publishing.
+    confirm.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut publish_failed = RepeatedWarning::new("fan-out cannot publish; retrying");
     let mut confirm_failed = RepeatedWarning::new("fan-out is not confirmed; will retry");
     loop {

@@ -3,8 +3,10 @@
 //! the roadmap and will call the same [`Service`].
 
 use std::fmt::Write;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tafel_store::EventLog;
+use tracing::{debug, warn};
 
 use crate::service::Service;
 
@@ -20,6 +23,55 @@ pub struct HttpState {
     pub service: Arc<Service>,
     /// The NATS client, when Tafel serves NATS: readiness waits for its connection.
     pub nats: Option<async_nats::Client>,
+}
+
+/// How long a client may take to send a request's line and headers, counted from when
+/// Tafel starts waiting for them; an idle keep-alive connection is waiting for the next
+/// request's head, so it is closed after as long. Without it, a client that never
+/// finishes its headers holds a connection (and a file descriptor) for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after the listener fails to accept (e.g. out of file descriptors), so that a
+/// persistent failure does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves `router` over HTTP/1.1 on `listener` until `shutdown` completes, then stops
+/// accepting and waits for the connections to finish what they are answering
+/// (graceful, as `axum::serve` is). Unlike `axum::serve`, it closes a connection whose
+/// request head does not arrive within `header_read_timeout`, idle keep-alive
+/// connections included.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(cause) => {
+                    warn!(%cause, "cannot accept an HTTP connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(cause) = connection.await {
+                debug!(%peer, %cause, "HTTP connection ended");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 pub fn app(state: HttpState) -> Router {
@@ -44,9 +96,20 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         problems.push("catching up with the log".into());
     }
     if problems.is_empty() {
-        (StatusCode::OK, "ready\n".to_owned())
+        (StatusCode::OK, ready_body(&state).to_owned())
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n")
+    }
+}
+
+/// What a 200 from `/readyz` says: Tafel serves a NATS server without authentication
+/// only when allowed (loopback or `--insecure-nats`), and says so here too.
+fn ready_body(state: &HttpState) -> &'static str {
+    match &state.nats {
+        Some(client) if !client.server_info().auth_required => {
+            "ready; the NATS server does not require authentication, so any client of it can pose as any principal\n"
+        }
+        _ => "ready\n",
     }
 }
 
@@ -68,4 +131,83 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let _ = writeln!(out, "# TYPE tafel_queries_total counter");
     let _ = writeln!(out, "tafel_queries_total {}", counters.queries.load(Ordering::Relaxed));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    use super::*;
+
+    const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
+    /// Far longer than `SHORT_TIMEOUT`: how long a test waits before calling a
+    /// connection held open.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// `serve_http` with a short header timeout on a free port, on a runtime of its own;
+    /// the test talks to it with plain blocking sockets.
+    fn server() -> (u16, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let router = Router::new().route("/healthz", get(|| async { "ok\n" }));
+                serve_http(listener, router, SHORT_TIMEOUT, async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+        });
+        (port_rx.recv().unwrap(), stop_tx, thread)
+    }
+
+    /// Reads until the server closes the connection; panics if it stays open.
+    fn read_until_closed(stream: &mut std::net::TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut received = Vec::new();
+        if let Err(error) = stream.read_to_end(&mut received) {
+            assert!(
+                error.kind() == std::io::ErrorKind::ConnectionReset,
+                "the connection was still open after {PATIENCE:?}: {error}"
+            );
+        }
+        (String::from_utf8_lossy(&received).into_owned(), started.elapsed())
+    }
+
+    #[test]
+    fn a_request_head_that_never_ends_is_cut_off() {
+        let (port, stop, server) = server();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(b"GET /healthz HT").unwrap();
+        let (_, waited) = read_until_closed(&mut stream);
+        assert!(waited < PATIENCE);
+
+        // Nothing sent at all: the same.
+        let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (received, _) = read_until_closed(&mut silent);
+        assert!(!received.contains("200 OK"), "{received}");
+
+        let _ = stop.send(());
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_idle_keep_alive_connection_is_closed_and_a_prompt_request_answered() {
+        let (port, stop, server) = server();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let (received, _) = read_until_closed(&mut stream);
+        assert!(received.starts_with("HTTP/1.1 200 OK") && received.ends_with("ok\n"), "{received}");
+
+        // Graceful shutdown still ends the server (and any connection it holds).
+        let held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = stop.send(());
+        server.join().unwrap();
+        drop(held);
+    }
 }

@@ -39,6 +39,10 @@ enum Command {
         /// Load a sample Haarlem programme, with its principals, when the log is empty.
         #[arg(long)]
         demo: bool,
+        /// Serve a NATS server that does not require authentication even off loopback
+        /// (anyone who reaches it can then pose as any principal).
+        #[arg(long = "insecure-nats", env = "TAFEL_INSECURE_NATS", value_parser = clap::builder::BoolishValueParser::new())]
+        insecure_nats: bool,
     },
     /// The programme report, read from the log of a Tafel that is not running.
     Report {
@@ -131,12 +135,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir, http_addr, nats_url, principals_path, scoring_path, demo } => {
+        Command::Serve { data_dir, http_addr, nats_url, principals_path, scoring_path, demo, insecure_nats } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return fail(&error),
             };
-            let config = ServeConfig { data_dir, http_addr, nats_url, principals_path, scoring_path, demo };
+            let config =
+                ServeConfig { data_dir, http_addr, nats_url, principals_path, scoring_path, demo, insecure_nats };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),

@@ -28,18 +28,25 @@ const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
+    /// `url` is shown without its credentials (see [`without_credentials`]).
     #[error("cannot connect to NATS at {url}: {detail}")]
     Connect { url: String, detail: String },
     #[error("cannot subscribe: {0}")]
     Subscribe(String),
+    #[error(
+        "the NATS server at {url} does not require authentication, so anyone who reaches it can pose as any \
+         principal; configure users (see deploy/nats-server.conf), or pass --insecure-nats to serve it anyway"
+    )]
+    Unauthenticated { url: String },
 }
 
 /// Connects, retrying until the server is there, and reconnects for ever after. A user
 /// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in.
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
-    let address: async_nats::ServerAddr = url
-        .parse()
-        .map_err(|error: std::io::Error| NatsError::Connect { url: url.to_owned(), detail: error.to_string() })?;
+    let address: async_nats::ServerAddr = url.parse().map_err(|error: std::io::Error| NatsError::Connect {
+        url: without_credentials(url),
+        detail: error.to_string(),
+    })?;
     let options = match (address.username(), address.password()) {
         (Some(user), Some(password)) => {
             async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
@@ -66,7 +73,81 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
         })
         .connect(url)
         .await
-        .map_err(|error| NatsError::Connect { url: url.to_owned(), detail: error.to_string() })
+        .map_err(|error| NatsError::Connect { url: without_credentials(url), detail: error.to_string() })
+}
+
+/// The URL with any `user:password@` (or token) replaced, for logs and errors.
+pub fn without_credentials(url: &str) -> String {
+    let host_start = url.find("://").map_or(0, |scheme_end| scheme_end + 3);
+    match url[host_start..].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..host_start], &url[host_start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// What to do about a NATS server that does not require authentication (contract
+/// section 2): on such a server anyone may publish under any principal's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// Refuse to serve it.
+    Refuse,
+    /// Serve it, warning: the URL is on loopback, so only this machine reaches it.
+    AllowLoopback,
+    /// Serve it, warning: the operator said `--insecure-nats`.
+    AllowInsecure,
+}
+
+impl Unauthenticated {
+    /// The decision for `url` (one server address, as [`connect`] takes).
+    pub fn decide(url: &str, insecure_nats: bool) -> Unauthenticated {
+        let on_loopback = url.parse::<async_nats::ServerAddr>().is_ok_and(|address| is_loopback(address.host()));
+        if on_loopback {
+            Unauthenticated::AllowLoopback
+        } else if insecure_nats {
+            Unauthenticated::AllowInsecure
+        } else {
+            Unauthenticated::Refuse
+        }
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1` (also written as an IPv4-mapped address).
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// Waits until the client is connected, then holds the server to contract section 2:
+/// it must require authentication, unless [`Unauthenticated::decide`] allows it (then
+/// with a warning). Call before [`subscribe`], so that nothing is served on a server
+/// that is refused.
+pub async fn require_authentication(
+    client: &async_nats::Client,
+    url: &str,
+    insecure_nats: bool,
+) -> Result<(), NatsError> {
+    // The server's INFO arrives before the answer to the flush's PING.
+    client.flush().await.map_err(|e| NatsError::Subscribe(e.to_string()))?;
+    if client.server_info().auth_required {
+        return Ok(());
+    }
+    let decision = Unauthenticated::decide(url, insecure_nats);
+    let url = without_credentials(url);
+    match decision {
+        Unauthenticated::Refuse => Err(NatsError::Unauthenticated { url }),
+        Unauthenticated::AllowLoopback => {
+            warn!(nats = %url, "the NATS server does not require authentication; served because it is on loopback, where every local user can pose as any principal");
+            Ok(())
+        }
+        Unauthenticated::AllowInsecure => {
+            warn!(nats = %url, "the NATS server does not require authentication; served because of --insecure-nats: anyone who reaches it can pose as any principal");
+            Ok(())
+        }
+    }
 }
 
 /// Tafel's NATS subscriptions, made before it says it is up.
@@ -219,6 +300,56 @@ async fn handle_query(client: &async_nats::Client, service: &Service, message: a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_stay_out_of_logs() {
+        assert_eq!(without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
+        assert_eq!(without_credentials("nats://a-token@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
+        assert_eq!(without_credentials("tafel:secret@127.0.0.1:4222"), "***@127.0.0.1:4222");
+        assert_eq!(without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+
+    /// A URL that does not parse is refused before any connection, and its password
+    /// is not in the error (it used to be).
+    #[tokio::test]
+    async fn connect_errors_do_not_show_the_password() {
+        let error = connect("nats://tafel:hunter2@127.0.0.1:notaport").await.expect_err("the URL does not parse");
+        let text = error.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("nats://***@127.0.0.1:notaport"), "{text}");
+    }
+
+    #[test]
+    fn only_loopback_or_insecure_nats_may_go_without_authentication() {
+        use Unauthenticated::*;
+        for url in [
+            "nats://127.0.0.1:4222",
+            "nats://tafel:secret@127.0.0.1:4222",
+            "nats://127.8.9.10:4222",
+            "nats://localhost:4222",
+            "nats://LOCALHOST.:4222",
+            "nats://[::1]:4222",
+            "nats://[::ffff:127.0.0.1]:4222",
+            "127.0.0.1:4222",
+            "localhost",
+        ] {
+            assert_eq!(Unauthenticated::decide(url, false), AllowLoopback, "{url}");
+            assert_eq!(Unauthenticated::decide(url, true), AllowLoopback, "{url}");
+        }
+        for url in [
+            "nats://192.0.2.2:4222",
+            "nats://0.0.0.0:4222",
+            "nats://[::]:4222",
+            "nats://[fd00::2]:4222",
+            "nats://nats.example.org:4222",
+            "nats://localhost.example.org:4222",
+            "nats://127.0.0.1.example.org:4222",
+            "nats://user:pass@10.0.0.1:4222",
+        ] {
+            assert_eq!(Unauthenticated::decide(url, false), Refuse, "{url}");
+            assert_eq!(Unauthenticated::decide(url, true), AllowInsecure, "{url}");
+        }
+    }
 
     #[test]
     fn rejected_subjects() {

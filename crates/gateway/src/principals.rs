@@ -3,10 +3,15 @@
 //! The file is `{"principals": [{"id", "role", "token_sha256"?}]}` (contract section 7).
 //! Only the SHA-256 of a token is kept; `tafel principals add` makes a fresh token,
 //! prints it once and stores its hash. A running service rereads the file on SIGHUP.
+//! The file is private to its owner (mode 0600), replaced atomically, and concurrent
+//! adders (threads or processes) take turns through a lock file beside it.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,6 +21,12 @@ use tafel_domain::Actor;
 
 /// Bytes of randomness in a fresh token (256 bits).
 pub const TOKEN_BYTES: usize = 32;
+/// The principals file and its lock file are readable by their owner only: the file
+/// holds token hashes, and who may act.
+pub const FILE_MODE: u32 = 0o600;
+/// Names tried for a temporary file before giving up (a name is only taken by a
+/// temporary file a crashed writer left behind, with the same process id).
+const TEMPORARY_NAME_ATTEMPTS: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrincipalsError {
@@ -125,8 +136,10 @@ fn read_file(path: &Path) -> Result<PrincipalsFile, PrincipalsError> {
 }
 
 /// Adds a principal with a fresh token to the file (creating it if needed) and returns
-/// the token, which is stored nowhere else.
+/// the token, which is stored nowhere else. Adders take turns (see [`lock`]), so
+/// concurrent adds all end up in the file.
 pub fn add(path: &Path, id: PrincipalId, role: Role) -> Result<String, PrincipalsError> {
+    let _turn = lock(path)?;
     let mut file = read_file(path)?;
     if file.principals.iter().any(|entry| entry.id == id) {
         return Err(PrincipalsError::Exists(id.to_string()));
@@ -139,17 +152,76 @@ pub fn add(path: &Path, id: PrincipalId, role: Role) -> Result<String, Principal
     Ok(token)
 }
 
-/// Writes the file atomically (temporary file, fsync, rename).
+/// An exclusive lock on `<file>.lock` beside the principals file, held until the
+/// returned file is dropped; it blocks until earlier holders (in this process or
+/// another) are done. The lock file is never removed: two writers that locked two
+/// different incarnations of it would not exclude each other.
+pub fn lock(path: &Path) -> Result<File, PrincipalsError> {
+    let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
+    std::fs::create_dir_all(directory_of(path)).map_err(write_error)?;
+    let lock_file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(sibling(path, "lock").map_err(write_error)?)
+        .map_err(write_error)?;
+    lock_file.lock().map_err(write_error)?;
+    Ok(lock_file)
+}
+
+/// Writes the file atomically and privately: a fresh temporary file of mode 0600
+/// beside it, fsync, rename over it, fsync of the directory. Whoever reads, changes
+/// and writes the file holds [`lock`] meanwhile.
 pub fn write_file(path: &Path, file: &PrincipalsFile) -> Result<(), PrincipalsError> {
     let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(write_error)?;
+    let directory = directory_of(path);
+    std::fs::create_dir_all(directory).map_err(write_error)?;
+    let text = serde_json::to_string_pretty(file).map_err(|e| write_error(std::io::Error::other(e)))? + "\n";
+    let (temporary, mut handle) = create_temporary(path).map_err(write_error)?;
+    let written = handle
+        .write_all(text.as_bytes())
+        .and_then(|()| handle.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .and_then(|()| File::open(directory)?.sync_all());
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
     }
-    let temporary = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(file).map_err(|e| write_error(std::io::Error::other(e)))?;
-    std::fs::write(&temporary, text + "\n").map_err(write_error)?;
-    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(write_error)
+    written.map_err(write_error)
+}
+
+/// A new file `<file>.<pid>.<n>.tmp` of mode 0600, that no other writer has.
+fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..TEMPORARY_NAME_ATTEMPTS {
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let temporary = sibling(path, &format!("{}.{number}.tmp", std::process::id()))?;
+        match OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(&temporary) {
+            Ok(handle) => {
+                // The mode given at creation is narrowed by the umask, never widened;
+                // say it outright in case the file system ignores it.
+                handle.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+                return Ok((temporary, handle));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::other("no free name for a temporary file"))
+}
+
+/// `<file>.<suffix>` in the file's directory.
+fn sibling(path: &Path, suffix: &str) -> std::io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("the principals path names no file"))?;
+    let mut sibling = name.to_os_string();
+    sibling.push(".");
+    sibling.push(suffix);
+    Ok(path.with_file_name(sibling))
+}
+
+fn directory_of(path: &Path) -> &Path {
+    path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 fn fresh_token() -> Result<String, PrincipalsError> {
@@ -179,6 +251,37 @@ mod tests {
         assert!(principals.actor("nobody").is_none());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&token), "the token itself must not be stored");
+    }
+
+    /// Many adders at once, as from several `tafel principals add`: none is lost, the
+    /// file is private, and no temporary file is left behind.
+    #[test]
+    fn concurrent_adders_all_end_up_in_a_private_file() {
+        const ADDERS: usize = 32;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("principals.json");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(ADDERS));
+        let adders: Vec<_> = (0..ADDERS)
+            .map(|index| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    add(&path, PrincipalId::parse(&format!("p{index}")).unwrap(), Role::Coach)
+                })
+            })
+            .collect();
+        let tokens: Vec<String> = adders.into_iter().map(|adder| adder.join().unwrap().unwrap()).collect();
+        let principals = Principals::load(&path).unwrap();
+        assert_eq!(principals.len(), ADDERS, "adds were lost");
+        for (index, token) in tokens.iter().enumerate() {
+            assert_eq!(principals.actor_for_token(token).unwrap().id.as_str(), format!("p{index}"));
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, FILE_MODE, "the principals file is {mode:o}");
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["principals.json", "principals.json.lock"]);
     }
 
     #[test]

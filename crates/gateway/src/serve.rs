@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub scoring_path: Option<PathBuf>,
     /// Load the demo programme (and its principals) when the log is empty.
     pub demo: bool,
+    /// Serve a NATS server that does not require authentication, even off loopback.
+    pub insecure_nats: bool,
 }
 
 impl ServeConfig {
@@ -133,15 +135,17 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         let shutdown = async move {
             let _ = http_stop.changed().await;
         };
-        if let Err(cause) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            error!(%cause, "the HTTP server failed");
-        }
+        crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, shutdown).await;
     });
 
     let mut nats_tasks = Vec::new();
     if let Some(client) = &nats_client {
+        let url = config.nats_url.as_deref().unwrap_or_default();
         let subscriptions = tokio::select! {
-            subscriptions = nats::subscribe(client) => Some(subscriptions?),
+            subscriptions = async {
+                nats::require_authentication(client, url, config.insecure_nats).await?;
+                nats::subscribe(client).await
+            } => Some(subscriptions?),
             _ = terminate.recv() => None,
             _ = interrupt.recv() => None,
         };
@@ -169,7 +173,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     info!(
         data = %config.data_dir.display(),
         http = %http_addr,
-        nats = config.nats_url.as_deref().map_or_else(|| "off".to_owned(), without_credentials),
+        nats = config.nats_url.as_deref().map_or_else(|| "off".to_owned(), nats::without_credentials),
         events = log.last_sequence(),
         "tafel is up"
     );
@@ -201,14 +205,13 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The URL with any `user:password@` replaced, for logs.
-fn without_credentials(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+/// Prints a new demo principal's HTTP token on stderr, for the person who started the
+/// demo, as `tafel principals add` does; never through tracing, whose log may be kept
+/// or shipped elsewhere.
+fn show_token_once(id: &str, role: tafel_contract::vocab::Role, token: &str) {
+    use std::io::Write;
+    let _ =
+        writeln!(std::io::stderr().lock(), "demo principal {id} ({role}): HTTP bearer token {token} (shown only now)");
 }
 
 /// Adds the demo's principals (printing each new one's token once) and submits the demo's
@@ -218,7 +221,7 @@ async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Resu
     for (id, role) in crate::demo::PRINCIPALS {
         let principal = PrincipalId::parse(id).map_err(ServeError::Demo)?;
         match crate::principals::add(principals_path, principal, *role) {
-            Ok(token) => info!(principal = id, %role, token, "demo principal (HTTP bearer token shown once)"),
+            Ok(token) => show_token_once(id, *role, &token),
             Err(PrincipalsError::Exists(_)) => {}
             Err(error) => return Err(error.into()),
         }
@@ -234,13 +237,4 @@ async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Resu
     }
     info!(events = events.len(), "demo loaded: the Haarlem round tables");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_stay_out_of_logs() {
-        assert_eq!(super::without_credentials("nats://tafel:secret@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
-        assert_eq!(super::without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
-    }
 }
