@@ -38,6 +38,17 @@ impl Health {
 /// Least time between two summaries of a repeating warning.
 pub const REPEAT_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
+/// What [`RepeatedWarning::happened`] wrote to the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Said {
+    /// The first occurrence, in full.
+    First,
+    /// A summary: how many times it happened since the last line.
+    Summary { repeats: u64 },
+    /// Nothing: it was said recently.
+    Nothing,
+}
+
 /// One warning that may repeat: logged the first time, then summarised (how many
 /// times since) at most every [`REPEAT_SUMMARY_INTERVAL`], and once more when it ends.
 #[derive(Debug)]
@@ -52,19 +63,33 @@ impl RepeatedWarning {
         Self { what, repeats: 0, last_logged: None }
     }
 
-    /// It happened (again), because of `cause`.
-    pub fn happened(&mut self, cause: &dyn std::fmt::Display) {
+    /// It happened (again), because of `cause`: logged, summarised or kept quiet.
+    pub fn happened(&mut self, cause: &dyn std::fmt::Display) -> Said {
+        let said = self.decide(Instant::now());
+        match said {
+            Said::First => warn!(%cause, "{}", self.what),
+            Said::Summary { repeats } => warn!(%cause, repeats, "{} (still; repeated since the last report)", self.what),
+            Said::Nothing => {}
+        }
+        said
+    }
+
+    fn decide(&mut self, now: Instant) -> Said {
         match self.last_logged {
             None => {
-                warn!(%cause, "{}", self.what);
-                self.last_logged = Some(Instant::now());
+                self.last_logged = Some(now);
+                Said::First
             }
-            Some(at) if at.elapsed() >= REPEAT_SUMMARY_INTERVAL => {
-                warn!(%cause, repeats = self.repeats + 1, "{} (still; repeated since the last report)", self.what);
+            Some(at) if now.duration_since(at) >= REPEAT_SUMMARY_INTERVAL => {
+                let repeats = self.repeats + 1;
                 self.repeats = 0;
-                self.last_logged = Some(Instant::now());
+                self.last_logged = Some(now);
+                Said::Summary { repeats }
             }
-            Some(_) => self.repeats += 1,
+            Some(_) => {
+                self.repeats += 1;
+                Said::Nothing
+            }
         }
     }
 
@@ -74,5 +99,29 @@ impl RepeatedWarning {
             warn!(repeats = self.repeats, "{}: resolved after repeating", self.what);
         }
         self.repeats = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeating_warning_is_said_once_then_summarised_once_a_minute() {
+        let mut warning = RepeatedWarning::new("cannot save the cursor");
+        let start = Instant::now();
+        assert_eq!(warning.decide(start), Said::First);
+        // Every 200 ms for four minutes: 1 200 failures, five lines.
+        let mut lines = 1;
+        for step in 1..1200u32 {
+            let said = warning.decide(start + Duration::from_millis(200) * step);
+            if said != Said::Nothing {
+                lines += 1;
+            }
+        }
+        assert_eq!(lines, 4, "once, then once a minute");
+        assert_eq!(warning.decide(start + Duration::from_secs(241)), Said::Summary { repeats: 300 });
+        warning.ended();
+        assert_eq!(warning.decide(start + Duration::from_secs(242)), Said::First, "a new failure is said at once");
     }
 }
