@@ -38,7 +38,7 @@ impl Health {
 /// Least time between two summaries of a repeating warning.
 pub const REPEAT_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What [`RepeatedWarning::happened`] wrote to the log.
+/// What [`RepeatedWarning::happened`] writes to the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Said {
     /// The first occurrence, in full.
@@ -64,14 +64,14 @@ impl RepeatedWarning {
     }
 
     /// It happened (again), because of `cause`: logged, summarised or kept quiet.
-    pub fn happened(&mut self, cause: &dyn std::fmt::Display) -> Said {
-        let said = self.decide(Instant::now());
-        match said {
+    pub fn happened(&mut self, cause: &dyn std::fmt::Display) {
+        match self.decide(Instant::now()) {
             Said::First => warn!(%cause, "{}", self.what),
-            Said::Summary { repeats } => warn!(%cause, repeats, "{} (still; repeated since the last report)", self.what),
+            Said::Summary { repeats } => {
+                warn!(%cause, repeats, "{} (still; repeated since the last report)", self.what)
+            }
             Said::Nothing => {}
         }
-        said
     }
 
     fn decide(&mut self, now: Instant) -> Said {
