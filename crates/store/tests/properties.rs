@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
 use tafel_store::{
-    AppendBatch, AppendError, Appended, EventLog, ExpectedVersion, NewEvent, OpenOptions, Position, RecordedEvent,
-    SledLog, Subscription,
+    AppendBatch, AppendCondition, AppendError, Appended, EventLog, ExpectedVersion, NewEvent, OpenOptions, Position,
+    RecordedEvent, SledLog, Subscription,
 };
 
 const STREAMS: u8 = 4;
@@ -26,6 +26,11 @@ struct Op {
     expected: Option<u64>,
     size: usize,
     kind: Kind,
+    /// A consistency boundary: the streams the decision read, and how many events
+    /// before the log's end (at the time of the append) it was made at.
+    condition: Option<(Vec<u8>, u64)>,
+    /// Streams the batch changes beside its own.
+    touches: Vec<u8>,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,8 +43,20 @@ fn op() -> impl Strategy<Value = Op> {
             1 => (0usize..20).prop_map(Kind::Resend),
             1 => (0usize..20).prop_map(Kind::Reuse),
         ],
+        prop_oneof![
+            2 => Just(None),
+            1 => (prop::collection::vec(0..STREAMS, 1..3), 0u64..4).prop_map(Some),
+        ],
+        prop::collection::vec(0..STREAMS, 0..2),
     )
-        .prop_map(|(stream, expected, size, kind)| Op { stream, expected, size, kind })
+        .prop_map(|(stream, expected, size, kind, condition, touches)| Op {
+            stream,
+            expected,
+            size,
+            kind,
+            condition,
+            touches,
+        })
 }
 
 /// Turns a writer's script into batches; a resend or reuse of an op not yet made is new.
@@ -67,13 +84,24 @@ fn batches(writer: usize, script: &[Op]) -> Vec<AppendBatch> {
                         payload: format!("payload {writer} {index} {k}").into_bytes(),
                     })
                     .collect(),
-                condition: Default::default(),
-                touches: Vec::new(),
+                condition: AppendCondition {
+                    // `after` is set when the batch is sent (see `at`), from the lag.
+                    after: op.condition.as_ref().map_or(0, |(_, lag)| *lag),
+                    streams: op.condition.iter().flat_map(|(read, _)| read).map(|s| format!("stream-{s}")).collect(),
+                },
+                touches: op.touches.iter().map(|s| format!("stream-{s}")).collect(),
             },
         };
         made.push(batch);
     }
     made
+}
+
+/// The batch as sent when the log is `log_end` long: its condition's `after` holds the
+/// lag until then.
+fn at(mut batch: AppendBatch, log_end: u64) -> AppendBatch {
+    batch.condition.after = log_end.saturating_sub(batch.condition.after);
+    batch
 }
 
 /// The contract's rules for one append, written plainly.
@@ -82,6 +110,8 @@ struct Model {
     log: Vec<(String, String)>,
     heads: HashMap<String, u64>,
     ids: HashMap<String, (Vec<u8>, Position)>,
+    /// The last sequence appended to or touching each stream.
+    last_on: HashMap<String, u64>,
 }
 
 impl Model {
@@ -101,6 +131,11 @@ impl Model {
             }
             return Ok(Appended { positions: reused.into_iter().map(|(_, p)| p).collect(), duplicate: true });
         }
+        for stream in &batch.condition.streams {
+            if self.last_on.get(stream).copied().unwrap_or(0) > batch.condition.after {
+                return Err(AppendError::ConditionFailed { stream: stream.clone(), after: batch.condition.after });
+            }
+        }
         let current = self.heads.get(&batch.stream).copied().unwrap_or(0);
         if let ExpectedVersion::Exactly(expected) = batch.expected
             && expected != current
@@ -115,6 +150,9 @@ impl Model {
             positions.push(position);
         }
         self.heads.insert(batch.stream.clone(), current + batch.events.len() as u64);
+        for stream in batch.touches.iter().chain([&batch.stream]) {
+            self.last_on.insert(stream.clone(), self.log.len() as u64);
+        }
         Ok(Appended { positions, duplicate: false })
     }
 }
@@ -151,6 +189,7 @@ proptest! {
             let log = SledLog::open(dir.path(), OpenOptions::default()).unwrap();
             let mut model = Model::default();
             for batch in batches(0, &script) {
+                let batch = at(batch, model.log.len() as u64);
                 let expected = model.append(&batch);
                 let actual = log.append(batch).await;
                 prop_assert_eq!(actual, expected);
@@ -181,6 +220,7 @@ proptest! {
                 writers.push(tokio::spawn(async move {
                     let mut answers = Vec::new();
                     for batch in batches {
+                        let batch = at(batch, log.last_sequence());
                         let answer = log.append(batch.clone()).await;
                         answers.push((batch, answer));
                     }
@@ -221,9 +261,34 @@ proptest! {
                     }
                     if !appended_batch.duplicate {
                         appended += batch.events.len();
+                        // The boundary held: nothing happened on what the decision read
+                        // between its position and the append.
+                        let first = appended_batch.positions[0].sequence;
+                        let after = batch.condition.after;
+                        for stream in &batch.condition.streams {
+                            let moved = stored
+                                .iter()
+                                .any(|e| e.sequence > after && e.sequence < first && &e.stream == stream)
+                                || answers.iter().any(|(other, answer)| {
+                                    other.touches.contains(stream)
+                                        && matches!(answer, Ok(a) if !a.duplicate
+                                            && a.positions.iter().any(|p| p.sequence > after && p.sequence < first))
+                                });
+                            prop_assert!(!moved, "{} moved after {} yet a batch that read it was appended", stream, after);
+                        }
                     }
                 }
                 Err(AppendError::VersionConflict { expected, actual, .. }) => prop_assert_ne!(expected, actual),
+                Err(AppendError::ConditionFailed { stream, after }) => {
+                    // Something did happen on the stream after the decision's position
+                    // (an append to it, or one touching it, which only the writer saw).
+                    let on_it = stored.iter().any(|e| e.sequence > *after && &e.stream == stream);
+                    let touched = answers.iter().any(|(other, answer)| {
+                        other.touches.contains(stream)
+                            && matches!(answer, Ok(a) if !a.duplicate && a.positions.iter().any(|p| p.sequence > *after))
+                    });
+                    prop_assert!(on_it || touched, "condition on {} after {} failed for nothing", stream, after);
+                }
                 Err(AppendError::IdConflict { id }) => {
                     prop_assert!(by_id.contains_key(id.as_str()), "conflict on unknown id {}", id)
                 }
