@@ -1074,3 +1074,79 @@ async fn a_page_of_events_fits_the_servers_max_payload() {
     assert_eq!(from, EVENTS as u64 + 1);
     assert!(pages >= 2, "{EVENTS} events of ~4 KB fit one page of 1 MiB? ({pages} pages)");
 }
+
+/// Issue 8: on a full disk, submits answer `unavailable` (saying the event may have been
+/// stored) and `/readyz` answers 503 with the reason; once space is freed, Tafel reopens
+/// and verifies its log by itself, `/readyz` is 200 again and submits are accepted,
+/// without a restart. The data directory is a small tmpfs, so this needs root (as
+/// `scripts/test` runs in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_turns_readiness_off_and_recovers_without_a_restart() {
+    let mount_point = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=40m", "tafel-e2e"])
+        .arg(mount_point.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "cannot mount a tmpfs: this test needs root (scripts/test runs as root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount_point.path().to_path_buf());
+    let data = mount_point.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    add_principal(&data, "acme", "entrepreneur");
+    add_principal(&data, "organiser", "organiser");
+
+    let nats = NatsServer::start();
+    let (_tafel, http_port) = serve_with_nats(&data, &nats);
+    let client = Client::connect(&nats).await;
+    assert!(accepted(&client.submit("acme", &submitted("first", "first")).await));
+    assert_eq!(support::http_get(http_port, "/readyz").0, 200);
+
+    // Fill the disk, then submit until the log refuses.
+    let filler = mount_point.path().join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+    }
+    let long = "x".repeat(3900);
+    let mut refused = None;
+    for index in 0..2000 {
+        let id = format!("full-{index}");
+        let mut body = request(&id);
+        body["summary"] = json!(long);
+        let reply = client.submit("acme", &envelope(&id, "tafel.request.submitted", &id, body.clone())).await;
+        if code(&reply) == "unavailable" {
+            assert!(reply["error"]["message"].as_str().unwrap().contains("may have been stored"), "{reply}");
+            refused = Some(envelope(&id, "tafel.request.submitted", &id, body));
+            break;
+        }
+        assert!(accepted(&reply), "{reply}");
+    }
+    let refused = refused.expect("the full disk never refused a submit");
+    let (status, body) = support::http_get(http_port, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the log refuses writes"), "{body}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while support::http_get(http_port, "/readyz").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready again within 30 s of space being freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resent = client.submit("acme", &refused).await;
+    assert!(accepted(&resent), "{resent}");
+    assert!(accepted(&client.submit("acme", &submitted("after", "after")).await));
+    let events = all_events(&client).await;
+    let refused_id = refused["id"].as_str().unwrap();
+    assert_eq!(events.iter().filter(|e| e["id"] == refused_id).count(), 1, "the resent event is stored once");
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(event["sequence"], index as u64 + 1, "the log has a gap");
+    }
+}

@@ -127,6 +127,12 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     {
         let _ = writeln!(out, "tafel_submits_total{{result=\"{result}\"}} {}", counter.load(Ordering::Relaxed));
     }
+    let _ = writeln!(out, "# HELP tafel_decisions_redone_total Submits decided again because what they read moved.");
+    let _ = writeln!(out, "# TYPE tafel_decisions_redone_total counter");
+    let _ = writeln!(out, "tafel_decisions_redone_total {}", counters.redecided.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP tafel_parts_stopped Parts that stopped or refuse (views, fan-out, log writer).");
+    let _ = writeln!(out, "# TYPE tafel_parts_stopped gauge");
+    let _ = writeln!(out, "tafel_parts_stopped {}", state.service.problems().len());
     let _ = writeln!(out, "# HELP tafel_queries_total Queries answered.");
     let _ = writeln!(out, "# TYPE tafel_queries_total counter");
     let _ = writeln!(out, "tafel_queries_total {}", counters.queries.load(Ordering::Relaxed));
