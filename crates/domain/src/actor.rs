@@ -1,7 +1,8 @@
 //! Who is acting: a known principal and its one role.
 
-use tafel_contract::PrincipalId;
+use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::vocab::Role;
+use tafel_contract::{EventType, PrincipalId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
@@ -17,6 +18,16 @@ impl Actor {
     /// Coaches, organisers and admins see everything (contract section 2).
     pub fn sees_everything(&self) -> bool {
         matches!(self.role, Role::Coach | Role::Organiser | Role::Admin)
+    }
+
+    /// Step 2 of a submit (contract section 3): only the role the contract names may
+    /// publish an event type.
+    pub fn may_publish(&self, event_type: EventType) -> Result<(), Refusal> {
+        if event_type.publisher() == Some(self.role) {
+            Ok(())
+        } else {
+            Err(Refusal::new(ErrorCode::Forbidden, format!("a {} may not publish {event_type}", self.role)))
+        }
     }
 
     /// Organisers and admins read the whole log (the `events` query).

@@ -43,11 +43,8 @@ impl Service {
         let Some(actor) = self.principals().actor(&route.principal) else {
             return refused(Refusal::new(ErrorCode::Forbidden, format!("unknown principal {:?}", route.principal)));
         };
-        if envelope.event_type.publisher() != Some(actor.role) {
-            return refused(Refusal::new(
-                ErrorCode::Forbidden,
-                format!("a {} may not publish {}", actor.role, envelope.event_type),
-            ));
+        if let Err(refusal) = actor.may_publish(envelope.event_type) {
+            return refused(refusal);
         }
 
         // Step 3: a sled read, so off the async runtime.
