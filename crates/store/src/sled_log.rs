@@ -60,7 +60,7 @@ pub(crate) fn current(slot: &Slot) -> Result<Arc<Handles>, ReadError> {
     slot.read()
         .map_err(|_| ReadError::Unavailable("the log's handles are poisoned".into()))?
         .clone()
-        .ok_or_else(|| ReadError::Unavailable("the log is being reopened".into()))
+        .ok_or_else(|| ReadError::Unavailable("the log is closed or being reopened".into()))
 }
 
 struct Inner {
@@ -81,14 +81,18 @@ impl Inner {
 }
 
 /// Dropping the last handle closes the log: the writer answers what is queued, writes
-/// the checkpoint and stops. The files are free for the next opener once every
-/// subscription has ended too (each sees the log close and holds the tree until then).
+/// the checkpoint and stops, and the database is taken from the slot that
+/// subscriptions share, so the files are free for the next opener as soon as no read
+/// is under way (a subscription still around sees the log closed).
 impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.commands.take());
         let handle = self.writer.get_mut().map(Option::take).unwrap_or(None);
         if let Some(handle) = handle {
             let _ = handle.join();
+        }
+        if let Ok(mut slot) = self.slot.write() {
+            slot.take();
         }
     }
 }

@@ -13,6 +13,8 @@ use crate::error::ReadError;
 use crate::sled_log::{Slot, current, read_range};
 use crate::{RecordedEvent, Subscription};
 
+/// How long a subscription waits before reading again when the log cannot be read.
+pub const UNAVAILABLE_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 /// Events read from disk at a time.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
 
@@ -44,8 +46,23 @@ impl Subscription for SledSubscription {
             }
             let durable = *self.durable.borrow_and_update();
             if self.next_sequence <= durable {
-                let page =
-                    read_range(&current(&self.slot)?.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)?;
+                let page = current(&self.slot).and_then(|handles| {
+                    read_range(&handles.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)
+                });
+                let page = match page {
+                    Ok(page) => page,
+                    // The log cannot be read just now (the writer is reopening it after
+                    // a failed write): what is durable stays durable, so wait and read
+                    // again rather than end the subscription.
+                    Err(ReadError::Unavailable(_)) => {
+                        if self.durable.has_changed().is_err() {
+                            return Err(ReadError::Closed);
+                        }
+                        tokio::time::sleep(UNAVAILABLE_RETRY).await;
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                };
                 if page.is_empty() {
                     return Err(ReadError::Damaged(format!("sequence {} is missing", self.next_sequence)));
                 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tafel_store::{AppendBatch, AppendError, EventLog, ExpectedVersion, NewEvent, OpenOptions, SledLog};
+use tafel_store::{AppendBatch, AppendError, EventLog, ExpectedVersion, NewEvent, OpenOptions, SledLog, Subscription};
 
 /// A tmpfs of a few segments, unmounted on drop.
 struct SmallDisk {
@@ -69,6 +69,8 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
     let disk = SmallDisk::mount(40);
     let dir = disk.path().join("log");
     let log = SledLog::open(&dir, OpenOptions::default()).unwrap();
+    // A subscriber that lags behind the whole time: it must read on across the reopen.
+    let mut lagging = log.subscribe(1);
     let mut acknowledged = Vec::new();
     for index in 0..20 {
         acknowledged.push((format!("before-{index}"), append(&log, format!("before-{index}")).await.unwrap()));
@@ -111,6 +113,12 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
         log.read_from(1, 100_000).unwrap().iter().filter(|e| e.id == refused).map(|e| e.sequence).collect();
     assert_eq!(stored, vec![resent], "the refused event is stored exactly once after the resend");
     assert!(after > acknowledged.last().unwrap().1);
+
+    let last = log.last_sequence();
+    for sequence in 1..=last {
+        let event = tokio::time::timeout(Duration::from_secs(10), lagging.next()).await.unwrap().unwrap();
+        assert_eq!(event.sequence, sequence, "a subscription from before the reopen reads on, in order");
+    }
 
     // And the log opens clean.
     let last = log.last_sequence();
