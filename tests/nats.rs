@@ -17,18 +17,41 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{NatsServer, Tafel, add_principal, serve_with_nats};
 
+/// A NATS connection as `principal`: with the inbox prefix `_INBOX.<principal>`, the
+/// only place Tafel sends its replies (contract 1.1 section 2).
+async fn connect_as(url: &str, principal: &str, timeout: Duration) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(format!("_INBOX.{principal}"))
+        .request_timeout(Some(timeout))
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .unwrap()
+}
+
 struct Client {
+    url: String,
+    /// For subscriptions and publishes that expect no reply.
     nats: async_nats::Client,
+    /// One connection per principal that asks, each with its own inbox.
+    principals: tokio::sync::Mutex<std::collections::HashMap<String, async_nats::Client>>,
 }
 
 impl Client {
     async fn connect(server: &NatsServer) -> Client {
-        let nats = async_nats::ConnectOptions::new()
-            .request_timeout(Some(Duration::from_secs(10)))
-            .connect(server.url())
-            .await
-            .unwrap();
-        Client { nats }
+        let nats = async_nats::ConnectOptions::new().connect(server.url()).await.unwrap();
+        Client { url: server.url(), nats, principals: Default::default() }
+    }
+
+    /// The connection `principal` asks on.
+    async fn as_principal(&self, principal: &str) -> async_nats::Client {
+        let mut principals = self.principals.lock().await;
+        if let Some(client) = principals.get(principal) {
+            return client.clone();
+        }
+        let client = connect_as(&self.url, principal, Duration::from_secs(10)).await;
+        principals.insert(principal.to_owned(), client.clone());
+        client
     }
 
     async fn submit(&self, principal: &str, event: &Value) -> Value {
@@ -36,16 +59,19 @@ impl Client {
         self.submit_raw(&format!("tafel.submit.{tokens}.{principal}"), event.to_string().into_bytes()).await
     }
 
+    /// Submits on `subject`, as the principal its last token names.
     async fn submit_raw(&self, subject: &str, body: Vec<u8>) -> Value {
-        let reply = self.nats.request(subject.to_owned(), Bytes::from(body)).await.unwrap();
+        let principal = subject.rsplit('.').next().unwrap();
+        let reply = self.as_principal(principal).await.request(subject.to_owned(), Bytes::from(body)).await.unwrap();
         serde_json::from_slice(&reply.payload).unwrap()
     }
 
     /// Asks, waiting (up to 20 s) for a Tafel that is reconnecting to NATS.
     async fn query(&self, name: &str, principal: &str, body: Value) -> Value {
         let subject = format!("tafel.query.{name}.{principal}");
+        let nats = self.as_principal(principal).await;
         for _ in 0..200 {
-            match self.nats.request(subject.clone(), Bytes::from(body.to_string())).await {
+            match nats.request(subject.clone(), Bytes::from(body.to_string())).await {
                 Ok(reply) => return serde_json::from_slice(&reply.payload).unwrap(),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -294,12 +320,7 @@ async fn submit_through_disruption(
     tag: &str,
     progress: Arc<AtomicUsize>,
 ) -> (BTreeMap<String, u64>, usize) {
-    let client = async_nats::ConnectOptions::new()
-        .request_timeout(Some(Duration::from_secs(2)))
-        .retry_on_initial_connect()
-        .connect(nats.url())
-        .await
-        .unwrap();
+    let client = connect_as(&nats.url(), "acme", Duration::from_secs(2)).await;
     let mut acknowledged = BTreeMap::new();
     let mut unanswered = 0;
     for index in 0..count {
@@ -460,7 +481,7 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
         let client = Client::connect(&nats).await;
         let mut tasks = Vec::new();
         for index in 0..50 {
-            let nats = client.nats.clone();
+            let nats = client.as_principal("acme").await;
             tasks.push(tokio::spawn(async move {
                 let body = Bytes::from(submitted(&format!("t{index}"), &format!("t{index}")).to_string());
                 nats.request("tafel.submit.request.submitted.acme".to_owned(), body).await.ok()
@@ -1041,7 +1062,7 @@ async fn a_page_of_events_fits_the_servers_max_payload() {
         let mut body = request(&id);
         body["summary"] = json!(long);
         let event = envelope(&id, "tafel.request.submitted", &id, body);
-        let nats = client.nats.clone();
+        let nats = client.as_principal("acme").await;
         sends.push(tokio::spawn(async move {
             let reply = nats.request("tafel.submit.request.submitted.acme", Bytes::from(event.to_string())).await;
             serde_json::from_slice::<Value>(&reply.unwrap().payload).unwrap()
@@ -1056,7 +1077,8 @@ async fn a_page_of_events_fits_the_servers_max_payload() {
     let mut pages = 0;
     loop {
         let reply = client
-            .nats
+            .as_principal("organiser")
+            .await
             .request("tafel.query.events.organiser", Bytes::from(json!({"from": from, "limit": 1000}).to_string()))
             .await
             .expect("a page too large for the server would never arrive");
@@ -1105,7 +1127,12 @@ async fn a_full_disk_turns_readiness_off_and_recovers_without_a_restart() {
     let (_tafel, http_port) = serve_with_nats(&data, &nats);
     let client = Client::connect(&nats).await;
     assert!(accepted(&client.submit("acme", &submitted("first", "first")).await));
-    assert_eq!(support::http_get(http_port, "/readyz").0, 200);
+    // Ready (once the views have applied that event).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while support::http_get(http_port, "/readyz").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", support::http_get(http_port, "/readyz"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Fill the disk, then submit until the log refuses.
     let filler = mount_point.path().join("filler");
@@ -1149,4 +1176,39 @@ async fn a_full_disk_turns_readiness_off_and_recovers_without_a_restart() {
     for (index, event) in events.iter().enumerate() {
         assert_eq!(event["sequence"], index as u64 + 1, "the log has a gap");
     }
+}
+
+/// Contract 1.1 section 2 (found in review): Tafel answers only in the asking
+/// principal's own inbox, so no principal can make it publish on `tafel.events.>` or
+/// into another principal's inbox by choosing the reply subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_only_to_the_asking_principals_own_inbox() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    let mut forged = client.nats.subscribe("tafel.events.request.forged").await.unwrap();
+    let mut other_inbox = client.nats.subscribe("_INBOX.bank-a.>").await.unwrap();
+    let mut rejected = client.nats.subscribe("tafel.rejected.>").await.unwrap();
+    client.nats.flush().await.unwrap();
+
+    let submit = "tafel.submit.request.submitted.acme";
+    let event = Bytes::from(submitted("fr1", "fr1").to_string());
+    client.nats.publish_with_reply(submit, "tafel.events.request.forged", event).await.unwrap();
+    client.nats.publish_with_reply(submit, "_INBOX.bank-a.stolen", Bytes::from_static(b"{")).await.unwrap();
+    let query = Bytes::from(json!({"request_id": "fr1"}).to_string());
+    client.nats.publish_with_reply("tafel.query.request.acme", "tafel.events.request.forged", query).await.unwrap();
+    client.nats.flush().await.unwrap();
+
+    // The refused submit is answered as if it had no reply subject...
+    let refusal = tokio::time::timeout(Duration::from_secs(10), rejected.next()).await.unwrap().unwrap();
+    assert_eq!(refusal.subject.as_str(), "tafel.rejected.request.submitted.acme");
+    // ...the accepted one was stored, and answers through the own inbox work...
+    let state = client.query("request", "acme", json!({"request_id": "fr1"})).await;
+    assert_eq!(state["version"], 1, "{state}");
+    // ...and nothing went where it was sent.
+    let leaked = tokio::time::timeout(Duration::from_millis(500), forged.next()).await;
+    assert!(!matches!(leaked, Ok(Some(_))), "Tafel published on tafel.events at a principal's request");
+    let leaked = tokio::time::timeout(Duration::from_millis(100), other_inbox.next()).await;
+    assert!(!matches!(leaked, Ok(Some(_))), "Tafel answered into another principal's inbox");
 }

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use tafel_store::{AppendBatch, EventLog, ExpectedVersion, NewEvent, OpenOptions, SledLog};
 
+/// The principal `tafel bench nats` submits as.
+const BENCH_PRINCIPAL: &str = "bench";
+
 /// Bytes of each benchmark event's payload: about a submitted request's JSON.
 pub const PAYLOAD_BYTES: usize = 1024;
 
@@ -211,7 +214,7 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
     use tafel_contract::vocab::Role;
 
     let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
-    let bench_id = PrincipalId::parse("bench").map_err(std::io::Error::other)?;
+    let bench_id = PrincipalId::parse(BENCH_PRINCIPAL).map_err(std::io::Error::other)?;
     let file = PrincipalsFile {
         principals: vec![PrincipalEntry { id: bench_id, role: Role::Entrepreneur, token_sha256: None }],
     };
@@ -226,7 +229,12 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
     let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
     let responder = tokio::spawn(fsync_responder(url.to_owned(), config.dir.join("baseline-fsync")));
 
-    let client = async_nats::connect(url).await.map_err(std::io::Error::other)?;
+    // Replies come only to the principal's own inbox (contract 1.1 section 2).
+    let client = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(format!("_INBOX.{BENCH_PRINCIPAL}"))
+        .connect(url)
+        .await
+        .map_err(std::io::Error::other)?;
     client.flush().await.map_err(std::io::Error::other)?;
     let mut rows = Vec::new();
     for (case, &(publishers, requests)) in config.cases.iter().enumerate() {

@@ -12,7 +12,7 @@ use tafel_contract::SubmitRoute;
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::service::Service;
 
@@ -253,7 +253,9 @@ async fn handle_submit(client: &async_nats::Client, service: &Service, message: 
             return;
         }
     };
-    let target = match (&message.reply, &reply) {
+    // A reply subject outside the principal's own inbox is treated as none.
+    let inbox = message.reply.as_ref().filter(|reply| reply_allowed(&message.subject, reply));
+    let target = match (inbox, &reply) {
         (Some(reply_subject), _) => reply_subject.to_string(),
         (None, SubmitReply::Refused { .. }) => rejected_subject(&message.subject),
         (None, SubmitReply::Accepted { .. }) => return,
@@ -261,6 +263,21 @@ async fn handle_submit(client: &async_nats::Client, service: &Service, message: 
     if let Err(cause) = client.publish(target, body).await {
         warn!(%cause, "cannot send a reply");
     }
+}
+
+/// Whether Tafel may answer a message on `subject` at `reply`: only in the asking
+/// principal's own inbox, `_INBOX.<principal>.…`, the principal being the subject's last
+/// token (contract 1.1 section 2). Tafel's NATS user may publish on `tafel.events.>` and
+/// into every inbox; answering at any other reply subject would let a principal make
+/// Tafel publish there in its name.
+pub fn reply_allowed(subject: &str, reply: &str) -> bool {
+    let principal = subject.rsplit('.').next().unwrap_or_default();
+    !principal.is_empty()
+        && reply
+            .strip_prefix("_INBOX.")
+            .and_then(|rest| rest.strip_prefix(principal))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|rest| !rest.is_empty())
 }
 
 /// `tafel.rejected.<aggregate>.<event>.<principal>` for a refused submit without a
@@ -275,7 +292,8 @@ pub fn rejected_subject(subject: &str) -> String {
 }
 
 async fn handle_query(client: &async_nats::Client, service: &Service, message: async_nats::Message) {
-    let Some(reply_subject) = &message.reply else {
+    let Some(reply_subject) = message.reply.as_ref().filter(|reply| reply_allowed(&message.subject, reply)) else {
+        debug!(subject = %message.subject, "a query without a reply subject in its principal's inbox is not answered");
         return;
     };
     let tokens: Vec<&str> = message.subject.split('.').collect();
@@ -348,6 +366,26 @@ mod tests {
         ] {
             assert_eq!(Unauthenticated::decide(url, false), Refuse, "{url}");
             assert_eq!(Unauthenticated::decide(url, true), AllowInsecure, "{url}");
+        }
+    }
+
+    #[test]
+    fn replies_go_only_to_the_principals_own_inbox() {
+        let subject = "tafel.submit.request.submitted.acme";
+        assert!(reply_allowed(subject, "_INBOX.acme.abc.1"));
+        assert!(reply_allowed("tafel.query.request.acme", "_INBOX.acme.x"));
+        for forged in [
+            "tafel.events.request.forged",
+            "tafel.shortlist.r1",
+            "tafel.rejected.request.submitted.bank",
+            "_INBOX.bank.abc",
+            "_INBOX.acme-bikes.abc",
+            "_INBOX.acme",
+            "_INBOX.acme.",
+            "_INBOX.abc.acme.x",
+            "_INBOX.AbC",
+        ] {
+            assert!(!reply_allowed(subject, forged), "{forged}");
         }
     }
 
