@@ -46,9 +46,15 @@ impl Subscription for SledSubscription {
             }
             let durable = *self.durable.borrow_and_update();
             if self.next_sequence <= durable {
-                let page = current(&self.slot).and_then(|handles| {
-                    read_range(&handles.tree, self.next_sequence, durable, SUBSCRIPTION_PAGE_EVENTS)
-                });
+                // A page is a disk read: off the async runtime. Dropping this future
+                // while it waits loses nothing: the position moves only below.
+                let (slot, from) = (self.slot.clone(), self.next_sequence);
+                let page = tokio::task::spawn_blocking(move || {
+                    current(&slot)
+                        .and_then(|handles| read_range(&handles.tree, from, durable, SUBSCRIPTION_PAGE_EVENTS))
+                })
+                .await
+                .unwrap_or_else(|_| Err(ReadError::Unavailable("the page read stopped".into())));
                 let page = match page {
                     Ok(page) => page,
                     // The log cannot be read just now (the writer is reopening it after

@@ -162,9 +162,16 @@ impl Service {
         principal: &PrincipalId,
         work: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
     ) -> Result<T, Refusal> {
-        let _share = PrincipalShare::take(&self.expensive_by_principal, principal)?;
-        let _turn = self.expensive.clone().acquire_owned().await.map_err(|e| internal(&e))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| internal(&e))?
+        let share = PrincipalShare::take(&self.expensive_by_principal, principal)?;
+        let turn = self.expensive.clone().acquire_owned().await.map_err(|e| internal(&e))?;
+        // The share and the turn go with the work, so that they are given back when the
+        // work ends, not when whoever asked stops waiting for it.
+        tokio::task::spawn_blocking(move || {
+            let _held = (share, turn);
+            work()
+        })
+        .await
+        .map_err(|e| internal(&e))?
     }
 }
 
