@@ -414,6 +414,15 @@ fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Refusal> {
             ),
         ));
     }
+    if let Some((position, format)) = value.chars().enumerate().find(|(_, c)| refused_format(*c)) {
+        return Err(invalid(
+            field,
+            format!(
+                "holds U+{:04X} at character {position}, which reorders or breaks text unseen; write the text as it reads",
+                u32::from(format)
+            ),
+        ));
+    }
     if !value.is_empty() && !value.chars().any(visible) {
         return Err(invalid(field, "must be empty or hold at least one visible character"));
     }
@@ -422,7 +431,24 @@ fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Refusal> {
 
 /// A character that shows: neither white space nor a control character.
 fn visible(c: char) -> bool {
-    !c.is_whitespace() && !c.is_control()
+    !c.is_whitespace() && !c.is_control() && !invisible(c)
+}
+
+/// Characters that show nothing by themselves (zero-width spaces and joiners, direction
+/// marks, word joiners, invisible operators, variation selectors, the byte-order mark,
+/// filler letters, tags): allowed inside text, but they do not make it visible.
+fn invisible(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x2060..=0x2064 | 0x206A..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
+}
+
+/// Format characters refused anywhere in text: bidirectional embeddings, overrides and
+/// isolates (which make text read otherwise than it is stored), line and paragraph
+/// separators (line breaks are `\n`), interlinear annotations and the byte-order mark.
+fn refused_format(c: char) -> bool {
+    matches!(u32::from(c), 0x202A..=0x202E | 0x2066..=0x2069 | 0x2028 | 0x2029 | 0xFFF9..=0xFFFB | 0xFEFF)
 }
 
 /// A list with `min..=max` items, none repeated; the path of a repeat is its index.
@@ -619,10 +645,17 @@ mod tests {
                 "x\u{85}",
                 "  \n\t ",
                 "\u{a0}\u{3000}",
+                "\u{200b}",
+                "\u{202e}\u{2066}",
+                "a\u{202e}b",
+                "\u{feff}",
+                "\u{2028}x",
+                "x\u{2029}",
+                "\u{ad}\u{200d}\u{fe0f}",
             ] {
                 assert_eq!(with(bad), refused, "{event_type} {path} = {bad:?}");
             }
-            for good in ["Fietsfabriek", "two\nlines\tand a tab", " x ", "Ærø ✓", "\u{200b}x"] {
+            for good in ["Fietsfabriek", "two\nlines\tand a tab", " x ", "Ærø ✓", "\u{200b}x", "👩\u{200d}🌾"] {
                 assert_eq!(with(good), None, "{event_type} {path} = {good:?}");
             }
             assert_eq!(with(""), if may_be_empty { None } else { refused.clone() }, "{event_type} {path} empty");
