@@ -67,20 +67,21 @@ impl MandateState {
         self.status = MandateStatus::Closed;
     }
 
-    /// Spends `amount_eur` of the budget. A commitment over what is left cannot have
-    /// been decided (contract section 4), so it is a broken invariant, reported.
-    pub fn committed(&mut self, amount_eur: u64) -> Result<(), String> {
-        if let Some(remaining) = self.remaining_budget_eur
-            && amount_eur > remaining
-        {
-            return Err(format!(
-                "a commitment of {amount_eur} EUR overdraws mandate {}, which has {remaining} EUR left",
+    /// Spends `amount_eur` of the budget. A commitment over what is left cannot be
+    /// decided (contract section 4); a log written before contract 1.1 may still hold
+    /// one, from two conclusions that raced. It is applied (what is left is then
+    /// nothing) and described in the returned sentence, so that it is reported, not
+    /// hidden.
+    pub fn committed(&mut self, amount_eur: u64) -> Option<String> {
+        let overdraft = self.remaining_budget_eur.filter(|remaining| amount_eur > *remaining).map(|remaining| {
+            format!(
+                "a commitment of {amount_eur} EUR overdrew mandate {}, which had {remaining} EUR left",
                 self.mandate_id
-            ));
-        }
+            )
+        });
         self.committed_eur += amount_eur;
         self.recompute_remaining();
-        Ok(())
+        overdraft
     }
 
     /// A revision may lower the budget below what is committed already; what is left is

@@ -514,3 +514,31 @@ fn the_report_counts_by_year_and_mandates_closed_by_its_end() {
     let in_2022 = report(&events, Some(2022)).unwrap();
     assert_eq!((in_2022.requests_submitted, in_2022.requests_ready, in_2022.mandates_active), (1, 0, 0));
 }
+
+/// A log written before contract 1.1 may hold two conclusions that together overdrew a
+/// budget: it still replays (what is left is then nothing), and the overdraft is
+/// reported instead of hidden.
+#[test]
+fn an_overdraft_already_in_the_log_is_replayed_and_reported() {
+    let given = Given::new().table_with_agenda().event(
+        "bank-a",
+        "tafel.roundtable.assessed",
+        json!({"roundtable_id": "t1", "request_id": "r1", "mandate_id": "m1", "interest": "yes"}),
+    );
+    let conclusion = |amount: u64| {
+        json!({"roundtable_id": "t1", "outcomes": [{"request_id": "r1", "commitments": [
+            {"mandate_id": "m1", "amount_eur": amount, "instrument": "loan"}]}]})
+    };
+    // What a decision refuses, a log written by an older Tafel may hold; `event` applies
+    // it directly, as a replay does.
+    let once = given.event("organiser", "tafel.roundtable.concluded", conclusion(200000));
+    assert!(once.world.overdrafts().is_empty());
+    assert_eq!(
+        code(once.when("organiser", "tafel.roundtable.concluded", conclusion(200000))),
+        Some(ErrorCode::InvalidState)
+    );
+    let replayed = once.event("organiser", "tafel.roundtable.concluded", conclusion(200000));
+    assert_eq!(replayed.world.mandate(&"m1".parse_id()).unwrap().remaining_budget_eur, Some(0));
+    assert_eq!(replayed.world.overdrafts().len(), 1, "{:?}", replayed.world.overdrafts());
+    assert!(replayed.world.overdrafts()[0].contains("overdrew mandate m1"));
+}

@@ -145,7 +145,11 @@ async fn follow(
             let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
                 .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
+            let overdrafts = views.world.overdrafts().len();
             views.world.apply_data(&event, data.clone())?;
+            for overdraft in &views.world.overdrafts()[overdrafts..] {
+                error!(%overdraft, "the log holds a commitment over a mandate's budget (written before contract 1.1)");
+            }
             let changed = views.matcher.apply_parsed(&event, &data);
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
             // Replaying what was there at start-up changes nothing anyone has not seen.
