@@ -242,6 +242,7 @@ async fn every_error_code_and_rule_with_a_case_that_passes() {
     let rest = client.query("events", "admin", json!({"from": 4})).await;
     let next = rest["next"].as_u64().unwrap();
     assert_eq!(client.query("events", "admin", json!({"from": next})).await["events"], json!([]));
+    assert_eq!(code(&client.query("events", "admin", json!({"from": 1, "limit": 0})).await), "invalid_query");
 
     // A refused publish without a reply subject goes to tafel.rejected.
     let mut rejected = client.nats.subscribe("tafel.rejected.>").await.unwrap();

@@ -224,3 +224,26 @@ fn internal(cause: &dyn std::fmt::Display) -> Refusal {
     error!(%cause, "internal error");
     Refusal::new(ErrorCode::Unavailable, "internal error; retry later")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_gets_a_bounded_share_of_expensive_work() {
+        let counts = Arc::default();
+        let (acme, rival) = (PrincipalId::parse("acme").unwrap(), PrincipalId::parse("rival").unwrap());
+        let first = PrincipalShare::take(&counts, &acme).unwrap();
+        let second = PrincipalShare::take(&counts, &acme).unwrap();
+        let refused = PrincipalShare::take(&counts, &acme).err().unwrap();
+        assert_eq!(refused.code, ErrorCode::RateLimited);
+        assert!(refused.message.contains("retry after"), "{}", refused.message);
+        // Another principal is not held back by acme's share.
+        let _theirs = PrincipalShare::take(&counts, &rival).unwrap();
+        drop(first);
+        let _again = PrincipalShare::take(&counts, &acme).unwrap();
+        drop(second);
+        drop(_again);
+        assert!(!counts.lock().unwrap().contains_key(&acme), "a share given back leaves nothing behind");
+    }
+}

@@ -25,14 +25,16 @@ impl Service {
         count(&self.counters.queries);
         let reply = match self.answer(name, principal, body, max_reply_bytes).await {
             Ok(reply) if reply.len() <= max_reply_bytes => Ok(reply),
-            Ok(reply) => Err(Refusal::new(
-                ErrorCode::InvalidQuery,
-                format!(
-                    "the answer has {} bytes, more than the {max_reply_bytes} this transport carries; ask for less \
-                     (a smaller limit)",
-                    reply.len()
-                ),
-            )),
+            Ok(reply) => {
+                let hint = if matches!(name, "shortlist" | "matches") { "; ask with a smaller limit" } else { "" };
+                Err(Refusal::new(
+                    ErrorCode::InvalidQuery,
+                    format!(
+                        "the answer has {} bytes, more than the {max_reply_bytes} this transport carries{hint}",
+                        reply.len()
+                    ),
+                ))
+            }
             Err(refusal) => Err(refusal),
         };
         reply.unwrap_or_else(|refusal| {
@@ -99,7 +101,12 @@ impl Service {
         }
         only_fields(body, &["from", "limit"])?;
         let from = optional_u64(body, "from")?.unwrap_or(1).max(1);
-        let limit = (optional_u64(body, "limit")?.unwrap_or(MAX_EVENTS_PAGE as u64) as usize).min(MAX_EVENTS_PAGE);
+        // A page of none would read as the end of the log to a client reading until an
+        // empty page.
+        let limit = match optional_u64(body, "limit")? {
+            Some(0) => return Err(invalid_query("limit must be at least 1".into())),
+            limit => (limit.unwrap_or(MAX_EVENTS_PAGE as u64) as usize).min(MAX_EVENTS_PAGE),
+        };
         let log = self.log.clone();
         self.expensive(&actor.id, move || events_page(&log, from, limit, max_reply_bytes)).await
     }
