@@ -390,11 +390,10 @@ fn money(field: &str, amount_eur: u64) -> Result<(), Refusal> {
 
 /// A name or title: text that is not blank.
 fn name(field: &str, value: &str) -> Result<(), Refusal> {
-    text(field, value, MAX_NAME_CHARS)?;
     if !value.chars().any(visible) {
         return Err(invalid(field, "must hold at least one visible character"));
     }
-    Ok(())
+    text(field, value, MAX_NAME_CHARS)
 }
 
 /// Free text: at most `max_chars` characters, no control characters but line feeds and

@@ -272,12 +272,12 @@ async fn handle_submit(client: &async_nats::Client, service: &Service, message: 
 /// Tafel publish there in its name.
 pub fn reply_allowed(subject: &str, reply: &str) -> bool {
     let principal = subject.rsplit('.').next().unwrap_or_default();
-    !principal.is_empty()
+    tafel_contract::PrincipalId::parse(principal).is_ok()
         && reply
             .strip_prefix("_INBOX.")
             .and_then(|rest| rest.strip_prefix(principal))
             .and_then(|rest| rest.strip_prefix('.'))
-            .is_some_and(|rest| !rest.is_empty())
+            .is_some_and(|rest| rest.split('.').all(|token| !token.is_empty() && token != "*" && token != ">"))
 }
 
 /// `tafel.rejected.<aggregate>.<event>.<principal>` for a refused submit without a
@@ -384,8 +384,14 @@ mod tests {
             "_INBOX.acme.",
             "_INBOX.abc.acme.x",
             "_INBOX.AbC",
+            "_INBOX.acme.>",
+            "_INBOX.acme.*",
+            "_INBOX.acme..x",
         ] {
             assert!(!reply_allowed(subject, forged), "{forged}");
+        }
+        for odd_subject in ["tafel.submit.request.submitted.*", "tafel.submit.request.submitted.", "x.Acme"] {
+            assert!(!reply_allowed(odd_subject, "_INBOX.*.x"), "{odd_subject}");
         }
     }
 

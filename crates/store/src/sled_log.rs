@@ -355,7 +355,12 @@ impl EventLog for SledLog {
     }
 
     fn subscribe(&self, from_sequence: u64) -> SledSubscription {
-        SledSubscription::new(self.inner.slot.clone(), self.inner.durable.clone(), from_sequence)
+        SledSubscription::new(
+            self.inner.slot.clone(),
+            self.inner.failure.clone(),
+            self.inner.durable.clone(),
+            from_sequence,
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 //! from catching up to tailing has no gap and no duplicate, however appends race it.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -22,19 +23,37 @@ pub struct SledSubscription {
     /// The log's current handles, taken for each page (never held across a wait, so the
     /// writer can reopen the log under a subscription).
     slot: Slot,
+    /// Why the writer refuses appends, while it does: reads failing then are waited
+    /// out (the writer is about to reopen the log); at any other time a failed read
+    /// ends the subscription, so whoever follows the log reports it.
+    failure: Arc<Mutex<Option<String>>>,
     durable: watch::Receiver<u64>,
     next_sequence: u64,
     buffer: VecDeque<RecordedEvent>,
 }
 
 impl SledSubscription {
-    pub(crate) fn new(slot: Slot, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
-        Self { slot, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
+    pub(crate) fn new(
+        slot: Slot,
+        failure: Arc<Mutex<Option<String>>>,
+        durable: watch::Receiver<u64>,
+        from_sequence: u64,
+    ) -> Self {
+        Self { slot, failure, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
     }
 
     /// The sequence of the next event this subscription will yield.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence - self.buffer.len() as u64
+    }
+}
+
+impl SledSubscription {
+    /// Whether the writer refuses appends (and so will reopen the log), or is reopening
+    /// it right now.
+    fn log_is_failing(&self) -> bool {
+        self.failure.lock().map(|failure| failure.is_some()).unwrap_or(true)
+            || self.slot.read().map(|slot| slot.is_none()).unwrap_or(true)
     }
 }
 
@@ -54,13 +73,13 @@ impl Subscription for SledSubscription {
                         .and_then(|handles| read_range(&handles.tree, from, durable, SUBSCRIPTION_PAGE_EVENTS))
                 })
                 .await
-                .unwrap_or_else(|_| Err(ReadError::Unavailable("the page read stopped".into())));
+                .unwrap_or_else(|stopped| Err(ReadError::Damaged(format!("a page read stopped: {stopped}"))));
                 let page = match page {
                     Ok(page) => page,
                     // The log cannot be read just now (the writer is reopening it after
                     // a failed write): what is durable stays durable, so wait and read
                     // again rather than end the subscription.
-                    Err(ReadError::Unavailable(_)) => {
+                    Err(ReadError::Unavailable(_)) if self.log_is_failing() => {
                         if self.durable.has_changed().is_err() {
                             return Err(ReadError::Closed);
                         }

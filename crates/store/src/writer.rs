@@ -74,6 +74,9 @@ pub(crate) struct Writer {
     /// The same, for readers of the log's health (readiness).
     failure: Arc<Mutex<Option<String>>>,
     last_reopen_attempt: Option<Instant>,
+    /// False once a reopen found the log shorter than what was acknowledged: that is
+    /// damage, and only an operator can decide what to do.
+    reopenable: bool,
 }
 
 /// What one group has decided so far, before it is durable.
@@ -114,6 +117,7 @@ impl Writer {
             failed: None,
             failure,
             last_reopen_attempt: None,
+            reopenable: true,
         }
     }
 
@@ -363,7 +367,7 @@ impl Writer {
     /// only then takes appends again, from the log as it is on disk. At most once per
     /// [`REOPEN_INTERVAL`].
     fn try_reopen(&mut self) {
-        if self.last_reopen_attempt.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
+        if !self.reopenable || self.last_reopen_attempt.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
             return;
         }
         self.last_reopen_attempt = Some(Instant::now());
@@ -399,10 +403,17 @@ impl Writer {
         };
         let durable = *self.durable.borrow();
         if opened.last < durable {
-            error!(
-                reopened = opened.last,
-                durable, "the reopened log is shorter than what was acknowledged; it stays closed"
+            let why = format!(
+                "the reopened log ends at sequence {}, but {durable} was acknowledged: events were lost; it stays \
+                 closed until an operator looks at it",
+                opened.last
             );
+            error!("{why}");
+            self.reopenable = false;
+            self.failed = Some(why.clone());
+            if let Ok(mut failure) = self.failure.lock() {
+                *failure = Some(why);
+            }
             return;
         }
         let handles = Arc::new(opened.handles);
