@@ -1096,6 +1096,24 @@ async fn a_page_of_events_fits_the_servers_max_payload() {
     }
     assert_eq!(from, EVENTS as u64 + 1);
     assert!(pages >= 2, "{EVENTS} events of ~4 KB fit one page of 1 MiB? ({pages} pages)");
+
+    // A list page ends early likewise, and `next` goes on from there.
+    let organiser = client.as_principal("organiser").await;
+    let (mut listed, mut after, mut pages) = (0, Value::Null, 0);
+    loop {
+        let body = json!({"limit": 1000, "after": after});
+        let reply = organiser.request("tafel.query.requests.organiser", Bytes::from(body.to_string())).await.unwrap();
+        assert!(reply.payload.len() <= max_payload, "{} > {max_payload}", reply.payload.len());
+        let page: Value = serde_json::from_slice(&reply.payload).unwrap();
+        listed += page["requests"].as_array().unwrap().len();
+        pages += 1;
+        after = page["next"].clone();
+        if after.is_null() {
+            break;
+        }
+    }
+    assert_eq!(listed, EVENTS);
+    assert!(pages >= 2, "{EVENTS} requests of ~4 KB fit one page of 1 MiB? ({pages} pages)");
 }
 
 /// Issue 8: on a full disk, submits answer `unavailable` (saying the event may have been
@@ -1212,4 +1230,114 @@ async fn replies_go_only_to_the_asking_principals_own_inbox() {
     assert!(!matches!(leaked, Ok(Some(_))), "Tafel published on tafel.events at a principal's request");
     let leaked = tokio::time::timeout(Duration::from_millis(100), other_inbox.next()).await;
     assert!(!matches!(leaked, Ok(Some(_))), "Tafel answered into another principal's inbox");
+}
+
+/// Contract 1.1 section 6: the list queries show what the principal may see, in id
+/// order, filtered by state, paged with `after`/`next`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_queries_show_what_each_principal_may_see_page_by_page() {
+    let nats = NatsServer::start();
+    let data = data_with_principals();
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    let ok = |reply: Value| assert!(accepted(&reply), "{reply}");
+    for id in ["l-a1", "l-a2", "l-a3", "l-a4", "l-a5"] {
+        ok(client.submit("acme", &submitted(id, id)).await);
+    }
+    for id in ["l-b1", "l-b2"] {
+        ok(client.submit("rival", &submitted(id, id)).await);
+    }
+    let coach = |id: &str, readiness: &str| {
+        envelope(
+            &format!("{id}-c"),
+            "tafel.request.coached",
+            id,
+            json!({"request_id": id, "coach": "coach-anna", "readiness": readiness, "notes": ""}),
+        )
+    };
+    ok(client.submit("coach-anna", &coach("l-a1", "ready")).await);
+    ok(client.submit("coach-anna", &coach("l-a2", "needs_work")).await);
+    let withdrawn = json!({"request_id": "l-a3", "reason": "found money"});
+    ok(client.submit("acme", &envelope("l-a3-w", "tafel.request.withdrawn", "l-a3", withdrawn)).await);
+    ok(client.submit("bank-a", &envelope("l-m1", "tafel.mandate.published", "l-m1", mandate("l-m1"))).await);
+    ok(client.submit("bank-a", &envelope("l-m2", "tafel.mandate.published", "l-m2", mandate("l-m2"))).await);
+    let closed = json!({"mandate_id": "l-m2", "reason": "spent"});
+    ok(client.submit("bank-a", &envelope("l-m2-c", "tafel.mandate.closed", "l-m2", closed)).await);
+    let schedule = json!({"roundtable_id": "l-t1", "title": "Juni", "date": "2021-06-15", "mandate_ids": ["l-m1"]});
+    ok(client.submit("organiser", &envelope("l-t1", "tafel.roundtable.scheduled", "l-t1", schedule)).await);
+
+    let ids = |reply: &Value, field: &str| -> Vec<String> {
+        reply[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{reply}"))
+            .iter()
+            .map(|item| {
+                let key = format!("{}_id", field.trim_end_matches('s'));
+                item[key.as_str()].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let list = |name: &'static str, principal: &'static str, body: Value| {
+        let client = &client;
+        async move {
+            let reply = client.query(name, principal, body).await;
+            if reply.get("error").is_none() {
+                assert_schema(&format!("{name}_page"), &reply);
+            }
+            reply
+        }
+    };
+
+    // Who sees which requests.
+    let all = ["l-a1", "l-a2", "l-a3", "l-a4", "l-a5", "l-b1", "l-b2"];
+    assert_eq!(ids(&list("requests", "organiser", json!({})).await, "requests"), all);
+    assert_eq!(ids(&list("requests", "coach-anna", json!({})).await, "requests"), all);
+    assert_eq!(ids(&list("requests", "acme", json!({})).await, "requests"), &all[..5]);
+    assert_eq!(ids(&list("requests", "rival", json!({})).await, "requests"), &all[5..]);
+    assert_eq!(ids(&list("requests", "bank-a", json!({})).await, "requests"), ["l-a1"], "ready and eligible only");
+    assert_eq!(list("requests", "bank-b", json!({})).await, json!({"requests": [], "next": null}));
+    let own = list("requests", "acme", json!({})).await;
+    assert_eq!(own["requests"][0], client.query("request", "acme", json!({"request_id": "l-a1"})).await);
+    assert_eq!(own["next"], Value::Null);
+
+    // By state.
+    let in_state = |state: &'static str| list("requests", "organiser", json!({"state": state}));
+    assert_eq!(ids(&in_state("ready").await, "requests"), ["l-a1"]);
+    assert_eq!(ids(&in_state("needs_work").await, "requests"), ["l-a2"]);
+    assert_eq!(ids(&in_state("withdrawn").await, "requests"), ["l-a3"]);
+    assert_eq!(ids(&in_state("submitted").await, "requests"), ["l-a4", "l-a5", "l-b1", "l-b2"]);
+
+    // Page by page.
+    let first = list("requests", "organiser", json!({"limit": 3})).await;
+    assert_eq!(
+        (ids(&first, "requests"), &first["next"]),
+        (vec!["l-a1".into(), "l-a2".into(), "l-a3".into()], &json!("l-a3"))
+    );
+    let second = list("requests", "organiser", json!({"limit": 3, "after": "l-a3"})).await;
+    assert_eq!(
+        (ids(&second, "requests"), &second["next"]),
+        (vec!["l-a4".into(), "l-a5".into(), "l-b1".into()], &json!("l-b1"))
+    );
+    let last = list("requests", "organiser", json!({"limit": 3, "after": "l-b1"})).await;
+    assert_eq!((ids(&last, "requests"), &last["next"]), (vec!["l-b2".into()], &Value::Null));
+
+    // Mandates and round tables.
+    assert_eq!(ids(&list("mandates", "bank-a", json!({})).await, "mandates"), ["l-m1", "l-m2"]);
+    assert_eq!(ids(&list("mandates", "bank-a", json!({"state": "closed"})).await, "mandates"), ["l-m2"]);
+    assert_eq!(ids(&list("mandates", "bank-b", json!({})).await, "mandates"), Vec::<String>::new());
+    assert_eq!(ids(&list("mandates", "acme", json!({})).await, "mandates"), Vec::<String>::new());
+    assert_eq!(ids(&list("roundtables", "bank-a", json!({})).await, "roundtables"), ["l-t1"], "invited");
+    assert_eq!(ids(&list("roundtables", "bank-b", json!({})).await, "roundtables"), Vec::<String>::new());
+    assert_eq!(ids(&list("roundtables", "organiser", json!({"state": "scheduled"})).await, "roundtables"), ["l-t1"]);
+    assert_eq!(
+        ids(&list("roundtables", "organiser", json!({"state": "agenda_set"})).await, "roundtables"),
+        Vec::<String>::new()
+    );
+
+    // Bad queries.
+    for body in [json!({"state": "bogus"}), json!({"limit": 0}), json!({"after": "Not an id!"}), json!({"from": 1})] {
+        assert_eq!(code(&list("requests", "organiser", body.clone()).await), "invalid_query", "{body}");
+    }
+    assert_eq!(code(&list("mandates", "organiser", json!({"state": "ready"})).await), "invalid_query");
+    assert_eq!(code(&list("requests", "stranger", json!({})).await), "forbidden");
 }

@@ -12,6 +12,7 @@
 
 mod actor;
 pub mod joint;
+pub mod list;
 mod mandate;
 pub mod report;
 mod request;
@@ -19,6 +20,7 @@ mod roundtable;
 mod world;
 
 pub use actor::Actor;
+pub use list::{ListState, Listed};
 pub use mandate::{MandateState, MandateStatus};
 pub use request::{Coaching, RequestState, RequestStatus};
 pub use roundtable::{RoundtableState, RoundtableStatus};

@@ -94,6 +94,19 @@ impl World {
         self.roundtables.get(id)
     }
 
+    /// The ids of `kind` in `range`, in order (cloned, so the caller may hold no borrow).
+    pub(crate) fn ids_from(
+        &self,
+        kind: AggregateKind,
+        range: (std::ops::Bound<AggregateId>, std::ops::Bound<AggregateId>),
+    ) -> Box<dyn Iterator<Item = AggregateId> + '_> {
+        match kind {
+            AggregateKind::Request => Box::new(self.requests.range(range).map(|(id, _)| id.clone())),
+            AggregateKind::Mandate => Box::new(self.mandates.range(range).map(|(id, _)| id.clone())),
+            AggregateKind::Roundtable => Box::new(self.roundtables.range(range).map(|(id, _)| id.clone())),
+        }
+    }
+
     pub fn requests(&self) -> impl Iterator<Item = &RequestState> {
         self.requests.values()
     }

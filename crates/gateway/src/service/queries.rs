@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::{AggregateId, AggregateKind};
-use tafel_domain::Actor;
+use tafel_domain::{Actor, ListState, Listed};
 use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, Matcher, ScoringTable};
 use tafel_store::{EventLog, SledLog};
 
@@ -17,6 +17,15 @@ use crate::stored::{for_each_event, stored_event};
 
 /// Bytes of `{"events":[],"next":18446744073709551615}` around a page's events.
 const EVENTS_PAGE_OVERHEAD_BYTES: usize = 64;
+/// Bytes of `{"roundtables":[],"next":"<id of up to 64 characters>"}` around a list.
+const LIST_PAGE_OVERHEAD_BYTES: usize = 128;
+/// A list query's page size unless it asks for another.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// The largest page a list query gives.
+pub const MAX_LIST_LIMIT: usize = 1000;
+/// Most aggregates one list query looks at, shown or passed over, so that its work is
+/// bounded however many there are; `next` then says where to go on.
+pub const MAX_LIST_SCAN: usize = 10_000;
 
 impl Service {
     /// Handles one query (contract section 6) and returns the reply's bytes: the answer,
@@ -71,6 +80,9 @@ impl Service {
                 view
             }
             "events" => return self.events(&actor, &body, max_reply_bytes).await,
+            "requests" => return self.list(&actor, AggregateKind::Request, &body, max_reply_bytes),
+            "mandates" => return self.list(&actor, AggregateKind::Mandate, &body, max_reply_bytes),
+            "roundtables" => return self.list(&actor, AggregateKind::Roundtable, &body, max_reply_bytes),
             "shortlist" => self.shortlist(&actor, &body).await?,
             "matches" => self.matches(&actor, &body)?,
             "report" => self.report(&actor, &body).await?,
@@ -86,6 +98,79 @@ impl Service {
             .world
             .view(actor, kind, &id)
             .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no {kind} {id}")))
+    }
+
+    /// `requests`, `mandates`, `roundtables`: the aggregates of `kind` the principal may
+    /// see, in id order after `after`, in `state`, at most `limit`, ending early rather
+    /// than exceed `max_reply_bytes` or [`MAX_LIST_SCAN`] aggregates looked at; `next` is
+    /// the last id looked at when there may be more, `null` at the end.
+    fn list(
+        &self,
+        actor: &Actor,
+        kind: AggregateKind,
+        body: &Map<String, Value>,
+        max_reply_bytes: usize,
+    ) -> Result<Vec<u8>, Refusal> {
+        only_fields(body, &["state", "after", "limit"])?;
+        let state = match body.get("state") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|state| ListState::parse(kind, state))
+                    .ok_or_else(|| invalid_query(format!("state must be {}", ListState::names(kind))))?,
+            ),
+        };
+        let after = match body.get("after") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|text| AggregateId::parse(text).ok())
+                    .ok_or_else(|| invalid_query("after must be an id".into()))?,
+            ),
+        };
+        let limit = match optional_u64(body, "limit")? {
+            None => DEFAULT_LIST_LIMIT,
+            Some(0) => return Err(invalid_query("limit must be at least 1".into())),
+            Some(limit) => (limit as usize).min(MAX_LIST_LIMIT),
+        };
+        let budget = max_reply_bytes.saturating_sub(LIST_PAGE_OVERHEAD_BYTES);
+        let views = self.views()?;
+        let mut items = Vec::new();
+        let (mut shown, mut last_looked_at, mut at_the_end) = (0, None, true);
+        for (looked_at, listed) in views.world.list(actor, kind, state, after.as_ref()).enumerate() {
+            if looked_at >= MAX_LIST_SCAN || shown >= limit {
+                at_the_end = false;
+                break;
+            }
+            if let Listed::Shown(_, view) = &listed {
+                let item = serde_json::to_vec(view).map_err(|e| internal(&e))?;
+                let separator = usize::from(!items.is_empty());
+                if items.len() + separator + item.len() > budget {
+                    if shown == 0 {
+                        return Err(Refusal::new(
+                            ErrorCode::Unavailable,
+                            format!("{kind} {} alone is larger than this transport carries", listed.id()),
+                        ));
+                    }
+                    at_the_end = false;
+                    break;
+                }
+                if separator == 1 {
+                    items.push(b',');
+                }
+                items.extend_from_slice(&item);
+                shown += 1;
+            }
+            last_looked_at = Some(listed.id().clone());
+        }
+        let next = if at_the_end { Value::Null } else { json!(last_looked_at) };
+        let mut reply = Vec::with_capacity(items.len() + LIST_PAGE_OVERHEAD_BYTES);
+        reply.extend_from_slice(format!("{{\"{}s\":[", kind.as_str()).as_bytes());
+        reply.extend_from_slice(&items);
+        reply.extend_from_slice(format!("],\"next\":{next}}}").as_bytes());
+        Ok(reply)
     }
 
     /// `events`: organisers and admins; a page of the log, ended early so the reply fits
