@@ -184,3 +184,33 @@ fn the_demo_loads_once_and_the_report_reads_its_figures_offline() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 }
+
+/// Contract 1.1 section 6 over a real socket: the embedded default (no NATS) takes a
+/// submit and answers queries over plain HTTP with a bearer token.
+#[test]
+fn the_http_api_takes_submits_and_queries_with_a_bearer_token() {
+    let data = tempfile::tempdir().unwrap();
+    let token = support::add_principal(data.path(), "fietsfabriek", "entrepreneur");
+    let port = support::free_port();
+    let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
+    tafel.wait_for_log("tafel is up");
+
+    let event = serde_json::json!({"specversion": "1.0", "id": "h1", "source": "/http", "type": "tafel.request.submitted",
+        "subject": "h1", "data": {"request_id": "h1",
+            "organisation": {"name": "De Fietsfabriek", "kvk": "01234567", "region": "NL324"},
+            "title": "Refurbished bikes", "summary": "", "amount_eur": 150000, "instruments": ["loan"],
+            "stage": "early_revenue", "impact_themes": [8, 12], "certifications": []}});
+    let body = event.to_string().into_bytes();
+    let (status, reply) = support::http_request(port, "POST", "/v1/events", Some(&token), &body);
+    assert_eq!(status, 201, "{reply}");
+    assert!(reply.contains("\"sequence\":1"), "{reply}");
+    let (status, _) = support::http_request(port, "POST", "/v1/events", None, &body);
+    assert_eq!(status, 401);
+    let (status, state) = support::http_request(port, "GET", "/v1/requests/h1", Some(&token), b"");
+    assert_eq!(status, 200, "{state}");
+    assert!(state.contains("\"version\":1"), "{state}");
+    let (status, page) = support::http_request(port, "GET", "/v1/requests?state=submitted", Some(&token), b"");
+    assert_eq!((status, page.contains("\"next\":null")), (200, true), "{page}");
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+}

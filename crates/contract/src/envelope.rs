@@ -114,14 +114,18 @@ impl SubmitRoute {
     }
 }
 
+/// The refusal of an event over [`MAX_EVENT_BYTES`]; `size_bytes` when known (a
+/// transport that stops reading at the limit does not know it).
+pub fn too_large(size_bytes: Option<usize>) -> Refusal {
+    let size = size_bytes.map_or_else(|| "more than that".to_owned(), |size| format!("{size} bytes"));
+    Refusal::new(ErrorCode::TooLarge, format!("an event is at most {MAX_EVENT_BYTES} bytes; this one is {size}"))
+}
+
 /// Step 1 of contract section 3: size, JSON, envelope, type, subject. The first
 /// failure is the answer.
 pub fn parse_envelope(raw: &[u8], route: &SubmitRoute) -> Result<Envelope, Refusal> {
     if raw.len() > MAX_EVENT_BYTES {
-        return Err(Refusal::new(
-            ErrorCode::TooLarge,
-            format!("the event is {} bytes; at most {MAX_EVENT_BYTES} are accepted", raw.len()),
-        ));
+        return Err(too_large(Some(raw.len())));
     }
     let value: Value = serde_json::from_slice(raw)
         .map_err(|error| Refusal::new(ErrorCode::MalformedJson, format!("not JSON: {error}")))?;

@@ -1,6 +1,6 @@
-//! The HTTP side: liveness, readiness and metrics for now (contract section 6). The
-//! event and query routes of the contract's HTTP table come with the HTTP gateway on
-//! the roadmap and will call the same [`Service`].
+//! The HTTP side: liveness, readiness and metrics, the server itself (with a header
+//! timeout), and the API routes of contract section 6 from [`crate::api`], which call
+//! the same [`Service`] as NATS.
 
 use std::fmt::Write;
 use std::future::Future;
@@ -74,12 +74,16 @@ pub async fn serve_http(
     connections.shutdown().await;
 }
 
+/// Every HTTP route: health, readiness and metrics (no token needed) and the API of
+/// contract section 6 ([`crate::api`]).
 pub fn app(state: HttpState) -> Router {
+    let api = crate::api::routes(state.service.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(api)
 }
 
 /// 200 only once the log is open and writable, the views have caught up with it and

@@ -9,6 +9,7 @@
 //! - [`principals`]: who may act, and the principals file.
 //! - [`serve`]: `tafel serve`, wiring it all; [`bench`]: `tafel bench`.
 
+pub mod api;
 pub mod bench;
 pub mod demo;
 pub mod fanout;

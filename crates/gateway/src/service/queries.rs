@@ -31,8 +31,22 @@ impl Service {
     /// Handles one query (contract section 6) and returns the reply's bytes: the answer,
     /// or `{"error": ...}`; never more than `max_reply_bytes`.
     pub async fn query(&self, name: &str, principal: &str, body: &[u8], max_reply_bytes: usize) -> Vec<u8> {
+        self.query_result(name, principal, body, max_reply_bytes).await.unwrap_or_else(|refusal| {
+            serde_json::to_vec(&json!({"error": refusal})).unwrap_or_else(|_| b"{\"error\":{}}".to_vec())
+        })
+    }
+
+    /// [`Service::query`] with the refusal apart, for a transport that answers it in
+    /// its own way (HTTP, with the code's status).
+    pub async fn query_result(
+        &self,
+        name: &str,
+        principal: &str,
+        body: &[u8],
+        max_reply_bytes: usize,
+    ) -> Result<Vec<u8>, Refusal> {
         count(&self.counters.queries);
-        let reply = match self.answer(name, principal, body, max_reply_bytes).await {
+        match self.answer(name, principal, body, max_reply_bytes).await {
             Ok(reply) if reply.len() <= max_reply_bytes => Ok(reply),
             Ok(reply) => {
                 let hint = if matches!(name, "shortlist" | "matches") { "; ask with a smaller limit" } else { "" };
@@ -45,10 +59,7 @@ impl Service {
                 ))
             }
             Err(refusal) => Err(refusal),
-        };
-        reply.unwrap_or_else(|refusal| {
-            serde_json::to_vec(&json!({"error": refusal})).unwrap_or_else(|_| b"{\"error\":{}}".to_vec())
-        })
+        }
     }
 
     async fn answer(

@@ -1,0 +1,200 @@
+//! The HTTP API of contract 1.1 section 6: the same submits and queries as on NATS,
+//! through the same [`Service`], with a bearer token in place of the subject's
+//! principal. A handler parses, asks the service, and answers with the contract's
+//! JSON and the status its code has; no rule lives here.
+//!
+//! - `POST /v1/events`: a submit; 201 accepted, 200 a duplicate, otherwise the code's
+//!   status (400, 403, 404, 409, 413, 429, 503). The body is read only up to the
+//!   contract's 64 KiB (and one byte more, to know it is over).
+//! - `GET` routes for every query; query-string parameters become the query's JSON
+//!   body (numbers where the query takes a number), the path's id its `<kind>_id`.
+//! - A missing or unknown token answers 401 (`WWW-Authenticate: Bearer`);
+//!   `rate_limited` answers 429 with `Retry-After`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
+use tafel_contract::{MAX_EVENT_BYTES, SubmitRoute};
+use tafel_domain::Actor;
+
+use crate::service::{HTTP_MAX_REPLY_BYTES, Service};
+
+/// Query-string parameters the queries take as numbers.
+const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
+/// Seconds a client told `rate_limited` waits before asking again.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// The routes of the contract's HTTP table, on `service`.
+pub fn routes(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/v1/events", get(events).post(submit))
+        .route("/v1/requests", get(requests))
+        .route("/v1/mandates", get(mandates))
+        .route("/v1/roundtables", get(roundtables))
+        .route("/v1/requests/{id}", get(request))
+        .route("/v1/mandates/{id}", get(mandate))
+        .route("/v1/roundtables/{id}", get(roundtable))
+        .route("/v1/requests/{id}/shortlist", get(shortlist))
+        .route("/v1/mandates/{id}/matches", get(matches))
+        .route("/v1/report", get(report))
+        .with_state(service)
+}
+
+/// A query string as key-value pairs, or why it could not be read.
+type Parameters = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The principal behind the request's bearer token, if it is one Tafel knows.
+fn authenticate(service: &Service, headers: &HeaderMap) -> Option<Actor> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    service.principals().actor_for_token(token)
+}
+
+fn unauthorized() -> Response {
+    let refusal = Refusal::new(ErrorCode::Forbidden, "a valid bearer token is required (Authorization: Bearer ...)");
+    let mut response = json_response(StatusCode::UNAUTHORIZED, json_bytes(&json!({"error": refusal})));
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":{}}".to_vec())
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// The status of a refusal's code, with `Retry-After` for `rate_limited`.
+fn refused(refusal: &Refusal, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(refusal.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, body);
+    if refusal.code == ErrorCode::RateLimited {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
+/// `POST /v1/events`.
+async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(actor) = authenticate(&service, &headers) else {
+        return unauthorized();
+    };
+    let reply = match axum::body::to_bytes(body, MAX_EVENT_BYTES + 1).await {
+        Ok(bytes) => service.submit(&bytes, &SubmitRoute::http(&actor.id)).await,
+        // Over the limit (or cut off): nothing more is read.
+        Err(_) => SubmitReply::refused(None, tafel_contract::envelope::too_large(None)),
+    };
+    let body = json_bytes(&reply);
+    match &reply {
+        SubmitReply::Accepted { duplicate: true, .. } => json_response(StatusCode::OK, body),
+        SubmitReply::Accepted { .. } => json_response(StatusCode::CREATED, body),
+        SubmitReply::Refused { error, .. } => refused(error, body),
+    }
+}
+
+/// Asks query `name` as the token's principal, with the query string (and the path's
+/// id as `id_field`) as its body.
+async fn query(
+    service: &Service,
+    headers: &HeaderMap,
+    name: &str,
+    parameters: Parameters,
+    path_id: Option<(&str, String)>,
+) -> Response {
+    let Some(actor) = authenticate(service, headers) else {
+        return unauthorized();
+    };
+    let parameters = match parameters {
+        Ok(Query(parameters)) => parameters,
+        Err(rejection) => {
+            let refusal = Refusal::new(ErrorCode::InvalidQuery, format!("the query string is unreadable: {rejection}"));
+            return refused(&refusal, json_bytes(&json!({"error": refusal})));
+        }
+    };
+    let mut body = Map::new();
+    for (key, value) in parameters {
+        let number = NUMERIC_PARAMETERS.contains(&key.as_str()).then(|| value.parse::<u64>().ok()).flatten();
+        body.insert(key, number.map_or(Value::String(value), Value::from));
+    }
+    if let Some((field, id)) = path_id {
+        body.insert(field.to_owned(), Value::String(id));
+    }
+    match service.query_result(name, actor.id.as_str(), &json_bytes(&body), HTTP_MAX_REPLY_BYTES).await {
+        Ok(reply) => json_response(StatusCode::OK, reply),
+        Err(refusal) => refused(&refusal, json_bytes(&json!({"error": refusal}))),
+    }
+}
+
+async fn events(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
+    query(&service, &headers, "events", p, None).await
+}
+
+async fn requests(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
+    query(&service, &headers, "requests", p, None).await
+}
+
+async fn mandates(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
+    query(&service, &headers, "mandates", p, None).await
+}
+
+async fn roundtables(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
+    query(&service, &headers, "roundtables", p, None).await
+}
+
+async fn request(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    p: Parameters,
+) -> Response {
+    query(&service, &headers, "request", p, Some(("request_id", id))).await
+}
+
+async fn mandate(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    p: Parameters,
+) -> Response {
+    query(&service, &headers, "mandate", p, Some(("mandate_id", id))).await
+}
+
+async fn roundtable(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    p: Parameters,
+) -> Response {
+    query(&service, &headers, "roundtable", p, Some(("roundtable_id", id))).await
+}
+
+async fn shortlist(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    p: Parameters,
+) -> Response {
+    query(&service, &headers, "shortlist", p, Some(("request_id", id))).await
+}
+
+async fn matches(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    p: Parameters,
+) -> Response {
+    query(&service, &headers, "matches", p, Some(("mandate_id", id))).await
+}
+
+async fn report(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
+    query(&service, &headers, "report", p, None).await
+}

@@ -1,0 +1,228 @@
+//! The HTTP API (contract 1.1 section 6) through the router, in-process
+//! (`tower::ServiceExt::oneshot`): every route with each status it can answer, for the
+//! roles it serves, against a real log. One more test drives the real binary over a
+//! socket (`tests/serve.rs`).
+
+#[path = "../../../tests/events.rs"]
+mod events;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tafel_contract::PrincipalId;
+use tafel_contract::vocab::Role;
+use tafel_gateway::http::{HttpState, app};
+use tafel_gateway::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
+use tafel_gateway::serve::start_service;
+use tafel_store::{OpenOptions, SledLog};
+use tower::ServiceExt;
+
+/// Principals, each with the token `<id>-token`.
+const PRINCIPALS: [(&str, Role); 6] = [
+    ("acme", Role::Entrepreneur),
+    ("rival", Role::Entrepreneur),
+    ("coach", Role::Coach),
+    ("bank-a", Role::Financier),
+    ("organiser", Role::Organiser),
+    ("admin", Role::Admin),
+];
+
+struct Api {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SledLog::open(dir.path(), OpenOptions::default()).unwrap();
+        let principals = Principals::from_file(&PrincipalsFile {
+            principals: PRINCIPALS
+                .iter()
+                .map(|(id, role)| PrincipalEntry {
+                    id: PrincipalId::parse(id).unwrap(),
+                    role: *role,
+                    token_sha256: Some(token_sha256(&format!("{id}-token"))),
+                })
+                .collect(),
+        })
+        .unwrap();
+        let (service, _projection) =
+            start_service(log, principals, tafel_matcher::ScoringTable::default(), None).await.unwrap();
+        Api { router: app(HttpState { service, nats: None }), _dir: dir }
+    }
+
+    /// Sends a request as `principal` (no token when `None`); the status, the headers
+    /// and the body as JSON.
+    async fn send(&self, method: Method, uri: &str, principal: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let (status, _, body) = self.send_full(method, uri, principal, body).await;
+        (status, body)
+    }
+
+    async fn send_full(
+        &self,
+        method: Method,
+        uri: &str,
+        principal: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(principal) = principal {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {principal}-token"));
+        }
+        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let json =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (parts.status, parts.headers, json)
+    }
+
+    async fn get(&self, uri: &str, principal: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, uri, Some(principal), Vec::new()).await
+    }
+
+    async fn post(&self, principal: &str, event: &Value) -> (StatusCode, Value) {
+        self.send(Method::POST, "/v1/events", Some(principal), event.to_string().into_bytes()).await
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("none")
+}
+
+#[tokio::test]
+async fn a_token_is_required_and_must_be_known() {
+    let api = Api::start().await;
+    for uri in ["/v1/events", "/v1/requests", "/v1/requests/r1", "/v1/report"] {
+        let (status, headers, body) = api.send_full(Method::GET, uri, None, Vec::new()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(code(&body), "forbidden", "{body}");
+        assert_eq!(api.send(Method::GET, uri, Some("stranger"), Vec::new()).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let event = events::submitted("e1", "r1");
+    let (status, _) = api.send(Method::POST, "/v1/events", None, event.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Health, readiness and metrics need none.
+    for uri in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(api.send(Method::GET, uri, None, Vec::new()).await.0, StatusCode::OK, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn submits_answer_with_the_status_of_their_code() {
+    let api = Api::start().await;
+    let event = events::submitted("e1", "r1");
+    let (status, reply) = api.post("acme", &event).await;
+    assert_eq!((status, &reply["accepted"], &reply["sequence"]), (StatusCode::CREATED, &json!(true), &json!(1)));
+    let (status, reply) = api.post("acme", &event).await;
+    assert_eq!((status, &reply["duplicate"]), (StatusCode::OK, &json!(true)));
+
+    let mut changed = event.clone();
+    changed["data"]["amount_eur"] = json!(1);
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        ("acme", changed, StatusCode::CONFLICT, "conflict"),
+        ("coach", events::submitted("e2", "r2"), StatusCode::FORBIDDEN, "forbidden"),
+        (
+            "acme",
+            events::envelope("e3", "tafel.request.withdrawn", "nope", json!({"request_id": "nope", "reason": "x"})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "rival",
+            events::envelope("e4", "tafel.request.withdrawn", "r1", json!({"request_id": "r1", "reason": "x"})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("acme", events::submitted("e5", "r1"), StatusCode::CONFLICT, "version_conflict"),
+        (
+            "acme",
+            events::envelope("e6", "tafel.request.nonsense", "r9", json!({})),
+            StatusCode::BAD_REQUEST,
+            "unknown_type",
+        ),
+        ("acme", json!({"id": "e7"}), StatusCode::BAD_REQUEST, "invalid_envelope"),
+    ];
+    for (principal, event, expected_status, expected_code) in cases {
+        let (status, reply) = api.post(principal, &event).await;
+        assert_eq!((status, code(&reply)), (expected_status, expected_code), "{event}: {reply}");
+        assert_eq!(reply["accepted"], false);
+    }
+    let mut bad = events::submitted("e8", "r8");
+    bad["data"]["amount_eur"] = json!(0);
+    let (status, reply) = api.post("acme", &bad).await;
+    assert_eq!(
+        (status, code(&reply), reply["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_data", Some("data.amount_eur"))
+    );
+    let (status, reply) = api.send(Method::POST, "/v1/events", Some("acme"), b"{not json".to_vec()).await;
+    assert_eq!((status, code(&reply)), (StatusCode::BAD_REQUEST, "malformed_json"));
+    let huge = vec![b' '; tafel_contract::MAX_EVENT_BYTES + 10_000];
+    let (status, reply) = api.send(Method::POST, "/v1/events", Some("acme"), huge).await;
+    assert_eq!((status, code(&reply)), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+}
+
+#[tokio::test]
+async fn queries_answer_what_the_principal_may_see() {
+    let api = Api::start().await;
+    for id in ["r1", "r2"] {
+        assert_eq!(api.post("acme", &events::submitted(id, id)).await.0, StatusCode::CREATED);
+    }
+    assert_eq!(api.post("rival", &events::submitted("r3", "r3")).await.0, StatusCode::CREATED);
+
+    // One aggregate.
+    let (status, own) = api.get("/v1/requests/r1", "acme").await;
+    assert_eq!((status, &own["request_id"], &own["version"]), (StatusCode::OK, &json!("r1"), &json!(1)));
+    assert_eq!(api.get("/v1/requests/r1", "rival").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/v1/requests/r1", "organiser").await.0, StatusCode::OK);
+    assert_eq!(api.get("/v1/requests/nope", "organiser").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/v1/mandates/nope", "bank-a").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/v1/roundtables/nope", "organiser").await.0, StatusCode::NOT_FOUND);
+
+    // Lists, with the query string as the query's fields.
+    let (status, page) = api.get("/v1/requests?limit=1", "acme").await;
+    assert_eq!((status, page["requests"].as_array().unwrap().len(), &page["next"]), (StatusCode::OK, 1, &json!("r1")));
+    let (_, page) = api.get("/v1/requests?after=r1", "acme").await;
+    assert_eq!((&page["requests"][0]["request_id"], &page["next"]), (&json!("r2"), &Value::Null));
+    let (_, page) = api.get("/v1/requests?state=submitted", "organiser").await;
+    assert_eq!(page["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(api.get("/v1/mandates", "bank-a").await, (StatusCode::OK, json!({"mandates": [], "next": null})));
+    assert_eq!(
+        api.get("/v1/roundtables", "organiser").await,
+        (StatusCode::OK, json!({"roundtables": [], "next": null}))
+    );
+    let (status, body) = api.get("/v1/requests?limit=many", "acme").await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
+    let (status, body) = api.get("/v1/requests?state=lost", "acme").await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
+
+    // The log, for organisers and admins.
+    let (status, page) = api.get("/v1/events?from=2&limit=1", "admin").await;
+    assert_eq!((status, &page["events"][0]["sequence"], &page["next"]), (StatusCode::OK, &json!(2), &json!(3)));
+    assert_eq!(api.get("/v1/events", "acme").await.0, StatusCode::FORBIDDEN);
+
+    // Shortlists and matches.
+    let (status, shortlist) = api.get("/v1/requests/r1/shortlist?limit=5", "acme").await;
+    assert_eq!((status, &shortlist["request_id"]), (StatusCode::OK, &json!("r1")));
+    let (status, past) = api.get("/v1/requests/r1/shortlist?as_of=1", "acme").await;
+    assert_eq!((status, &past["as_of"]), (StatusCode::OK, &json!(1)));
+    assert_eq!(api.get("/v1/requests/r1/shortlist", "rival").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/v1/requests/r1/shortlist?as_of=99", "acme").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        api.post("bank-a", &events::envelope("m1", "tafel.mandate.published", "m1", events::mandate("m1"))).await.0,
+        StatusCode::CREATED
+    );
+    let (status, matches) = api.get("/v1/mandates/m1/matches", "bank-a").await;
+    assert_eq!((status, &matches["mandate_id"]), (StatusCode::OK, &json!("m1")));
+    assert_eq!(api.get("/v1/mandates/m1/matches", "organiser").await.0, StatusCode::OK);
+
+    // The report.
+    let (status, report) = api.get("/v1/report", "coach").await;
+    assert_eq!((status, &report["requests_submitted"]), (StatusCode::OK, &json!(3)));
+    assert_eq!(api.get("/v1/report?year=1066", "coach").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/v1/report", "acme").await.0, StatusCode::FORBIDDEN);
+}
