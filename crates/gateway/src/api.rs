@@ -11,6 +11,7 @@
 //! - A missing or unknown token answers 401 (`WWW-Authenticate: Bearer`);
 //!   `rate_limited` answers 429 with `Retry-After`.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,17 +19,22 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
-use tafel_contract::{MAX_EVENT_BYTES, SubmitRoute};
+use tafel_contract::{AggregateId, MAX_EVENT_BYTES, SubmitRoute};
 use tafel_domain::Actor;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::service::{HTTP_MAX_REPLY_BYTES, Service};
 
 /// Query-string parameters the queries take as numbers.
 const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
+/// How often an idle live shortlist sends a keep-alive comment.
+pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Seconds a client told `rate_limited` waits before asking again.
 const RETRY_AFTER_SECONDS: &str = "1";
 
@@ -43,6 +49,7 @@ pub fn routes(service: Arc<Service>) -> Router {
         .route("/v1/mandates/{id}", get(mandate))
         .route("/v1/roundtables/{id}", get(roundtable))
         .route("/v1/requests/{id}/shortlist", get(shortlist))
+        .route("/v1/requests/{id}/shortlist/stream", get(shortlist_stream))
         .route("/v1/mandates/{id}/matches", get(matches))
         .route("/v1/report", get(report))
         .with_state(service)
@@ -184,6 +191,52 @@ async fn shortlist(
     p: Parameters,
 ) -> Response {
     query(&service, &headers, "shortlist", p, Some(("request_id", id))).await
+}
+
+/// `GET /v1/requests/{id}/shortlist/stream`: server-sent events, the shortlist now
+/// (`event: shortlist`), then each `tafel.shortlist.updated` CloudEvent of that request
+/// as it happens, with keep-alive comments; for those who may see the shortlist. A
+/// client that falls behind the feed is dropped (it reconnects and gets the shortlist
+/// now), never waited for.
+async fn shortlist_stream(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(actor) = authenticate(&service, &headers) else {
+        return unauthorized();
+    };
+    // Follow first, so that no change falls between the shortlist now and the feed.
+    let updates = service.follow_shortlists();
+    let body = json_bytes(&json!({"request_id": id}));
+    let now = match service.query_result("shortlist", actor.id.as_str(), &body, HTTP_MAX_REPLY_BYTES).await {
+        Ok(now) => String::from_utf8_lossy(&now).into_owned(),
+        Err(refusal) => return refused(&refusal, json_bytes(&json!({"error": refusal}))),
+    };
+    let Ok(request_id) = AggregateId::parse(&id) else {
+        return json_response(StatusCode::BAD_REQUEST, Vec::new());
+    };
+    let first =
+        futures::stream::once(async move { Ok::<_, Infallible>(Event::default().event("shortlist").data(now)) });
+    let changes = futures::stream::unfold(updates, move |mut updates| {
+        let request_id = request_id.clone();
+        async move {
+            loop {
+                match updates.recv().await {
+                    Ok(shortlist) if shortlist.request_id == request_id => {
+                        let event = Event::default()
+                            .event("tafel.shortlist.updated")
+                            .id(shortlist.as_of.to_string())
+                            .data(json_text(&crate::fanout::shortlist_updated(&shortlist)));
+                        return Some((Ok(event), updates));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Sse::new(first.chain(changes)).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)).into_response()
+}
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 async fn matches(

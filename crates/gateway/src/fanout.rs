@@ -270,6 +270,26 @@ async fn confirm_and_save(
     None
 }
 
+/// The `tafel.shortlist.updated` CloudEvent of a changed shortlist (contract section 4):
+/// derived, never stored, so without the stored-event extensions.
+pub fn shortlist_updated(shortlist: &tafel_contract::shortlist::Shortlist) -> serde_json::Value {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": format!("shortlist-{}-{}", shortlist.request_id, shortlist.as_of),
+        "source": "/tafel/matcher",
+        "type": "tafel.shortlist.updated",
+        "subject": shortlist.request_id,
+        "time": tafel_contract::envelope::format_recorded_at(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        ),
+        "datacontenttype": "application/json",
+        "data": shortlist,
+    })
+}
+
 /// Publishes each changed shortlist as a `tafel.shortlist.updated` event on
 /// `tafel.shortlist.<request-id>` (never stored, never on `tafel.events`), until the
 /// projection closes the outbox. A slow server holds back only this task.
@@ -278,22 +298,7 @@ pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<crate::p
     while let Some(shortlists) = outbox.take().await {
         for shortlist in shortlists {
             let subject = format!("tafel.shortlist.{}", shortlist.request_id);
-            let event = serde_json::json!({
-                "specversion": "1.0",
-                "id": format!("shortlist-{}-{}", shortlist.request_id, shortlist.as_of),
-                "source": "/tafel/matcher",
-                "type": "tafel.shortlist.updated",
-                "subject": shortlist.request_id,
-                "time": tafel_contract::envelope::format_recorded_at(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0)
-                ),
-                "datacontenttype": "application/json",
-                "data": shortlist,
-            });
-            match serde_json::to_vec(&event) {
+            match serde_json::to_vec(&shortlist_updated(&shortlist)) {
                 Ok(body) => match client.publish(subject, Bytes::from(body)).await {
                     Ok(()) => failed.ended(),
                     Err(cause) => failed.happened(&cause),

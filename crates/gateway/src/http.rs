@@ -137,6 +137,9 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let _ = writeln!(out, "# HELP tafel_parts_stopped Parts that stopped or refuse (views, fan-out, log writer).");
     let _ = writeln!(out, "# TYPE tafel_parts_stopped gauge");
     let _ = writeln!(out, "tafel_parts_stopped {}", state.service.problems().len());
+    let _ = writeln!(out, "# HELP tafel_shortlist_followers Live shortlist readers (server-sent events) now.");
+    let _ = writeln!(out, "# TYPE tafel_shortlist_followers gauge");
+    let _ = writeln!(out, "tafel_shortlist_followers {}", state.service.shortlist_followers());
     let _ = writeln!(out, "# HELP tafel_queries_total Queries answered.");
     let _ = writeln!(out, "# TYPE tafel_queries_total counter");
     let _ = writeln!(out, "tafel_queries_total {}", counters.queries.load(Ordering::Relaxed));

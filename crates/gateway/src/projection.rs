@@ -101,6 +101,39 @@ impl ShortlistOutbox {
     }
 }
 
+/// Changed shortlists that live readers follow (server-sent events): a reader more
+/// than this many updates behind loses its place and is dropped, never waited for.
+pub const SHORTLIST_FEED_CAPACITY: usize = 1024;
+
+/// Where changed shortlists go: the NATS publisher's outbox, when Tafel serves NATS, and
+/// the feed live readers subscribe to. Nobody waits for either.
+#[derive(Clone)]
+pub struct ShortlistSinks {
+    pub outbox: Option<Arc<ShortlistOutbox>>,
+    pub feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>,
+}
+
+impl ShortlistSinks {
+    pub fn new(outbox: Option<Arc<ShortlistOutbox>>) -> Self {
+        Self { outbox, feed: tokio::sync::broadcast::channel(SHORTLIST_FEED_CAPACITY).0 }
+    }
+
+    /// Whether anyone takes changed shortlists now (computing them costs).
+    fn wanted(&self) -> bool {
+        self.outbox.is_some() || self.feed.receiver_count() > 0
+    }
+
+    fn put(&self, shortlist: Shortlist) {
+        if self.feed.receiver_count() > 0 {
+            // Only fails when nobody listens any more.
+            let _ = self.feed.send(Arc::new(shortlist.clone()));
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.put(shortlist);
+        }
+    }
+}
+
 /// Follows the log until it closes; shortlist changes are handed on only for events
 /// after `publish_after` (the log as it was at start-up).
 ///
@@ -110,12 +143,12 @@ pub async fn run(
     log: SledLog,
     views: Arc<RwLock<Views>>,
     applied: watch::Sender<u64>,
-    shortlists: Option<Arc<ShortlistOutbox>>,
+    shortlists: ShortlistSinks,
     publish_after: u64,
     health: Arc<Health>,
 ) {
-    follow(log, views, applied, shortlists.as_deref(), publish_after, &health).await;
-    if let Some(outbox) = shortlists {
+    follow(log, views, applied, &shortlists, publish_after, &health).await;
+    if let Some(outbox) = shortlists.outbox {
         outbox.close();
     }
 }
@@ -124,7 +157,7 @@ async fn follow(
     log: SledLog,
     views: Arc<RwLock<Views>>,
     applied: watch::Sender<u64>,
-    shortlists: Option<&ShortlistOutbox>,
+    shortlists: &ShortlistSinks,
     publish_after: u64,
     health: &Health,
 ) {
@@ -153,11 +186,9 @@ async fn follow(
             let changed = views.matcher.apply_parsed(&event, &data);
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
             // Replaying what was there at start-up changes nothing anyone has not seen.
-            if let Some(outbox) = shortlists
-                && event.meta.sequence > publish_after
-            {
+            if event.meta.sequence > publish_after && shortlists.wanted() {
                 for shortlist in changed.iter().filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)) {
-                    outbox.put(shortlist);
+                    shortlists.put(shortlist);
                 }
             }
             Ok(views.last_sequence())

@@ -17,7 +17,7 @@ use tracing::{error, info, warn};
 use crate::health::Health;
 use crate::http::{HttpState, app};
 use crate::principals::{Principals, PrincipalsError};
-use crate::projection::{ShortlistOutbox, Views};
+use crate::projection::{ShortlistOutbox, ShortlistSinks, Views};
 use crate::service::Service;
 use crate::{fanout, nats, projection};
 
@@ -81,12 +81,15 @@ pub async fn start_service(
     let (applied_tx, mut applied) = watch::channel(0);
     let target = log.last_sequence();
     let health = Arc::new(Health::default());
+    let sinks = ShortlistSinks::new(shortlists);
+    let feed = sinks.feed.clone();
     let projection =
-        tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, shortlists, target, health.clone()));
+        tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, sinks, target, health.clone()));
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ServeError::Replay);
     }
-    Ok((Arc::new(Service::new(log, views, scoring, applied, principals, health)), projection))
+    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_feed(feed);
+    Ok((Arc::new(service), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {

@@ -226,3 +226,62 @@ async fn queries_answer_what_the_principal_may_see() {
     assert_eq!(api.get("/v1/report?year=1066", "coach").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(api.get("/v1/report", "acme").await.0, StatusCode::FORBIDDEN);
 }
+
+/// Reads the next server-sent event (skipping keep-alive comments) from `body`.
+async fn next_event(body: &mut Body, buffered: &mut String) -> String {
+    loop {
+        if let Some(end) = buffered.find("\n\n") {
+            let event: String = buffered.drain(..end + 2).collect();
+            if event.lines().all(|line| line.starts_with(':')) {
+                continue;
+            }
+            return event;
+        }
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("no server-sent event within 10 s")
+            .expect("the stream ended")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            buffered.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+fn data_of(event: &str) -> Value {
+    let data: String = event.lines().filter_map(|line| line.strip_prefix("data:")).map(str::trim_start).collect();
+    serde_json::from_str(&data).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_shortlist_sends_the_shortlist_now_then_each_change() {
+    let api = Api::start().await;
+    assert_eq!(api.post("acme", &events::submitted("r1", "r1")).await.0, StatusCode::CREATED);
+    assert_eq!(api.get("/v1/requests/r1/shortlist/stream", "rival").await.0, StatusCode::NOT_FOUND);
+    let unauthorised = api.send(Method::GET, "/v1/requests/r1/shortlist/stream", None, Vec::new()).await;
+    assert_eq!(unauthorised.0, StatusCode::UNAUTHORIZED);
+
+    let request = Request::get("/v1/requests/r1/shortlist/stream")
+        .header(header::AUTHORIZATION, "Bearer acme-token")
+        .body(Body::empty())
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = response.into_body();
+    let mut buffered = String::new();
+    let now = next_event(&mut body, &mut buffered).await;
+    assert!(now.contains("event: shortlist"), "{now}");
+    let now = data_of(&now);
+    assert_eq!((&now["request_id"], &now["entries"]), (&json!("r1"), &json!([])));
+
+    // A financier publishes a mandate that fits: the change arrives on the stream.
+    let published = events::envelope("m1", "tafel.mandate.published", "m1", events::mandate("m1"));
+    assert_eq!(api.post("bank-a", &published).await.0, StatusCode::CREATED);
+    let change = next_event(&mut body, &mut buffered).await;
+    assert!(change.contains("event: tafel.shortlist.updated"), "{change}");
+    let change = data_of(&change);
+    assert_eq!(change["type"], "tafel.shortlist.updated");
+    assert_eq!(change["data"]["entries"][0]["mandate_id"], "m1");
+    assert_eq!(change["data"]["as_of"], 2);
+}

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tafel_contract::PrincipalId;
 use tafel_contract::reply::{ErrorCode, Refusal};
+use tafel_contract::shortlist::Shortlist;
 use tafel_matcher::ScoringTable;
 use tafel_store::{EventLog, SledLog};
 use tokio::sync::{Semaphore, watch};
@@ -78,6 +79,8 @@ pub struct Service {
     expensive: Arc<Semaphore>,
     /// Expensive queries per principal, running or waiting.
     expensive_by_principal: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+    /// Changed shortlists as the projection computes them, for live readers.
+    shortlist_feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>,
 }
 
 impl Service {
@@ -102,7 +105,27 @@ impl Service {
             frozen: Mutex::new(HashMap::new()),
             expensive: Arc::new(Semaphore::new(MAX_EXPENSIVE_AT_ONCE)),
             expensive_by_principal: Arc::default(),
+            shortlist_feed: tokio::sync::broadcast::channel(1).0,
         }
+    }
+
+    /// The feed the projection puts changed shortlists on (see
+    /// [`crate::projection::ShortlistSinks`]).
+    pub fn with_shortlist_feed(mut self, feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>) -> Self {
+        self.shortlist_feed = feed;
+        self
+    }
+
+    /// Every shortlist that changes from now on (each request's, at the default limit);
+    /// who may see which is for the caller to ask first (`shortlist`). A receiver that
+    /// falls behind by more than the feed holds is told it lagged.
+    pub fn follow_shortlists(&self) -> tokio::sync::broadcast::Receiver<Arc<Shortlist>> {
+        self.shortlist_feed.subscribe()
+    }
+
+    /// How many live readers follow shortlists now.
+    pub fn shortlist_followers(&self) -> usize {
+        self.shortlist_feed.receiver_count()
     }
 
     pub fn log(&self) -> &SledLog {
