@@ -300,7 +300,10 @@ pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<crate::p
             let subject = format!("tafel.shortlist.{}", shortlist.request_id);
             match serde_json::to_vec(&shortlist_updated(&shortlist)) {
                 Ok(body) => match client.publish(subject, Bytes::from(body)).await {
-                    Ok(()) => failed.ended(),
+                    Ok(()) => {
+                        failed.ended();
+                        metrics::counter!(crate::telemetry::SHORTLISTS_PUBLISHED).increment(1);
+                    }
                     Err(cause) => failed.happened(&cause),
                 },
                 Err(cause) => error!(%cause, "cannot encode a shortlist update"),

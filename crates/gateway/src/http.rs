@@ -2,7 +2,6 @@
 //! timeout), and the API routes of contract section 6 from [`crate::api`], which call
 //! the same [`Service`] as NATS.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -77,6 +76,7 @@ pub async fn serve_http(
 /// Every HTTP route: health, readiness and metrics (no token needed) and the API of
 /// contract section 6 ([`crate::api`]).
 pub fn app(state: HttpState) -> Router {
+    crate::telemetry::prometheus();
     let api = crate::api::routes(state.service.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -117,33 +117,25 @@ fn ready_body(state: &HttpState) -> &'static str {
     }
 }
 
-/// Prometheus text format.
+/// Prometheus text format: every metric recorded through the `metrics` facade
+/// ([`crate::telemetry`]), with the gauges read off the service now.
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let counters = &state.service.counters;
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP tafel_log_last_sequence The last durable sequence of the event log.");
-    let _ = writeln!(out, "# TYPE tafel_log_last_sequence gauge");
-    let _ = writeln!(out, "tafel_log_last_sequence {}", state.service.log().last_sequence());
-    let _ = writeln!(out, "# HELP tafel_submits_total Submits answered, by result.");
-    let _ = writeln!(out, "# TYPE tafel_submits_total counter");
-    for (result, counter) in
-        [("accepted", &counters.accepted), ("duplicate", &counters.duplicates), ("refused", &counters.refused)]
-    {
-        let _ = writeln!(out, "tafel_submits_total{{result=\"{result}\"}} {}", counter.load(Ordering::Relaxed));
+    use crate::telemetry::*;
+    let service = &state.service;
+    let durable = service.log().last_sequence();
+    metrics::gauge!(LOG_LAST_SEQUENCE).set(durable as f64);
+    metrics::gauge!(PROJECTION_LAG).set(durable.saturating_sub(service.applied_sequence()) as f64);
+    metrics::gauge!(PARTS_STOPPED).set(service.problems().len() as f64);
+    metrics::gauge!(SHORTLIST_FOLLOWERS).set(service.shortlist_followers() as f64);
+    if let Some(client) = &state.nats {
+        metrics::counter!(NATS_CONNECTS).absolute(client.statistics().connects.load(Ordering::Relaxed));
     }
-    let _ = writeln!(out, "# HELP tafel_decisions_redone_total Submits decided again because what they read moved.");
-    let _ = writeln!(out, "# TYPE tafel_decisions_redone_total counter");
-    let _ = writeln!(out, "tafel_decisions_redone_total {}", counters.redecided.load(Ordering::Relaxed));
-    let _ = writeln!(out, "# HELP tafel_parts_stopped Parts that stopped or refuse (views, fan-out, log writer).");
-    let _ = writeln!(out, "# TYPE tafel_parts_stopped gauge");
-    let _ = writeln!(out, "tafel_parts_stopped {}", state.service.problems().len());
-    let _ = writeln!(out, "# HELP tafel_shortlist_followers Live shortlist readers (server-sent events) now.");
-    let _ = writeln!(out, "# TYPE tafel_shortlist_followers gauge");
-    let _ = writeln!(out, "tafel_shortlist_followers {}", state.service.shortlist_followers());
-    let _ = writeln!(out, "# HELP tafel_queries_total Queries answered.");
-    let _ = writeln!(out, "# TYPE tafel_queries_total counter");
-    let _ = writeln!(out, "tafel_queries_total {}", counters.queries.load(Ordering::Relaxed));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    // sled walks its files for this: off the async runtime.
+    let log = service.log().clone();
+    if let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || log.size_on_disk()).await {
+        metrics::gauge!(LOG_SIZE_BYTES).set(bytes as f64);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render())
 }
 
 #[cfg(test)]

@@ -22,3 +22,4 @@ pub mod report;
 pub mod serve;
 pub mod service;
 pub mod stored;
+pub mod telemetry;

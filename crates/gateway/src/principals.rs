@@ -78,7 +78,8 @@ impl Principals {
                 if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(format!("token_sha256 of {} is not 64 hex digits", entry.id));
                 }
-                let digest = decode_hex_32(&hash).ok_or_else(|| format!("token_sha256 of {} is unreadable", entry.id))?;
+                let digest =
+                    decode_hex_32(&hash).ok_or_else(|| format!("token_sha256 of {} is unreadable", entry.id))?;
                 if principals.token_sha256s.iter().any(|(other, _)| *other == digest) {
                     return Err(format!("{} shares its token with another principal", entry.id));
                 }

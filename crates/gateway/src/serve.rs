@@ -93,6 +93,8 @@ pub async fn start_service(
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
+    // Before anything records a metric.
+    crate::telemetry::prometheus();
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;

@@ -285,3 +285,32 @@ async fn a_live_shortlist_sends_the_shortlist_now_then_each_change() {
     assert_eq!(change["data"]["entries"][0]["mandate_id"], "m1");
     assert_eq!(change["data"]["as_of"], 2);
 }
+
+#[tokio::test]
+async fn metrics_count_submits_refusals_and_group_commits() {
+    let api = Api::start().await;
+    assert_eq!(api.post("acme", &events::submitted("x1", "x1")).await.0, StatusCode::CREATED);
+    assert_eq!(api.post("coach", &events::submitted("x2", "x2")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.get("/v1/requests/x1", "acme").await.0, StatusCode::OK);
+    let (status, Value::String(metrics)) = api.send(Method::GET, "/metrics", None, Vec::new()).await else {
+        panic!("metrics are text");
+    };
+    assert_eq!(status, StatusCode::OK);
+    // Other tests of this process record too: look for each series, not for a count.
+    for series in [
+        "tafel_submits_total{type=\"tafel.request.submitted\",result=\"accepted\"}",
+        "tafel_submits_total{type=\"tafel.request.submitted\",result=\"refused\"}",
+        "tafel_refusals_total{code=\"forbidden\"}",
+        "tafel_submit_seconds_bucket{le=\"",
+        "tafel_query_seconds_bucket{query=\"request\",le=\"",
+        "tafel_log_group_commit_events_bucket{le=\"1\"}",
+        "tafel_log_flush_seconds_count ",
+        "tafel_log_last_sequence ",
+        "tafel_projection_lag_events ",
+        "tafel_log_size_bytes ",
+        "tafel_shortlist_followers ",
+        "tafel_parts_stopped 0",
+    ] {
+        assert!(metrics.contains(series), "{series} is missing from\n{metrics}");
+    }
+}

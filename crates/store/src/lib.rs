@@ -32,6 +32,12 @@ pub use error::{AppendError, OpenError, ReadError};
 pub use sled_log::{OpenOptions, SledLog};
 pub use subscription::SledSubscription;
 
+/// The metric (a histogram, through the `metrics` facade) of how many events each group
+/// commit wrote.
+pub const METRIC_GROUP_EVENTS: &str = "tafel_log_group_commit_events";
+/// The metric (a histogram, in seconds) of each group commit's write and fsync.
+pub const METRIC_FLUSH_SECONDS: &str = "tafel_log_flush_seconds";
+
 /// Most events in one append batch.
 pub const MAX_BATCH_EVENTS: usize = 1024;
 /// Longest stream name, in bytes.

@@ -192,6 +192,7 @@ impl Writer {
         }
 
         if pending.events > 0 {
+            let flush_started = Instant::now();
             let written = match &self.current {
                 Some(handles) => handles
                     .tree
@@ -220,6 +221,8 @@ impl Writer {
                     )),
                 "every position of a group lies just after the durable log"
             );
+            metrics::histogram!(crate::METRIC_FLUSH_SECONDS).record(flush_started.elapsed().as_secs_f64());
+            metrics::histogram!(crate::METRIC_GROUP_EVENTS).record(pending.events as f64);
             self.last_sequence += pending.events as u64;
             self.last_recorded_at_ms = recorded_at_ms;
             self.heads.extend(pending.heads);

@@ -15,7 +15,6 @@ mod queries;
 mod submit;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -52,24 +51,12 @@ pub const MAX_EXPENSIVE_PER_PRINCIPAL: usize = 2;
 /// announced `max_payload`.
 pub const HTTP_MAX_REPLY_BYTES: usize = 1024 * 1024;
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub accepted: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub refused: AtomicU64,
-    pub queries: AtomicU64,
-    /// Decisions made again because something they read moved before the append.
-    pub redecided: AtomicU64,
-}
-
 pub struct Service {
     log: SledLog,
     views: Arc<RwLock<Views>>,
     scoring: ScoringTable,
     applied: watch::Receiver<u64>,
     principals: RwLock<Arc<Principals>>,
-    pub counters: Counters,
     /// The parts that stopped, for readiness.
     pub health: Arc<Health>,
     /// Shortlists frozen by agendas, by the position they were frozen at (an agenda's
@@ -100,7 +87,6 @@ impl Service {
             scoring,
             applied,
             principals: RwLock::new(Arc::new(principals)),
-            counters: Counters::default(),
             health,
             frozen: Mutex::new(HashMap::new()),
             expensive: Arc::new(Semaphore::new(MAX_EXPENSIVE_AT_ONCE)),
@@ -232,10 +218,6 @@ impl Drop for PrincipalShare {
             }
         }
     }
-}
-
-fn count(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 fn invalid_query(message: String) -> Refusal {

@@ -12,7 +12,22 @@ use tafel_domain::{Actor, ListState, Listed};
 use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, Matcher, ScoringTable};
 use tafel_store::{EventLog, SledLog};
 
-use super::{MAX_EVENTS_PAGE, MAX_FROZEN_CACHED, Service, count, internal, invalid_query};
+use super::{MAX_EVENTS_PAGE, MAX_FROZEN_CACHED, Service, internal, invalid_query};
+use crate::telemetry;
+
+/// The queries of contract section 6.
+pub const QUERIES: [&str; 10] = [
+    "request",
+    "mandate",
+    "roundtable",
+    "events",
+    "shortlist",
+    "matches",
+    "report",
+    "requests",
+    "mandates",
+    "roundtables",
+];
 use crate::stored::{for_each_event, stored_event};
 
 /// Bytes of `{"events":[],"next":18446744073709551615}` around a page's events.
@@ -45,8 +60,8 @@ impl Service {
         body: &[u8],
         max_reply_bytes: usize,
     ) -> Result<Vec<u8>, Refusal> {
-        count(&self.counters.queries);
-        match self.answer(name, principal, body, max_reply_bytes).await {
+        let started = std::time::Instant::now();
+        let reply = match self.answer(name, principal, body, max_reply_bytes).await {
             Ok(reply) if reply.len() <= max_reply_bytes => Ok(reply),
             Ok(reply) => {
                 let hint = if matches!(name, "shortlist" | "matches") { "; ask with a smaller limit" } else { "" };
@@ -59,7 +74,14 @@ impl Service {
                 ))
             }
             Err(refusal) => Err(refusal),
+        };
+        // Named only when it is one of the contract's, so that labels stay a closed set.
+        let query = QUERIES.iter().find(|query| **query == name).copied().unwrap_or("unknown");
+        metrics::histogram!(telemetry::QUERY_SECONDS, "query" => query).record(started.elapsed().as_secs_f64());
+        if let Err(refusal) = &reply {
+            metrics::counter!(telemetry::REFUSALS, "code" => refusal.code.as_str()).increment(1);
         }
+        reply
     }
 
     async fn answer(

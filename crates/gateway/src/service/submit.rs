@@ -9,34 +9,46 @@
 //! made at. When either has moved, the log refuses and the submit is decided again on
 //! the new state (at most [`MAX_DECIDE_ATTEMPTS`] times), never appended on the old one.
 
-use std::sync::atomic::Ordering;
-
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
-use tafel_contract::{Envelope, EventData, SubmitRoute, parse_envelope};
+use tafel_contract::{Envelope, EventData, EventType, SubmitRoute, parse_envelope};
 use tafel_store::{AppendBatch, AppendCondition, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent};
 use tracing::warn;
 
-use super::{MAX_DECIDE_ATTEMPTS, Service, count, internal};
+use super::{MAX_DECIDE_ATTEMPTS, Service, internal};
+use crate::telemetry;
 
 impl Service {
     /// Handles one submitted event and returns the contract's reply.
     pub async fn submit(&self, raw: &[u8], route: &SubmitRoute) -> SubmitReply {
-        let reply = self.submit_inner(raw, route).await;
-        let counter = match &reply {
-            SubmitReply::Accepted { duplicate: true, .. } => &self.counters.duplicates,
-            SubmitReply::Accepted { .. } => &self.counters.accepted,
-            SubmitReply::Refused { .. } => &self.counters.refused,
+        let started = std::time::Instant::now();
+        let (reply, event_type) = self.submit_inner(raw, route).await;
+        let result = match &reply {
+            SubmitReply::Accepted { duplicate: true, .. } => "duplicate",
+            SubmitReply::Accepted { .. } => "accepted",
+            SubmitReply::Refused { error, .. } => {
+                metrics::counter!(telemetry::REFUSALS, "code" => error.code.as_str()).increment(1);
+                "refused"
+            }
         };
-        count(counter);
+        let event_type = event_type.map_or("unknown", EventType::as_str);
+        metrics::counter!(telemetry::SUBMITS, "type" => event_type, "result" => result).increment(1);
+        metrics::histogram!(telemetry::SUBMIT_SECONDS).record(started.elapsed().as_secs_f64());
         reply
     }
 
-    async fn submit_inner(&self, raw: &[u8], route: &SubmitRoute) -> SubmitReply {
+    /// The reply, and the event's type once step 1 has read it.
+    async fn submit_inner(&self, raw: &[u8], route: &SubmitRoute) -> (SubmitReply, Option<EventType>) {
         // Step 1.
         let envelope = match parse_envelope(raw, route) {
             Ok(envelope) => envelope,
-            Err(refusal) => return SubmitReply::refused(id_as_sent(raw), refusal),
+            Err(refusal) => return (SubmitReply::refused(id_as_sent(raw), refusal), None),
         };
+        let event_type = envelope.event_type;
+        (self.decide_and_append(envelope, route).await, Some(event_type))
+    }
+
+    /// Steps 2-7 and the append, for an event that passed step 1.
+    async fn decide_and_append(&self, envelope: Envelope, route: &SubmitRoute) -> SubmitReply {
         let refused = |refusal: Refusal| SubmitReply::refused(Some(envelope.id.to_string()), refusal);
 
         // Step 2.
@@ -112,7 +124,7 @@ impl Service {
                 // client's own `expectedversion` is then checked by the decision and
                 // answered `version_conflict` there.
                 Err(AppendError::VersionConflict { .. } | AppendError::ConditionFailed { .. }) => {
-                    self.counters.redecided.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(telemetry::DECISIONS_REDONE).increment(1);
                     continue;
                 }
                 Err(error) => return refused(append_refusal(&envelope, error)),
