@@ -21,7 +21,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
@@ -38,21 +38,177 @@ pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1
 /// Seconds a client told `rate_limited` waits before asking again.
 const RETRY_AFTER_SECONDS: &str = "1";
 
+/// One route of the contract's HTTP table: the router is built from [`ROUTES`], and so
+/// is the OpenAPI document ([`crate::openapi`]), so the two cannot disagree.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The OpenAPI `operationId`, and the key of its handler.
+    pub operation: &'static str,
+    pub summary: &'static str,
+    /// Query-string parameters, each with whether it is a number.
+    pub parameters: &'static [(&'static str, bool)],
+    /// The `$defs` name in `proto/tafel-v1.schema.json` of a successful reply
+    /// (`text/event-stream` for the live shortlist).
+    pub reply: &'static str,
+    /// The statuses it answers besides the successful one (and 401).
+    pub refusals: &'static [u16],
+}
+
+const ONE: &[u16] = &[400, 403, 404, 429, 503];
+const LIST: &[(&str, bool)] = &[("state", false), ("after", false), ("limit", true)];
+
+/// The contract's HTTP table (section 6), but for health, readiness, metrics and the
+/// OpenAPI document itself, which need no token.
+pub const ROUTES: [Route; 13] = [
+    Route {
+        method: "post",
+        path: "/v1/events",
+        operation: "submitEvent",
+        summary: "Submit one event (body: the CloudEvents envelope); 201 accepted, 200 a duplicate",
+        parameters: &[],
+        reply: "submit_reply",
+        refusals: &[400, 403, 404, 409, 413, 429, 503],
+    },
+    Route {
+        method: "get",
+        path: "/v1/events",
+        operation: "readEvents",
+        summary: "Stored events in sequence order (organisers and admins)",
+        parameters: &[("from", true), ("limit", true)],
+        reply: "events_page",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/requests",
+        operation: "listRequests",
+        summary: "The requests the principal may see",
+        parameters: LIST,
+        reply: "requests_page",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/mandates",
+        operation: "listMandates",
+        summary: "The mandates the principal may see",
+        parameters: LIST,
+        reply: "mandates_page",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/roundtables",
+        operation: "listRoundtables",
+        summary: "The round tables the principal may see",
+        parameters: LIST,
+        reply: "roundtables_page",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/requests/{id}",
+        operation: "getRequest",
+        summary: "A request's current state",
+        parameters: &[],
+        reply: "request_state",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/mandates/{id}",
+        operation: "getMandate",
+        summary: "A mandate's current state",
+        parameters: &[],
+        reply: "mandate_state",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/roundtables/{id}",
+        operation: "getRoundtable",
+        summary: "A round table's current state, with its joint assessment view",
+        parameters: &[],
+        reply: "roundtable_state",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/requests/{id}/shortlist",
+        operation: "getShortlist",
+        summary: "A request's shortlist, now or as it stood at a log position",
+        parameters: &[("limit", true), ("as_of", true)],
+        reply: "shortlist",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/requests/{id}/shortlist/stream",
+        operation: "streamShortlist",
+        summary: "Server-sent events: the shortlist now, then each tafel.shortlist.updated",
+        parameters: &[],
+        reply: "text/event-stream",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/mandates/{id}/matches",
+        operation: "getMatches",
+        summary: "The requests a mandate is eligible for that the principal may see",
+        parameters: &[("limit", true)],
+        reply: "matches_reply",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/report",
+        operation: "getReport",
+        summary: "The programme report (coaches, organisers, admins)",
+        parameters: &[("year", true)],
+        reply: "report",
+        refusals: ONE,
+    },
+    Route {
+        method: "get",
+        path: "/v1/openapi.json",
+        operation: "getOpenApi",
+        summary: "This document (no token needed)",
+        parameters: &[],
+        reply: "openapi",
+        refusals: &[],
+    },
+];
+
+/// The handler of `route`; every operation of [`ROUTES`] has one (a test builds them all).
+fn handler(route: &Route) -> MethodRouter<Arc<Service>> {
+    match route.operation {
+        "submitEvent" => post(submit),
+        "readEvents" => get(events),
+        "listRequests" => get(requests),
+        "listMandates" => get(mandates),
+        "listRoundtables" => get(roundtables),
+        "getRequest" => get(request),
+        "getMandate" => get(mandate),
+        "getRoundtable" => get(roundtable),
+        "getShortlist" => get(shortlist),
+        "streamShortlist" => get(shortlist_stream),
+        "getMatches" => get(matches),
+        "getReport" => get(report),
+        "getOpenApi" => get(openapi),
+        other => unreachable!("ROUTES names an operation without a handler: {other}"),
+    }
+}
+
 /// The routes of the contract's HTTP table, on `service`.
 pub fn routes(service: Arc<Service>) -> Router {
-    Router::new()
-        .route("/v1/events", get(events).post(submit))
-        .route("/v1/requests", get(requests))
-        .route("/v1/mandates", get(mandates))
-        .route("/v1/roundtables", get(roundtables))
-        .route("/v1/requests/{id}", get(request))
-        .route("/v1/mandates/{id}", get(mandate))
-        .route("/v1/roundtables/{id}", get(roundtable))
-        .route("/v1/requests/{id}/shortlist", get(shortlist))
-        .route("/v1/requests/{id}/shortlist/stream", get(shortlist_stream))
-        .route("/v1/mandates/{id}/matches", get(matches))
-        .route("/v1/report", get(report))
-        .with_state(service)
+    ROUTES.iter().fold(Router::new(), |router, route| router.route(route.path, handler(route))).with_state(service)
+}
+
+/// `GET /v1/openapi.json`.
+async fn openapi() -> Response {
+    json_response(StatusCode::OK, json_bytes(crate::openapi::document()))
 }
 
 /// A query string as key-value pairs, or why it could not be read.

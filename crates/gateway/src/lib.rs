@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod nats;
+pub mod openapi;
 pub mod principals;
 pub mod projection;
 pub mod report;

@@ -56,6 +56,8 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (as proto/openapi.json holds it).
+    Openapi,
     /// Print a generated world as NDJSON events (mandates first, then requests).
     Gen {
         #[arg(long, default_value_t = 100)]
@@ -179,6 +181,10 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(&error),
             }
+        }
+        Command::Openapi => {
+            print!("{}", tafel_gateway::openapi::pretty());
+            ExitCode::SUCCESS
         }
         Command::Gen { requests, mandates, seed } => {
             use std::io::Write;

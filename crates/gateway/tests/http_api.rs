@@ -314,3 +314,97 @@ async fn metrics_count_submits_refusals_and_group_commits() {
         assert!(metrics.contains(series), "{series} is missing from\n{metrics}");
     }
 }
+
+/// `proto/openapi.json` is the document the code generates, and the router serves it.
+#[tokio::test]
+async fn the_openapi_document_is_committed_and_served() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/openapi.json")).unwrap();
+    assert!(
+        committed == tafel_gateway::openapi::pretty(),
+        "proto/openapi.json is out of date: run `tafel openapi > proto/openapi.json`"
+    );
+    let api = Api::start().await;
+    let (status, served) = api.send(Method::GET, "/v1/openapi.json", None, Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "no token is needed");
+    assert_eq!(&served, tafel_gateway::openapi::document());
+}
+
+/// Every documented route is served, with its documented method, and nothing else is.
+#[tokio::test]
+async fn the_router_and_the_document_agree() {
+    let api = Api::start().await;
+    let document = tafel_gateway::openapi::document();
+    let paths = document["paths"].as_object().unwrap();
+    let mut documented = 0;
+    for (path, item) in paths {
+        let uri = path.replace("{id}", "x");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = api.send(method.clone(), &uri, None, Vec::new()).await;
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not served: {status} {body}"
+            );
+            let open = item[method.as_str().to_lowercase()]["security"] == json!([]);
+            assert_eq!(status == StatusCode::UNAUTHORIZED, !open, "{method} {path}: {status}");
+            documented += 1;
+        }
+        // A method it does not document is not served.
+        if !item.as_object().unwrap().contains_key("delete") {
+            assert_eq!(api.send(Method::DELETE, &uri, None, Vec::new()).await.0, StatusCode::METHOD_NOT_ALLOWED);
+        }
+    }
+    assert_eq!(documented, tafel_gateway::api::ROUTES.len() + 3, "every route and health, readiness, metrics");
+    assert_eq!(api.send(Method::GET, "/v1/nothing-here", None, Vec::new()).await.0, StatusCode::NOT_FOUND);
+    // Every reference resolves to a schema of proto/tafel-v1.schema.json.
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let text = document.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]) {
+        let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{reference}"));
+        assert!(schemas.contains_key(name), "{reference} does not resolve");
+    }
+}
+
+/// What each route answers validates against the schema the document gives for it.
+#[tokio::test]
+async fn replies_validate_against_their_documented_schemas() {
+    let api = Api::start().await;
+    assert_eq!(api.post("acme", &events::submitted("r1", "r1")).await.0, StatusCode::CREATED);
+    let published = events::envelope("m1", "tafel.mandate.published", "m1", events::mandate("m1"));
+    assert_eq!(api.post("bank-a", &published).await.0, StatusCode::CREATED);
+    let schedule = json!({"roundtable_id": "t1", "title": "Juni", "date": "2021-06-15", "mandate_ids": ["m1"]});
+    let scheduled = events::envelope("t1", "tafel.roundtable.scheduled", "t1", schedule);
+    assert_eq!(api.post("organiser", &scheduled).await.0, StatusCode::CREATED);
+
+    let document = tafel_gateway::openapi::document();
+    let validate = |reply_schema: &str, instance: &Value, what: &str| {
+        let schema = json!({"$ref": format!("#/components/schemas/{reply_schema}"),
+                            "components": document["components"]});
+        let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+        let errors: Vec<String> =
+            validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{what}: {errors:?}\n{instance:#}");
+    };
+    let mut checked = 0;
+    for route in tafel_gateway::api::ROUTES.iter().filter(|route| route.method == "get") {
+        if matches!(route.reply, "text/event-stream" | "openapi") {
+            continue;
+        }
+        let id = match route.path {
+            path if path.starts_with("/v1/requests/") => "r1",
+            path if path.starts_with("/v1/mandates/") => "m1",
+            _ => "t1",
+        };
+        let uri = route.path.replace("{id}", id);
+        let (status, reply) = api.get(&uri, "organiser").await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {reply}");
+        validate(route.reply, &reply, &uri);
+        let (status, refusal) = api.get(&route.path.replace("{id}", "nope"), "acme").await;
+        if status != StatusCode::OK {
+            validate("query_error", &refusal, &uri);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+    validate("submit_reply", &api.post("acme", &events::submitted("r2", "r2")).await.1, "POST /v1/events");
+}
