@@ -282,7 +282,7 @@ async fn timed_requests(
             for (subject, body) in messages {
                 let sent = Instant::now();
                 let reply = client.request(subject, body.into()).await.map_err(std::io::Error::other)?;
-                if reply.payload.starts_with(br#"{"accepted":false"#) {
+                if reply.payload.starts_with(br#"{"accepted":false"#) || reply.payload.starts_with(br#"{"error""#) {
                     return Err(std::io::Error::other(String::from_utf8_lossy(&reply.payload).into_owned()));
                 }
                 latencies.push(sent.elapsed());
@@ -448,4 +448,176 @@ pub fn run_consortium_bench(candidates: usize, seed: u64) -> (f64, f64, bool) {
     let best_search = found.first().map(|parts| parts.iter().map(|p| pool[p.0].score_tenths).sum::<u32>());
     let same = best_search == best.as_ref().map(|b| b.1) && found.first().map(Vec::len) == best.map(|b| b.0);
     (search_seconds, blind_seconds, same)
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpBenchConfig {
+    pub dir: PathBuf,
+    /// Concurrent clients, each on one keep-alive connection (HTTP) or sharing one
+    /// connection (NATS, as its clients do).
+    pub clients: usize,
+    /// Requests per client and kind of work.
+    pub requests: usize,
+}
+
+/// One kind of work, over HTTP and over NATS in the same run.
+#[derive(Debug, Clone)]
+pub struct HttpBenchRow {
+    pub work: &'static str,
+    pub requests: usize,
+    pub http: LatencySummary,
+    pub nats: LatencySummary,
+}
+
+/// Starts a `nats-server` of its own and one Tafel in this process serving both HTTP
+/// and NATS; then, for submits and for shortlist reads, `clients` concurrent clients
+/// send `requests` each over HTTP (keep-alive, one connection each), and the same work
+/// over NATS.
+pub fn run_http_bench(config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBenchRow>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    std::fs::create_dir_all(&config.dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut server = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let rows = runtime.block_on(http_cases(&url, config));
+    let _ = server.kill();
+    let _ = server.wait();
+    rows
+}
+
+async fn http_cases(url: &str, config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBenchRow>> {
+    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
+    use tafel_contract::PrincipalId;
+    use tafel_contract::vocab::Role;
+
+    const TOKEN: &str = "bench-token";
+    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
+    let bench_id = PrincipalId::parse(BENCH_PRINCIPAL).map_err(std::io::Error::other)?;
+    let file = PrincipalsFile {
+        principals: vec![PrincipalEntry {
+            id: bench_id,
+            role: Role::Entrepreneur,
+            token_sha256: Some(token_sha256(TOKEN)),
+        }],
+    };
+    let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
+    let (service, _projection) =
+        crate::serve::start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
+            .await
+            .map_err(std::io::Error::other)?;
+    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
+    let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service.clone(), stop.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_addr = listener.local_addr()?;
+    let router = crate::http::app(crate::http::HttpState { service, nats: None });
+    let mut http_stop = stop.clone();
+    let http_server =
+        tokio::spawn(crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, async move {
+            let _ = http_stop.changed().await;
+        }));
+    let client = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(format!("_INBOX.{BENCH_PRINCIPAL}"))
+        .connect(url)
+        .await
+        .map_err(std::io::Error::other)?;
+    client.flush().await.map_err(std::io::Error::other)?;
+
+    let event = |id: String| {
+        serde_json::json!({
+            "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
+            "subject": id, "data": {
+                "request_id": id,
+                "organisation": {"name": "Bench BV", "kvk": "01234567", "region": "NL324"},
+                "title": "A request", "summary": "x".repeat(400), "amount_eur": 150000,
+                "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
+            }
+        })
+        .to_string()
+    };
+    let (clients, requests) = (config.clients, config.requests);
+    let mut rows = Vec::new();
+
+    let http = timed_http(http_addr, TOKEN, clients, requests, |client, index| {
+        ("POST", "/v1/events".to_owned(), event(format!("h-{client}-{index}")))
+    })
+    .await?;
+    let nats = timed_requests(&client, clients, requests, |publisher, index| {
+        ("tafel.submit.request.submitted.bench".to_owned(), event(format!("n-{publisher}-{index}")))
+    })
+    .await?;
+    rows.push(HttpBenchRow { work: "submit", requests: clients * requests, http, nats });
+
+    let http = timed_http(http_addr, TOKEN, clients, requests, |client, index| {
+        ("GET", format!("/v1/requests/h-{client}-{index}/shortlist"), String::new())
+    })
+    .await?;
+    let nats = timed_requests(&client, clients, requests, |publisher, index| {
+        ("tafel.query.shortlist.bench".to_owned(), format!("{{\"request_id\":\"n-{publisher}-{index}\"}}"))
+    })
+    .await?;
+    rows.push(HttpBenchRow { work: "shortlist read", requests: clients * requests, http, nats });
+
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    let _ = http_server.await;
+    log.shutdown().await;
+    Ok(rows)
+}
+
+/// `clients` tasks, each on its own keep-alive HTTP/1.1 connection, send `requests`
+/// requests one after another; any answer but 200 or 201 is an error.
+async fn timed_http(
+    address: std::net::SocketAddr,
+    token: &str,
+    clients: usize,
+    requests: usize,
+    request: impl Fn(usize, usize) -> (&'static str, String, String),
+) -> std::io::Result<LatencySummary> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let planned: Vec<(&'static str, String, String)> = (0..requests).map(|index| request(client, index)).collect();
+        let authorization = format!("Bearer {token}");
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(planned.len());
+            for (method, path, body) in planned {
+                let sent = Instant::now();
+                let request = axum::http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("host", "localhost")
+                    .header("authorization", &authorization)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body))
+                    .map_err(std::io::Error::other)?;
+                let response = sender.send_request(request).await.map_err(std::io::Error::other)?;
+                let status = response.status();
+                let body = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                if !status.is_success() {
+                    return Err(std::io::Error::other(format!("{status}: {}", String::from_utf8_lossy(&body))));
+                }
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, std::io::Error>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(std::io::Error::other)??);
+    }
+    Ok(LatencySummary::of(latencies, started.elapsed()))
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
-use tafel_gateway::bench::{NatsBenchConfig, StoreBenchConfig, run_nats_bench, run_store_bench};
+use tafel_gateway::bench::{
+    HttpBenchConfig, NatsBenchConfig, StoreBenchConfig, run_http_bench, run_nats_bench, run_store_bench,
+};
 use tafel_gateway::principals;
 use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig};
 
@@ -112,6 +114,18 @@ enum BenchCommand {
     Nats {
         /// Requests per publisher.
         #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// Scratch directory (removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Submits and shortlist reads over HTTP (keep-alive) vs the same over NATS.
+    Http {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Requests per client and kind of work.
+        #[arg(long, default_value_t = 100)]
         requests: usize,
         /// Scratch directory (removed afterwards).
         #[arg(long)]
@@ -278,6 +292,36 @@ fn main() -> ExitCode {
                     row.baseline.p99_ms,
                     row.baseline.per_second,
                     row.tafel.per_second / row.baseline.per_second
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench { which: BenchCommand::Http { clients, requests, dir } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("tafel-bench-{}", std::process::id())));
+            let config = HttpBenchConfig { dir: dir.clone(), clients, requests };
+            let rows = run_http_bench(&config);
+            let _ = std::fs::remove_dir_all(&dir);
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(error) => return fail(&error),
+            };
+            println!("the same work over HTTP (keep-alive, {clients} clients) and over NATS, in one Tafel");
+            println!(
+                "{:>15} {:>8} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>10}",
+                "work", "requests", "HTTP p50", "HTTP p99", "HTTP r/s", "NATS p50", "NATS p99", "NATS r/s", "HTTP/NATS"
+            );
+            for row in rows {
+                println!(
+                    "{:>15} {:>8} | {:>9.3} {:>9.3} {:>9.0} | {:>9.3} {:>9.3} {:>9.0} | {:>9.2}x",
+                    row.work,
+                    row.requests,
+                    row.http.p50_ms,
+                    row.http.p99_ms,
+                    row.http.per_second,
+                    row.nats.p50_ms,
+                    row.nats.p99_ms,
+                    row.nats.per_second,
+                    row.http.per_second / row.nats.per_second
                 );
             }
             ExitCode::SUCCESS
