@@ -3,6 +3,7 @@
 //! of section 2, each refused and passed; duplicates and conflicts; 64 concurrent
 //! publishers with fan-out in order; a NATS restart and a SIGKILL of Tafel mid-stream.
 
+mod cases;
 mod events;
 mod support;
 
@@ -1348,4 +1349,27 @@ async fn list_queries_show_what_each_principal_may_see_page_by_page() {
     }
     assert_eq!(code(&list("mandates", "organiser", json!({"state": "ready"})).await), "invalid_query");
     assert_eq!(code(&list("requests", "stranger", json!({})).await), "forbidden");
+}
+
+/// The table of cases shared with the HTTP tests (`tests/cases.rs`), over NATS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_cases_over_nats() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    for (id, role) in cases::PRINCIPALS {
+        add_principal(data.path(), id, role);
+    }
+    let (_tafel, _) = serve_with_nats(data.path(), &nats);
+    let client = Client::connect(&nats).await;
+    for (who, event) in cases::given() {
+        let reply = client.submit(who, &event).await;
+        assert!(accepted(&reply), "given {event}: {reply}");
+    }
+    for (index, case) in cases::cases().into_iter().enumerate() {
+        let outcome = match &case.ask {
+            cases::Ask::Submit(event) => cases::submit_outcome(&client.submit(case.who, event).await),
+            cases::Ask::Query(name, body) => cases::query_outcome(&client.query(name, case.who, body.clone()).await),
+        };
+        assert_eq!(outcome, case.expect.as_str(), "case {index}: {} asks {:?}", case.who, case.ask);
+    }
 }

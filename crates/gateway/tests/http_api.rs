@@ -3,6 +3,8 @@
 //! roles it serves, against a real log. One more test drives the real binary over a
 //! socket (`tests/serve.rs`).
 
+#[path = "../../../tests/cases.rs"]
+mod cases;
 #[path = "../../../tests/events.rs"]
 mod events;
 
@@ -19,12 +21,14 @@ use tafel_gateway::serve::start_service;
 use tafel_store::{OpenOptions, SledLog};
 use tower::ServiceExt;
 
-/// Principals, each with the token `<id>-token`.
-const PRINCIPALS: [(&str, Role); 6] = [
+/// Principals, each with the token `<id>-token`: those of the shared cases, and a coach.
+const PRINCIPALS: [(&str, Role); 8] = [
     ("acme", Role::Entrepreneur),
     ("rival", Role::Entrepreneur),
     ("coach", Role::Coach),
+    ("coach-anna", Role::Coach),
     ("bank-a", Role::Financier),
+    ("bank-b", Role::Financier),
     ("organiser", Role::Organiser),
     ("admin", Role::Admin),
 ];
@@ -407,4 +411,55 @@ async fn replies_validate_against_their_documented_schemas() {
     }
     assert_eq!(checked, 10);
     validate("submit_reply", &api.post("acme", &events::submitted("r2", "r2")).await.1, "POST /v1/events");
+}
+
+/// The path and query string of a query over HTTP (contract section 6's table).
+fn uri_of(name: &str, body: &Value) -> String {
+    let mut fields = body.as_object().cloned().unwrap_or_default();
+    let mut take = |field: &str| fields.remove(field).and_then(|id| id.as_str().map(str::to_owned)).unwrap();
+    let path = match name {
+        "request" => format!("/v1/requests/{}", take("request_id")),
+        "mandate" => format!("/v1/mandates/{}", take("mandate_id")),
+        "roundtable" => format!("/v1/roundtables/{}", take("roundtable_id")),
+        "shortlist" => format!("/v1/requests/{}/shortlist", take("request_id")),
+        "matches" => format!("/v1/mandates/{}/matches", take("mandate_id")),
+        other => format!("/v1/{other}"),
+    };
+    let query: Vec<String> = fields
+        .iter()
+        .map(|(key, value)| format!("{key}={}", value.as_str().map_or_else(|| value.to_string(), str::to_owned)))
+        .collect();
+    if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) }
+}
+
+/// The table of cases shared with the NATS tests (`tests/cases.rs`), over HTTP: the same
+/// outcome, with the status the contract gives it.
+#[tokio::test]
+async fn the_shared_cases_over_http() {
+    let api = Api::start().await;
+    for (who, event) in cases::given() {
+        assert_eq!(api.post(who, &event).await.0, StatusCode::CREATED, "given {event}");
+    }
+    for (index, case) in cases::cases().into_iter().enumerate() {
+        let (status, outcome) = match &case.ask {
+            cases::Ask::Submit(event) => {
+                let (status, reply) = api.post(case.who, event).await;
+                (status, cases::submit_outcome(&reply))
+            }
+            cases::Ask::Query(name, body) => {
+                let (status, reply) = api.get(&uri_of(name, body), case.who).await;
+                (status, cases::query_outcome(&reply))
+            }
+        };
+        assert_eq!(outcome, case.expect.as_str(), "case {index}: {} asks {:?}", case.who, case.ask);
+        let expected_status = match case.expect {
+            cases::Outcome::Accepted => 201,
+            cases::Outcome::Duplicate | cases::Outcome::Answered => 200,
+            cases::Outcome::Refused(code) => {
+                let code: tafel_contract::reply::ErrorCode = serde_json::from_value(json!(code)).unwrap();
+                code.http_status()
+            }
+        };
+        assert_eq!(status.as_u16(), expected_status, "case {index}: {} asks {:?}", case.who, case.ask);
+    }
 }
