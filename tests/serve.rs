@@ -214,3 +214,48 @@ fn the_http_api_takes_submits_and_queries_with_a_bearer_token() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 }
+
+/// Contract section 7 (found in review): SIGTERM ends a live shortlist that a client
+/// is still reading, and Tafel exits 0, instead of waiting for the client for ever.
+#[test]
+fn sigterm_ends_live_shortlists_and_exits_zero() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let token = support::add_principal(data.path(), "fietsfabriek", "entrepreneur");
+    let port = support::free_port();
+    let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
+    tafel.wait_for_log("tafel is up");
+    let event = serde_json::json!({"specversion": "1.0", "id": "s1", "source": "/http", "type": "tafel.request.submitted",
+        "subject": "s1", "data": {"request_id": "s1",
+            "organisation": {"name": "De Fietsfabriek", "kvk": "01234567", "region": "NL324"},
+            "title": "Refurbished bikes", "summary": "", "amount_eur": 150000, "instruments": ["loan"],
+            "stage": "early_revenue", "impact_themes": [8, 12], "certifications": []}});
+    let (status, _) = support::http_request(port, "POST", "/v1/events", Some(&token), event.to_string().as_bytes());
+    assert_eq!(status, 201);
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET /v1/requests/s1/shortlist/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 512];
+    let read = stream.read(&mut first).unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..read])
+    );
+
+    tafel.signal("TERM");
+    let asked = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = tafel.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(asked.elapsed() < std::time::Duration::from_secs(20), "tafel did not stop with a live shortlist open");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    drop(stream);
+}

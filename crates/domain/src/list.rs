@@ -71,7 +71,9 @@ impl Listed {
 impl World {
     /// The aggregates of `kind` after `after`, in id order, each shown to `actor` when it
     /// may see it and it is in `state` (any state when `None`). Lazy: the caller looks at
-    /// as many as it can afford.
+    /// as many as it can afford. Only a principal who sees everything is walked through
+    /// every aggregate; anyone else only through its candidates, so that nothing passed
+    /// over is someone else's (see `World::candidate_ids`).
     pub fn list<'a>(
         &'a self,
         actor: &'a Actor,
@@ -83,7 +85,7 @@ impl World {
             Some(after) => Bound::Excluded(after.clone()),
             None => Bound::Unbounded,
         };
-        self.ids_from(kind, (start, Bound::Unbounded)).map(move |id| {
+        self.candidate_ids(actor, kind, (start, Bound::Unbounded)).map(move |id| {
             let wanted = state.is_none_or(|state| self.is_in(kind, &id, state));
             match wanted.then(|| self.view(actor, kind, &id)).flatten() {
                 Some(view) => Listed::Shown(id, view),

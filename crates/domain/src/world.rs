@@ -1,7 +1,7 @@
 //! [`World`]: every aggregate's current state, folded from the log, and the decisions
 //! and visibility rules that need more than one aggregate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 use tafel_contract::data::{EventData, MandateTerms};
@@ -56,7 +56,12 @@ pub struct World {
     requests: BTreeMap<AggregateId, RequestState>,
     mandates: BTreeMap<AggregateId, MandateState>,
     roundtables: BTreeMap<AggregateId, RoundtableState>,
-    mandates_by_owner: HashMap<PrincipalId, Vec<AggregateId>>,
+    mandates_by_owner: HashMap<PrincipalId, BTreeSet<AggregateId>>,
+    /// Indexes for the list queries, so that a principal who sees only some aggregates
+    /// is shown them without walking everyone else's.
+    requests_by_owner: HashMap<PrincipalId, BTreeSet<AggregateId>>,
+    roundtables_by_mandate: HashMap<AggregateId, BTreeSet<AggregateId>>,
+    ready_requests: BTreeSet<AggregateId>,
     last_sequence: u64,
     today: Option<CalendarDate>,
     /// Commitments in the log that overdrew a budget: impossible since contract 1.1
@@ -92,6 +97,46 @@ impl World {
 
     pub fn roundtable(&self, id: &AggregateId) -> Option<&RoundtableState> {
         self.roundtables.get(id)
+    }
+
+    /// The ids of `kind` in `range` that `actor` may be shown, in order: every one for a
+    /// principal who sees everything, else only its candidates (an entrepreneur's own
+    /// requests; a financier's ready requests, own mandates and the round tables that
+    /// invite them); whether each may really be seen is still for `view` to say.
+    pub(crate) fn candidate_ids(
+        &self,
+        actor: &Actor,
+        kind: AggregateKind,
+        range: (std::ops::Bound<AggregateId>, std::ops::Bound<AggregateId>),
+    ) -> Box<dyn Iterator<Item = AggregateId> + '_> {
+        if actor.sees_everything() {
+            return self.ids_from(kind, range);
+        }
+        let none = || -> Box<dyn Iterator<Item = AggregateId> + '_> { Box::new(std::iter::empty()) };
+        match (actor.role, kind) {
+            (Role::Entrepreneur, AggregateKind::Request) => match self.requests_by_owner.get(&actor.id) {
+                Some(own) => Box::new(own.range(range).cloned()),
+                None => none(),
+            },
+            (Role::Financier, AggregateKind::Request) => Box::new(self.ready_requests.range(range).cloned()),
+            (Role::Financier, AggregateKind::Mandate) => match self.mandates_by_owner.get(&actor.id) {
+                Some(own) => Box::new(own.range(range).cloned()),
+                None => none(),
+            },
+            (Role::Financier, AggregateKind::Roundtable) => {
+                let invited: BTreeSet<AggregateId> = self
+                    .mandates_by_owner
+                    .get(&actor.id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|mandate| self.roundtables_by_mandate.get(mandate))
+                    .flatten()
+                    .cloned()
+                    .collect();
+                Box::new(invited.into_iter().filter(move |id| std::ops::RangeBounds::contains(&range, id)))
+            }
+            _ => none(),
+        }
     }
 
     /// The ids of `kind` in `range`, in order (cloned, so the caller may hold no borrow).
@@ -155,13 +200,20 @@ impl World {
         let missing = || format!("event {} names {kind} {} that does not exist", meta.sequence, envelope.subject);
         match data {
             EventData::RequestSubmitted(details) => {
+                self.requests_by_owner.entry(owner.clone()).or_default().insert(details.request_id.clone());
                 self.requests.insert(details.request_id.clone(), RequestState::submitted(owner, details, at));
             }
             EventData::MandatePublished(terms) => {
-                self.mandates_by_owner.entry(owner.clone()).or_default().push(terms.mandate_id.clone());
+                self.mandates_by_owner.entry(owner.clone()).or_default().insert(terms.mandate_id.clone());
                 self.mandates.insert(terms.mandate_id.clone(), MandateState::published(owner, terms, at));
             }
             EventData::RoundtableScheduled(data) => {
+                for mandate_id in &data.mandate_ids {
+                    self.roundtables_by_mandate
+                        .entry(mandate_id.clone())
+                        .or_default()
+                        .insert(data.roundtable_id.clone());
+                }
                 self.roundtables.insert(data.roundtable_id.clone(), RoundtableState::scheduled(owner, &data));
             }
             other => {
@@ -173,6 +225,11 @@ impl World {
                 let state = self.requests.get_mut(&envelope.subject).ok_or_else(missing)?;
                 state.version = meta.streamversion;
                 state.updated_at = at.to_owned();
+                if state.is_ready() {
+                    self.ready_requests.insert(envelope.subject.clone());
+                } else {
+                    self.ready_requests.remove(&envelope.subject);
+                }
             }
             AggregateKind::Mandate => {
                 let state = self.mandates.get_mut(&envelope.subject).ok_or_else(missing)?;
@@ -515,7 +572,8 @@ impl World {
                 if !request.is_ready() {
                     return false;
                 }
-                let own = self.mandates_by_owner.get(&actor.id).map(Vec::as_slice).unwrap_or_default();
+                let no_mandates = BTreeSet::new();
+                let own = self.mandates_by_owner.get(&actor.id).unwrap_or(&no_mandates);
                 let eligible = own.iter().filter_map(|id| self.mandates.get(id)).any(|mandate| {
                     tafel_matcher::check(
                         &request.details,

@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
 use tafel_contract::{AggregateId, MAX_EVENT_BYTES, SubmitRoute};
 use tafel_domain::Actor;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::service::{HTTP_MAX_REPLY_BYTES, Service};
 
@@ -350,45 +349,58 @@ async fn shortlist(
 }
 
 /// `GET /v1/requests/{id}/shortlist/stream`: server-sent events, the shortlist now
-/// (`event: shortlist`), then each `tafel.shortlist.updated` CloudEvent of that request
-/// as it happens, with keep-alive comments; for those who may see the shortlist. A
-/// client that falls behind the feed is dropped (it reconnects and gets the shortlist
-/// now), never waited for.
+/// (`event: shortlist`), then a `tafel.shortlist.updated` CloudEvent each time it
+/// changes, with keep-alive comments; for those who may see the shortlist, asked again
+/// at each change (a token revoked or a role changed by SIGHUP ends the stream). A slow
+/// client skips to the latest shortlist, never holding anyone back; the stream ends
+/// when Tafel stops.
 async fn shortlist_stream(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(actor) = authenticate(&service, &headers) else {
         return unauthorized();
     };
-    // Follow first, so that no change falls between the shortlist now and the feed.
-    let updates = service.follow_shortlists();
+    let Ok(request_id) = AggregateId::parse(&id) else {
+        let refusal = Refusal::new(ErrorCode::InvalidQuery, "the request id is not an id");
+        return refused(&refusal, json_bytes(&json!({"error": refusal})));
+    };
+    // Follow first, so that no change falls between the shortlist now and the changes.
+    let changes = service.follow_shortlist(&request_id);
     let body = json_bytes(&json!({"request_id": id}));
     let now = match service.query_result("shortlist", actor.id.as_str(), &body, HTTP_MAX_REPLY_BYTES).await {
-        Ok(now) => String::from_utf8_lossy(&now).into_owned(),
+        Ok(now) => now,
         Err(refusal) => return refused(&refusal, json_bytes(&json!({"error": refusal}))),
     };
-    let Ok(request_id) = AggregateId::parse(&id) else {
-        return json_response(StatusCode::BAD_REQUEST, Vec::new());
-    };
-    let first =
-        futures::stream::once(async move { Ok::<_, Infallible>(Event::default().event("shortlist").data(now)) });
-    let changes = futures::stream::unfold(updates, move |mut updates| {
-        let request_id = request_id.clone();
+    let as_of = serde_json::from_slice::<Value>(&now).ok().and_then(|now| now["as_of"].as_u64()).unwrap_or(0);
+    let first = Event::default().event("shortlist").id(as_of.to_string()).data(String::from_utf8_lossy(&now));
+    let first = futures::stream::once(async move { Ok::<_, Infallible>(first) });
+    let mut stopping = service.stopping();
+    let state = (changes, as_of);
+    let later = futures::stream::unfold(state, move |(mut changes, mut seen)| {
+        let (service, principal, request_id) = (service.clone(), actor.id.clone(), request_id.clone());
         async move {
             loop {
-                match updates.recv().await {
-                    Ok(shortlist) if shortlist.request_id == request_id => {
-                        let event = Event::default()
-                            .event("tafel.shortlist.updated")
-                            .id(shortlist.as_of.to_string())
-                            .data(json_text(&crate::fanout::shortlist_updated(&shortlist)));
-                        return Some((Ok(event), updates));
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                changes.changed().await.ok()?;
+                let Some(shortlist) = changes.borrow_and_update().clone() else { continue };
+                // What the shortlist now already showed is not news.
+                if shortlist.as_of <= seen {
+                    continue;
                 }
+                if !service.may_see_shortlist(&principal, &request_id) {
+                    return None;
+                }
+                seen = shortlist.as_of;
+                let event = Event::default()
+                    .event("tafel.shortlist.updated")
+                    .id(shortlist.as_of.to_string())
+                    .data(json_text(&crate::fanout::shortlist_updated(&shortlist)));
+                return Some((Ok(event), (changes, seen)));
             }
         }
     });
-    Sse::new(first.chain(changes)).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)).into_response()
+    let until_stop = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    let events = first.chain(later).take_until(until_stop);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)).into_response()
 }
 
 fn json_text(value: &Value) -> String {

@@ -29,6 +29,8 @@ pub struct HttpState {
 /// request's head, so it is closed after as long. Without it, a client that never
 /// finishes its headers holds a connection (and a file descriptor) for ever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a stop waits for open HTTP connections to finish what they answer.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after the listener fails to accept (e.g. out of file descriptors), so that a
 /// persistent failure does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -70,7 +72,10 @@ pub async fn serve_http(
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    // Whatever still runs after the grace (a client that never reads) is cut off.
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await.is_err() {
+        warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "HTTP connections still open at the end of the grace; closing them");
+    }
 }
 
 /// Every HTTP route: health, readiness and metrics (no token needed) and the API of

@@ -101,33 +101,68 @@ impl ShortlistOutbox {
     }
 }
 
-/// Changed shortlists that live readers follow (server-sent events): a reader more
-/// than this many updates behind loses its place and is dropped, never waited for.
-pub const SHORTLIST_FEED_CAPACITY: usize = 1024;
+/// The shortlists live readers follow (server-sent events), one `watch` channel per
+/// followed request: it holds the latest shortlist only, so a slow reader skips to the
+/// latest and nobody is ever waited for; a request nobody follows costs nothing.
+#[derive(Debug, Default)]
+pub struct ShortlistFollowers {
+    by_request: Mutex<HashMap<AggregateId, watch::Sender<Option<Arc<Shortlist>>>>>,
+}
+
+impl ShortlistFollowers {
+    /// Follows `request_id`'s shortlist from now on.
+    pub fn follow(&self, request_id: &AggregateId) -> watch::Receiver<Option<Arc<Shortlist>>> {
+        let Ok(mut by_request) = self.by_request.lock() else {
+            return watch::channel(None).1;
+        };
+        // Forget the requests nobody follows any more, so the map stays as small as
+        // the readers are few.
+        by_request.retain(|_, sender| sender.receiver_count() > 0);
+        by_request.entry(request_id.clone()).or_insert_with(|| watch::channel(None).0).subscribe()
+    }
+
+    /// Whether anyone follows `request_id` now.
+    fn followed(&self, request_id: &AggregateId) -> bool {
+        self.by_request
+            .lock()
+            .map(|by_request| by_request.get(request_id).is_some_and(|sender| sender.receiver_count() > 0))
+            .unwrap_or(false)
+    }
+
+    fn put(&self, shortlist: &Shortlist) {
+        if let Ok(by_request) = self.by_request.lock()
+            && let Some(sender) = by_request.get(&shortlist.request_id)
+        {
+            sender.send_replace(Some(Arc::new(shortlist.clone())));
+        }
+    }
+
+    /// Live readers now, over all requests.
+    pub fn count(&self) -> usize {
+        self.by_request.lock().map(|by_request| by_request.values().map(|s| s.receiver_count()).sum()).unwrap_or(0)
+    }
+}
 
 /// Where changed shortlists go: the NATS publisher's outbox, when Tafel serves NATS, and
-/// the feed live readers subscribe to. Nobody waits for either.
-#[derive(Clone)]
+/// the live readers of the requests they follow. Nobody waits for either.
+#[derive(Clone, Default)]
 pub struct ShortlistSinks {
     pub outbox: Option<Arc<ShortlistOutbox>>,
-    pub feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>,
+    pub followers: Arc<ShortlistFollowers>,
 }
 
 impl ShortlistSinks {
     pub fn new(outbox: Option<Arc<ShortlistOutbox>>) -> Self {
-        Self { outbox, feed: tokio::sync::broadcast::channel(SHORTLIST_FEED_CAPACITY).0 }
+        Self { outbox, followers: Arc::default() }
     }
 
-    /// Whether anyone takes changed shortlists now (computing them costs).
-    fn wanted(&self) -> bool {
-        self.outbox.is_some() || self.feed.receiver_count() > 0
+    /// Whether anyone takes `request_id`'s changed shortlist (computing it costs).
+    fn wanted(&self, request_id: &AggregateId) -> bool {
+        self.outbox.is_some() || self.followers.followed(request_id)
     }
 
     fn put(&self, shortlist: Shortlist) {
-        if self.feed.receiver_count() > 0 {
-            // Only fails when nobody listens any more.
-            let _ = self.feed.send(Arc::new(shortlist.clone()));
-        }
+        self.followers.put(&shortlist);
         if let Some(outbox) = &self.outbox {
             outbox.put(shortlist);
         }
@@ -186,8 +221,9 @@ async fn follow(
             let changed = views.matcher.apply_parsed(&event, &data);
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
             // Replaying what was there at start-up changes nothing anyone has not seen.
-            if event.meta.sequence > publish_after && shortlists.wanted() {
-                for shortlist in changed.iter().filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)) {
+            if event.meta.sequence > publish_after {
+                let wanted = changed.iter().filter(|id| shortlists.wanted(id));
+                for shortlist in wanted.filter_map(|id| views.matcher.shortlist(id, DEFAULT_LIMIT)) {
                     shortlists.put(shortlist);
                 }
             }

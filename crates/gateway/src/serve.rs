@@ -82,19 +82,27 @@ pub async fn start_service(
     let target = log.last_sequence();
     let health = Arc::new(Health::default());
     let sinks = ShortlistSinks::new(shortlists);
-    let feed = sinks.feed.clone();
+    let followers = sinks.followers.clone();
     let projection =
         tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, sinks, target, health.clone()));
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ServeError::Replay);
     }
-    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_feed(feed);
+    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_followers(followers);
     Ok((Arc::new(service), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
-    // Before anything records a metric.
+    // Before anything records a metric; and drained now and then, since histograms
+    // hold their samples until then, whether or not anyone reads /metrics.
     crate::telemetry::prometheus();
+    tokio::spawn(async {
+        let mut upkeep = tokio::time::interval(crate::telemetry::UPKEEP_INTERVAL);
+        loop {
+            upkeep.tick().await;
+            crate::telemetry::prometheus().run_upkeep();
+        }
+    });
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
@@ -199,6 +207,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
 
     info!("stopping: finishing in-flight work");
+    // Live shortlists never end by themselves: end them, so that HTTP can finish.
+    service.stop_streams();
     let _ = stop_tx.send(true);
     for task in nats_tasks {
         let _ = task.await;

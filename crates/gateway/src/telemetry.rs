@@ -34,6 +34,10 @@ pub const SHORTLIST_FOLLOWERS: &str = "tafel_shortlist_followers";
 /// Parts that stopped or refuse (views, fan-out, log writer).
 pub const PARTS_STOPPED: &str = "tafel_parts_stopped";
 
+/// How often the recorder folds recorded samples into its histograms (they are held
+/// until then).
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Latency buckets, in seconds: 0.1 ms to 10 s.
 const SECONDS_BUCKETS: [f64; 14] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0];

@@ -229,3 +229,35 @@ async fn two_conclusions_never_spend_one_budget_twice() {
         }
     }
 }
+
+/// A list page that ends early names, as where to go on, only what the principal may
+/// see (found in review: it named the last aggregate looked at, which a financier may
+/// not see).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_never_names_what_the_principal_may_not_see() {
+    let programme = Programme::start().await;
+    programme.accept("bank-a", "m1-p", "tafel.mandate.published", "m1", events::mandate("m1")).await;
+    // a1 and a3 fit bank-a's mandate; a2 (an idea, not early revenue) does not.
+    for id in ["a1", "a2", "a3"] {
+        let mut data = events::request(id);
+        data["summary"] = json!("x".repeat(2000));
+        if id == "a2" {
+            data["stage"] = json!("idea");
+        }
+        programme.accept("acme", &format!("{id}-s"), "tafel.request.submitted", id, data).await;
+        let coached = json!({"request_id": id, "coach": "coach", "readiness": "ready", "notes": ""});
+        programme.accept("coach", &format!("{id}-c"), "tafel.request.coached", id, coached).await;
+    }
+    let service = &programme.service;
+    let one = service.query_result("request", "bank-a", br#"{"request_id": "a1"}"#, 1 << 20).await.unwrap();
+    assert!(service.query_result("request", "bank-a", br#"{"request_id": "a2"}"#, 1 << 20).await.is_err());
+    // Room for one request, not two.
+    let room = one.len() + 128 + one.len() / 2;
+    let page = service.query_result("requests", "bank-a", b"{}", room).await.unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(page["requests"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["next"], "a1", "next names the last request shown, not the unseen a2");
+    let rest = service.query_result("requests", "bank-a", br#"{"after": "a1"}"#, room).await.unwrap();
+    let rest: serde_json::Value = serde_json::from_slice(&rest).unwrap();
+    assert_eq!(rest["requests"][0]["request_id"], "a3", "{rest}");
+}

@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use tafel_contract::PrincipalId;
 use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::shortlist::Shortlist;
+use tafel_contract::{AggregateId, PrincipalId};
 use tafel_matcher::ScoringTable;
 use tafel_store::{EventLog, SledLog};
 use tokio::sync::{Semaphore, watch};
@@ -29,7 +29,7 @@ use tracing::error;
 
 use crate::health::Health;
 use crate::principals::Principals;
-use crate::projection::Views;
+use crate::projection::{ShortlistFollowers, Views};
 
 /// Most times a submit is decided again after another submit moved what it read.
 pub const MAX_DECIDE_ATTEMPTS: usize = 16;
@@ -66,8 +66,10 @@ pub struct Service {
     expensive: Arc<Semaphore>,
     /// Expensive queries per principal, running or waiting.
     expensive_by_principal: Arc<Mutex<HashMap<PrincipalId, usize>>>,
-    /// Changed shortlists as the projection computes them, for live readers.
-    shortlist_feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>,
+    /// The live readers of shortlists, which the projection keeps current.
+    shortlist_followers: Arc<ShortlistFollowers>,
+    /// Turns true when Tafel stops: live readers end then.
+    stopping: watch::Sender<bool>,
 }
 
 impl Service {
@@ -91,27 +93,46 @@ impl Service {
             frozen: Mutex::new(HashMap::new()),
             expensive: Arc::new(Semaphore::new(MAX_EXPENSIVE_AT_ONCE)),
             expensive_by_principal: Arc::default(),
-            shortlist_feed: tokio::sync::broadcast::channel(1).0,
+            shortlist_followers: Arc::default(),
+            stopping: watch::channel(false).0,
         }
     }
 
-    /// The feed the projection puts changed shortlists on (see
+    /// The followers the projection keeps current (see
     /// [`crate::projection::ShortlistSinks`]).
-    pub fn with_shortlist_feed(mut self, feed: tokio::sync::broadcast::Sender<Arc<Shortlist>>) -> Self {
-        self.shortlist_feed = feed;
+    pub fn with_shortlist_followers(mut self, followers: Arc<ShortlistFollowers>) -> Self {
+        self.shortlist_followers = followers;
         self
     }
 
-    /// Every shortlist that changes from now on (each request's, at the default limit);
-    /// who may see which is for the caller to ask first (`shortlist`). A receiver that
-    /// falls behind by more than the feed holds is told it lagged.
-    pub fn follow_shortlists(&self) -> tokio::sync::broadcast::Receiver<Arc<Shortlist>> {
-        self.shortlist_feed.subscribe()
+    /// `request_id`'s shortlist each time it changes from now on (the latest only, at the
+    /// default limit); who may see it is for the caller to ask first, and again.
+    pub fn follow_shortlist(&self, request_id: &AggregateId) -> watch::Receiver<Option<Arc<Shortlist>>> {
+        self.shortlist_followers.follow(request_id)
     }
 
     /// How many live readers follow shortlists now.
     pub fn shortlist_followers(&self) -> usize {
-        self.shortlist_feed.receiver_count()
+        self.shortlist_followers.count()
+    }
+
+    /// Whether `principal` may see `request_id`'s shortlist now (its token or role may
+    /// have changed since it began to follow it).
+    pub fn may_see_shortlist(&self, principal: &PrincipalId, request_id: &AggregateId) -> bool {
+        let Some(actor) = self.principals().actor(principal.as_str()) else {
+            return false;
+        };
+        self.views().is_ok_and(|views| views.world.can_see_shortlist(&actor, request_id))
+    }
+
+    /// Tafel is stopping: live readers end, so that the HTTP server can finish.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Turns true when Tafel stops.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn log(&self) -> &SledLog {

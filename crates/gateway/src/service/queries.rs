@@ -38,8 +38,9 @@ const LIST_PAGE_OVERHEAD_BYTES: usize = 128;
 pub const DEFAULT_LIST_LIMIT: usize = 100;
 /// The largest page a list query gives.
 pub const MAX_LIST_LIMIT: usize = 1000;
-/// Most aggregates one list query looks at, shown or passed over, so that its work is
-/// bounded however many there are; `next` then says where to go on.
+/// Most aggregates one list query looks at, shown or passed over, for a principal who
+/// sees everything, so that its work is bounded however many there are; `next` then
+/// says where to go on.
 pub const MAX_LIST_SCAN: usize = 10_000;
 
 impl Service {
@@ -113,9 +114,9 @@ impl Service {
                 view
             }
             "events" => return self.events(&actor, &body, max_reply_bytes).await,
-            "requests" => return self.list(&actor, AggregateKind::Request, &body, max_reply_bytes),
-            "mandates" => return self.list(&actor, AggregateKind::Mandate, &body, max_reply_bytes),
-            "roundtables" => return self.list(&actor, AggregateKind::Roundtable, &body, max_reply_bytes),
+            "requests" => return self.list(&actor, AggregateKind::Request, &body, max_reply_bytes).await,
+            "mandates" => return self.list(&actor, AggregateKind::Mandate, &body, max_reply_bytes).await,
+            "roundtables" => return self.list(&actor, AggregateKind::Roundtable, &body, max_reply_bytes).await,
             "shortlist" => self.shortlist(&actor, &body).await?,
             "matches" => self.matches(&actor, &body)?,
             "report" => self.report(&actor, &body).await?,
@@ -135,9 +136,9 @@ impl Service {
 
     /// `requests`, `mandates`, `roundtables`: the aggregates of `kind` the principal may
     /// see, in id order after `after`, in `state`, at most `limit`, ending early rather
-    /// than exceed `max_reply_bytes` or [`MAX_LIST_SCAN`] aggregates looked at; `next` is
-    /// the last id looked at when there may be more, `null` at the end.
-    fn list(
+    /// than exceed `max_reply_bytes`; `next` is where to go on, `null` at the end. It
+    /// walks the views on a blocking thread, as expensive work.
+    async fn list(
         &self,
         actor: &Actor,
         kind: AggregateKind,
@@ -168,42 +169,12 @@ impl Service {
             Some(0) => return Err(invalid_query("limit must be at least 1".into())),
             Some(limit) => (limit as usize).min(MAX_LIST_LIMIT),
         };
-        let budget = max_reply_bytes.saturating_sub(LIST_PAGE_OVERHEAD_BYTES);
-        let views = self.views()?;
-        let mut items = Vec::new();
-        let (mut shown, mut last_looked_at, mut at_the_end) = (0, None, true);
-        for (looked_at, listed) in views.world.list(actor, kind, state, after.as_ref()).enumerate() {
-            if looked_at >= MAX_LIST_SCAN || shown >= limit {
-                at_the_end = false;
-                break;
-            }
-            if let Listed::Shown(_, view) = &listed {
-                let item = serde_json::to_vec(view).map_err(|e| internal(&e))?;
-                let separator = usize::from(!items.is_empty());
-                if items.len() + separator + item.len() > budget {
-                    if shown == 0 {
-                        return Err(Refusal::new(
-                            ErrorCode::Unavailable,
-                            format!("{kind} {} alone is larger than this transport carries", listed.id()),
-                        ));
-                    }
-                    at_the_end = false;
-                    break;
-                }
-                if separator == 1 {
-                    items.push(b',');
-                }
-                items.extend_from_slice(&item);
-                shown += 1;
-            }
-            last_looked_at = Some(listed.id().clone());
-        }
-        let next = if at_the_end { Value::Null } else { json!(last_looked_at) };
-        let mut reply = Vec::with_capacity(items.len() + LIST_PAGE_OVERHEAD_BYTES);
-        reply.extend_from_slice(format!("{{\"{}s\":[", kind.as_str()).as_bytes());
-        reply.extend_from_slice(&items);
-        reply.extend_from_slice(format!("],\"next\":{next}}}").as_bytes());
-        Ok(reply)
+        let (views, asker) = (self.views.clone(), actor.clone());
+        self.expensive(&actor.id, move || {
+            let views = views.read().map_err(|_| internal(&"the views are poisoned"))?;
+            list_page(&views.world, &asker, kind, state, after, limit, max_reply_bytes)
+        })
+        .await
     }
 
     /// `events`: organisers and admins; a page of the log, ended early so the reply fits
@@ -340,6 +311,76 @@ impl Service {
             .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no mandate {id}")))?;
         Ok(json!({"mandate_id": id, "as_of": views.last_sequence(), "entries": entries}))
     }
+}
+
+/// A page of a list query. `next` is the last id shown when the page ends early, so
+/// that it never names what the principal may not see; for a principal who sees
+/// everything, a page also ends after [`MAX_LIST_SCAN`] aggregates looked at, and `next`
+/// is then the last of them. Anyone else is walked only through its own candidates
+/// (`World::list`), whose number is theirs.
+fn list_page(
+    world: &tafel_domain::World,
+    actor: &Actor,
+    kind: AggregateKind,
+    state: Option<ListState>,
+    after: Option<AggregateId>,
+    limit: usize,
+    max_reply_bytes: usize,
+) -> Result<Vec<u8>, Refusal> {
+    let budget = max_reply_bytes.saturating_sub(LIST_PAGE_OVERHEAD_BYTES);
+    let scan_bound = if actor.sees_everything() { MAX_LIST_SCAN } else { usize::MAX };
+    let mut items = Vec::new();
+    let (mut shown, mut last_shown, mut last_looked_at, mut ended) = (0, None, None, Ended::AtTheEnd);
+    for (looked_at, listed) in world.list(actor, kind, state, after.as_ref()).enumerate() {
+        if shown >= limit {
+            ended = Ended::Full;
+            break;
+        }
+        if looked_at >= scan_bound {
+            ended = Ended::LookedFarEnough;
+            break;
+        }
+        if let Listed::Shown(id, view) = &listed {
+            let item = serde_json::to_vec(view).map_err(|e| internal(&e))?;
+            let separator = usize::from(!items.is_empty());
+            if items.len() + separator + item.len() > budget {
+                if shown == 0 {
+                    return Err(Refusal::new(
+                        ErrorCode::Unavailable,
+                        format!("{kind} {id} alone is larger than this transport carries"),
+                    ));
+                }
+                ended = Ended::Full;
+                break;
+            }
+            if separator == 1 {
+                items.push(b',');
+            }
+            items.extend_from_slice(&item);
+            shown += 1;
+            last_shown = Some(id.clone());
+        }
+        last_looked_at = Some(listed.id().clone());
+    }
+    let next = match ended {
+        Ended::AtTheEnd => Value::Null,
+        Ended::Full => json!(last_shown),
+        Ended::LookedFarEnough => json!(last_looked_at),
+    };
+    let mut reply = Vec::with_capacity(items.len() + LIST_PAGE_OVERHEAD_BYTES);
+    reply.extend_from_slice(format!("{{\"{}s\":[", kind.as_str()).as_bytes());
+    reply.extend_from_slice(&items);
+    reply.extend_from_slice(format!("],\"next\":{next}}}").as_bytes());
+    Ok(reply)
+}
+
+/// Why a list page ended.
+enum Ended {
+    AtTheEnd,
+    /// At `limit`, or at the byte cap.
+    Full,
+    /// At the scan bound (only for a principal who sees everything).
+    LookedFarEnough,
 }
 
 /// A page of the log from `from`: at most `limit` events, fewer when more would make the
