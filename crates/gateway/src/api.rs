@@ -32,6 +32,8 @@ use crate::service::{HTTP_MAX_REPLY_BYTES, Service};
 
 /// Query-string parameters the queries take as numbers.
 const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
+/// Longest a submit's body may take to arrive, once its head has.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often an idle live shortlist sends a keep-alive comment.
 pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Seconds a client told `rate_limited` waits before asking again.
@@ -216,7 +218,11 @@ type Parameters = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// The principal behind the request's bearer token, if it is one Tafel knows.
 fn authenticate(service: &Service, headers: &HeaderMap) -> Option<Actor> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
     service.principals().actor_for_token(token)
 }
 
@@ -250,10 +256,27 @@ async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, body: B
     let Some(actor) = authenticate(&service, &headers) else {
         return unauthorized();
     };
-    let reply = match axum::body::to_bytes(body, MAX_EVENT_BYTES + 1).await {
-        Ok(bytes) => service.submit(&bytes, &SubmitRoute::http(&actor.id)).await,
-        // Over the limit (or cut off): nothing more is read.
-        Err(_) => SubmitReply::refused(None, tafel_contract::envelope::too_large(None)),
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<usize>().ok());
+    let reply = if announced.is_some_and(|length| length > MAX_EVENT_BYTES) {
+        // Announced over the limit: refused before a byte of it is read.
+        SubmitReply::refused(None, tafel_contract::envelope::too_large(announced))
+    } else {
+        match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_EVENT_BYTES + 1)).await {
+            Ok(Ok(bytes)) => service.submit(&bytes, &SubmitRoute::http(&actor.id)).await,
+            Ok(Err(error)) if is_length_limit(&error) => {
+                SubmitReply::refused(None, tafel_contract::envelope::too_large(None))
+            }
+            Ok(Err(_)) | Err(_) => {
+                let refusal = Refusal::new(
+                    ErrorCode::MalformedJson,
+                    format!("the body did not arrive whole within {} s", BODY_READ_TIMEOUT.as_secs()),
+                );
+                SubmitReply::refused(None, refusal)
+            }
+        }
     };
     let body = json_bytes(&reply);
     match &reply {
@@ -261,6 +284,11 @@ async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, body: B
         SubmitReply::Accepted { .. } => json_response(StatusCode::CREATED, body),
         SubmitReply::Refused { error, .. } => refused(error, body),
     }
+}
+
+/// Whether reading a body failed because it was over the limit (not cut off).
+fn is_length_limit(error: &axum::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>())
 }
 
 /// Asks query `name` as the token's principal, with the query string (and the path's
@@ -284,8 +312,15 @@ async fn query(
     };
     let mut body = Map::new();
     for (key, value) in parameters {
+        // `?state=&limit=` (the contract's table writes routes so) means: not given.
+        if value.is_empty() {
+            continue;
+        }
         let number = NUMERIC_PARAMETERS.contains(&key.as_str()).then(|| value.parse::<u64>().ok()).flatten();
-        body.insert(key, number.map_or(Value::String(value), Value::from));
+        if body.insert(key.clone(), number.map_or(Value::String(value), Value::from)).is_some() {
+            let refusal = Refusal::new(ErrorCode::InvalidQuery, format!("{key} is given twice"));
+            return refused(&refusal, json_bytes(&json!({"error": refusal})));
+        }
     }
     if let Some((field, id)) = path_id {
         body.insert(field.to_owned(), Value::String(id));

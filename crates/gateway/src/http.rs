@@ -29,6 +29,8 @@ pub struct HttpState {
 /// request's head, so it is closed after as long. Without it, a client that never
 /// finishes its headers holds a connection (and a file descriptor) for ever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most one connection buffers of what a client sends.
+pub const MAX_READ_BUFFER_BYTES: usize = 80 * 1024;
 /// Longest a stop waits for open HTTP connections to finish what they answer.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after the listener fails to accept (e.g. out of file descriptors), so that a
@@ -47,7 +49,13 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true)
+        // Enough for a request head and an event of the contract's 64 KiB; a larger
+        // body is read in turns, each checked against the limit.
+        .max_buf_size(MAX_READ_BUFFER_BYTES);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

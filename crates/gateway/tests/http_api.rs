@@ -463,3 +463,29 @@ async fn the_shared_cases_over_http() {
         assert_eq!(status.as_u16(), expected_status, "case {index}: {} asks {:?}", case.who, case.ask);
     }
 }
+
+#[tokio::test]
+async fn bodies_query_strings_and_schemes_are_read_as_the_contract_says() {
+    let api = Api::start().await;
+    // A body announced over 64 KiB is refused before any of it is read.
+    let request = Request::post("/v1/events")
+        .header(header::AUTHORIZATION, "Bearer acme-token")
+        .header(header::CONTENT_LENGTH, "10000000")
+        .body(Body::from("{}"))
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Empty values mean "not given"; a key given twice is refused.
+    assert_eq!(api.get("/v1/requests?state=&after=&limit=", "acme").await.0, StatusCode::OK);
+    let (status, body) = api.get("/v1/requests?state=ready&state=withdrawn", "acme").await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"));
+    // The scheme's case does not matter (RFC 7235); the token's does.
+    for authorization in ["bearer acme-token", "BEARER acme-token"] {
+        let request =
+            Request::get("/v1/requests").header(header::AUTHORIZATION, authorization).body(Body::empty()).unwrap();
+        assert_eq!(api.router.clone().oneshot(request).await.unwrap().status(), StatusCode::OK, "{authorization}");
+    }
+    let request =
+        Request::get("/v1/requests").header(header::AUTHORIZATION, "Bearer ACME-TOKEN").body(Body::empty()).unwrap();
+    assert_eq!(api.router.clone().oneshot(request).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
