@@ -23,6 +23,8 @@ pub enum Outcome {
     Accepted,
     Duplicate,
     Answered,
+    /// A list query answered with exactly these ids, in this order.
+    Listed(&'static [&'static str]),
     Refused(&'static str),
 }
 
@@ -153,25 +155,35 @@ pub fn cases() -> Vec<Case> {
         case("acme", query("events", json!({})), Refused("forbidden")),
         case("coach-anna", query("report", json!({})), Answered),
         case("bank-a", query("report", json!({})), Refused("forbidden")),
-        case("acme", query("requests", json!({"state": "ready"})), Answered),
+        case("acme", query("requests", json!({"state": "ready"})), Listed(&["c-r1"])),
+        case("acme", query("requests", json!({})), Listed(&["c-r1", "c-r2", "c-r9"])),
+        case("rival", query("requests", json!({})), Listed(&[])),
+        case("bank-a", query("requests", json!({})), Listed(&["c-r1"])),
+        case("bank-b", query("requests", json!({})), Listed(&[])),
+        case("organiser", query("requests", json!({"state": "ready"})), Listed(&["c-r1"])),
         case("acme", query("requests", json!({"state": "sleeping"})), Refused("invalid_query")),
-        case("bank-a", query("roundtables", json!({})), Answered),
+        case("bank-a", query("mandates", json!({})), Listed(&["c-m1"])),
+        case("acme", query("mandates", json!({})), Listed(&[])),
+        case("bank-a", query("roundtables", json!({})), Listed(&["c-t1"])),
+        case("bank-b", query("roundtables", json!({})), Listed(&[])),
     ]
 }
 
 impl Outcome {
-    /// As the transports' replies say it: `accepted`, `duplicate`, `answered`, or the code.
-    pub fn as_str(self) -> &'static str {
+    /// As the transports' replies say it: `accepted`, `duplicate`, `answered`,
+    /// `listed <ids>`, or the code.
+    pub fn describe(self) -> String {
         match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Answered => "answered",
-            Outcome::Refused(code) => code,
+            Outcome::Accepted => "accepted".into(),
+            Outcome::Duplicate => "duplicate".into(),
+            Outcome::Answered => "answered".into(),
+            Outcome::Listed(ids) => format!("listed [{}]", ids.join(",")),
+            Outcome::Refused(code) => code.into(),
         }
     }
 }
 
-/// What a submit's reply says, as [`Outcome::as_str`] does.
+/// What a submit's reply says, as [`Outcome::describe`] does.
 pub fn submit_outcome(reply: &Value) -> String {
     match (&reply["accepted"], &reply["duplicate"]) {
         (Value::Bool(true), Value::Bool(true)) => "duplicate".into(),
@@ -180,7 +192,16 @@ pub fn submit_outcome(reply: &Value) -> String {
     }
 }
 
-/// What a query's reply says, as [`Outcome::as_str`] does.
+/// What a query's reply says, as [`Outcome::describe`] does.
 pub fn query_outcome(reply: &Value) -> String {
-    reply["error"]["code"].as_str().unwrap_or("answered").into()
+    if let Some(code) = reply["error"]["code"].as_str() {
+        return code.into();
+    }
+    for (list, id) in [("requests", "request_id"), ("mandates", "mandate_id"), ("roundtables", "roundtable_id")] {
+        if let Some(items) = reply[list].as_array() {
+            let ids: Vec<&str> = items.iter().filter_map(|item| item[id].as_str()).collect();
+            return format!("listed [{}]", ids.join(","));
+        }
+    }
+    "answered".into()
 }

@@ -1370,6 +1370,6 @@ async fn the_shared_cases_over_nats() {
             cases::Ask::Submit(event) => cases::submit_outcome(&client.submit(case.who, event).await),
             cases::Ask::Query(name, body) => cases::query_outcome(&client.query(name, case.who, body.clone()).await),
         };
-        assert_eq!(outcome, case.expect.as_str(), "case {index}: {} asks {:?}", case.who, case.ask);
+        assert_eq!(outcome, case.expect.describe(), "case {index}: {} asks {:?}", case.who, case.ask);
     }
 }

@@ -48,8 +48,8 @@ pub struct Route {
     /// The OpenAPI `operationId`, and the key of its handler.
     pub operation: &'static str,
     pub summary: &'static str,
-    /// Query-string parameters, each with whether it is a number.
-    pub parameters: &'static [(&'static str, bool)],
+    /// Query-string parameters, each with its JSON Schema (as JSON text).
+    pub parameters: &'static [(&'static str, &'static str)],
     /// The `$defs` name in `proto/tafel-v1.schema.json` of a successful reply
     /// (`text/event-stream` for the live shortlist).
     pub reply: &'static str,
@@ -58,7 +58,18 @@ pub struct Route {
 }
 
 const ONE: &[u16] = &[400, 403, 404, 429, 503];
-const LIST: &[(&str, bool)] = &[("state", false), ("after", false), ("limit", true)];
+const LIMIT_LIST: &str = r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#;
+const AFTER: &str = r##"{"$ref": "#/components/schemas/id"}"##;
+const REQUESTS: &[(&str, &str)] = &[
+    ("state", r#"{"enum": ["submitted", "needs_work", "ready", "withdrawn"]}"#),
+    ("after", AFTER),
+    ("limit", LIMIT_LIST),
+];
+const MANDATES: &[(&str, &str)] =
+    &[("state", r#"{"enum": ["active", "closed"]}"#), ("after", AFTER), ("limit", LIMIT_LIST)];
+const ROUNDTABLES: &[(&str, &str)] =
+    &[("state", r#"{"enum": ["scheduled", "agenda_set", "concluded"]}"#), ("after", AFTER), ("limit", LIMIT_LIST)];
+const LIMIT: &str = r#"{"type": "integer", "minimum": 1, "maximum": 100, "default": 10}"#;
 
 /// The contract's HTTP table (section 6), but for health, readiness, metrics and the
 /// OpenAPI document itself, which need no token.
@@ -70,14 +81,17 @@ pub const ROUTES: [Route; 13] = [
         summary: "Submit one event (body: the CloudEvents envelope); 201 accepted, 200 a duplicate",
         parameters: &[],
         reply: "submit_reply",
-        refusals: &[400, 403, 404, 409, 413, 429, 503],
+        refusals: &[400, 403, 404, 409, 413, 503],
     },
     Route {
         method: "get",
         path: "/v1/events",
         operation: "readEvents",
         summary: "Stored events in sequence order (organisers and admins)",
-        parameters: &[("from", true), ("limit", true)],
+        parameters: &[
+            ("from", r#"{"type": "integer", "minimum": 1, "default": 1}"#),
+            ("limit", r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}"#),
+        ],
         reply: "events_page",
         refusals: ONE,
     },
@@ -86,7 +100,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/requests",
         operation: "listRequests",
         summary: "The requests the principal may see",
-        parameters: LIST,
+        parameters: REQUESTS,
         reply: "requests_page",
         refusals: ONE,
     },
@@ -95,7 +109,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/mandates",
         operation: "listMandates",
         summary: "The mandates the principal may see",
-        parameters: LIST,
+        parameters: MANDATES,
         reply: "mandates_page",
         refusals: ONE,
     },
@@ -104,7 +118,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/roundtables",
         operation: "listRoundtables",
         summary: "The round tables the principal may see",
-        parameters: LIST,
+        parameters: ROUNDTABLES,
         reply: "roundtables_page",
         refusals: ONE,
     },
@@ -140,7 +154,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/requests/{id}/shortlist",
         operation: "getShortlist",
         summary: "A request's shortlist, now or as it stood at a log position",
-        parameters: &[("limit", true), ("as_of", true)],
+        parameters: &[("limit", LIMIT), ("as_of", r#"{"type": "integer", "minimum": 0}"#)],
         reply: "shortlist",
         refusals: ONE,
     },
@@ -158,7 +172,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/mandates/{id}/matches",
         operation: "getMatches",
         summary: "The requests a mandate is eligible for that the principal may see",
-        parameters: &[("limit", true)],
+        parameters: &[("limit", LIMIT)],
         reply: "matches_reply",
         refusals: ONE,
     },
@@ -167,7 +181,7 @@ pub const ROUTES: [Route; 13] = [
         path: "/v1/report",
         operation: "getReport",
         summary: "The programme report (coaches, organisers, admins)",
-        parameters: &[("year", true)],
+        parameters: &[("year", r#"{"type": "integer", "minimum": 1900, "maximum": 9999}"#)],
         reply: "report",
         refusals: ONE,
     },

@@ -35,8 +35,8 @@ fn build() -> Value {
             parameters.push(json!({"name": "id", "in": "path", "required": true,
                                    "schema": {"$ref": "#/components/schemas/id"}}));
         }
-        for (name, number) in route.parameters {
-            let schema = if *number { json!({"type": "integer", "minimum": 0}) } else { json!({"type": "string"}) };
+        for (name, schema) in route.parameters {
+            let schema: Value = serde_json::from_str(schema).unwrap_or_else(|_| json!({}));
             parameters.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
         }
         let success = match route.reply {
@@ -93,11 +93,15 @@ fn build() -> Value {
         ("/readyz", "Readiness: 200 once Tafel can serve, else 503 with the reasons"),
         ("/metrics", "Prometheus text format"),
     ] {
+        let text = json!({"text/plain": {"schema": {"type": "string"}}});
+        let mut responses = json!({"200": {"description": summary, "content": text}});
+        if path == "/readyz" {
+            responses["503"] = json!({"description": "not ready: each reason on a line", "content": text});
+        }
         paths.insert(
             path.into(),
             json!({"get": {"operationId": path.trim_start_matches('/'), "summary": summary, "security": [],
-                           "responses": {"200": {"description": summary,
-                                                 "content": {"text/plain": {"schema": {"type": "string"}}}}}}}),
+                           "responses": responses}}),
         );
     }
     json!({
