@@ -468,3 +468,36 @@ async fn matches(
 async fn report(State(service): State<Arc<Service>>, headers: HeaderMap, p: Parameters) -> Response {
     query(&service, &headers, "report", p, None).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statuses of the contract's HTTP table (section 6), written out, for every code.
+    #[test]
+    fn every_code_answers_with_the_contracts_status() {
+        let table = [
+            (ErrorCode::MalformedJson, 400),
+            (ErrorCode::InvalidEnvelope, 400),
+            (ErrorCode::UnknownType, 400),
+            (ErrorCode::SubjectMismatch, 400),
+            (ErrorCode::InvalidData, 400),
+            (ErrorCode::InvalidQuery, 400),
+            (ErrorCode::Forbidden, 403),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::VersionConflict, 409),
+            (ErrorCode::InvalidState, 409),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::TooLarge, 413),
+            (ErrorCode::RateLimited, 429),
+            (ErrorCode::Unavailable, 503),
+        ];
+        assert_eq!(table.len(), ErrorCode::ALL.len(), "every code is in the table");
+        for (code, status) in table {
+            let response = refused(&Refusal::new(code, "x"), Vec::new());
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            let retry_after = response.headers().get(header::RETRY_AFTER);
+            assert_eq!(retry_after.is_some(), code == ErrorCode::RateLimited, "{code}: Retry-After");
+        }
+    }
+}
