@@ -104,15 +104,7 @@ fn accepted(reply: &Value) -> bool {
 /// A data directory with one principal of each kind the tests use.
 fn data_with_principals() -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
-    for (id, role) in [
-        ("acme", "entrepreneur"),
-        ("rival", "entrepreneur"),
-        ("coach-anna", "coach"),
-        ("bank-a", "financier"),
-        ("bank-b", "financier"),
-        ("organiser", "organiser"),
-        ("admin", "admin"),
-    ] {
+    for (id, role) in cases::PRINCIPALS {
         add_principal(data.path(), id, role);
     }
     data
@@ -1355,10 +1347,7 @@ async fn list_queries_show_what_each_principal_may_see_page_by_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_cases_over_nats() {
     let nats = NatsServer::start();
-    let data = tempfile::tempdir().unwrap();
-    for (id, role) in cases::PRINCIPALS {
-        add_principal(data.path(), id, role);
-    }
+    let data = data_with_principals();
     let (_tafel, _) = serve_with_nats(data.path(), &nats);
     let client = Client::connect(&nats).await;
     for (who, event) in cases::given() {

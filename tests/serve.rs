@@ -195,11 +195,7 @@ fn the_http_api_takes_submits_and_queries_with_a_bearer_token() {
     let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
     tafel.wait_for_log("tafel is up");
 
-    let event = serde_json::json!({"specversion": "1.0", "id": "h1", "source": "/http", "type": "tafel.request.submitted",
-        "subject": "h1", "data": {"request_id": "h1",
-            "organisation": {"name": "De Fietsfabriek", "kvk": "01234567", "region": "NL324"},
-            "title": "Refurbished bikes", "summary": "", "amount_eur": 150000, "instruments": ["loan"],
-            "stage": "early_revenue", "impact_themes": [8, 12], "certifications": []}});
+    let event = submitted("h1");
     let body = event.to_string().into_bytes();
     let (status, reply) = support::http_request(port, "POST", "/v1/events", Some(&token), &body);
     assert_eq!(status, 201, "{reply}");
@@ -225,11 +221,7 @@ fn sigterm_ends_live_shortlists_and_exits_zero() {
     let port = support::free_port();
     let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
     tafel.wait_for_log("tafel is up");
-    let event = serde_json::json!({"specversion": "1.0", "id": "s1", "source": "/http", "type": "tafel.request.submitted",
-        "subject": "s1", "data": {"request_id": "s1",
-            "organisation": {"name": "De Fietsfabriek", "kvk": "01234567", "region": "NL324"},
-            "title": "Refurbished bikes", "summary": "", "amount_eur": 150000, "instruments": ["loan"],
-            "stage": "early_revenue", "impact_themes": [8, 12], "certifications": []}});
+    let event = submitted("s1");
     let (status, _) = support::http_request(port, "POST", "/v1/events", Some(&token), event.to_string().as_bytes());
     assert_eq!(status, 201);
 
@@ -258,4 +250,13 @@ fn sigterm_ends_live_shortlists_and_exits_zero() {
     };
     assert!(status.success(), "{status:?}");
     drop(stream);
+}
+
+/// A request submitted over HTTP, as the entrepreneur `fietsfabriek` would.
+fn submitted(id: &str) -> serde_json::Value {
+    serde_json::json!({"specversion": "1.0", "id": id, "source": "/http", "type": "tafel.request.submitted",
+        "subject": id, "data": {"request_id": id,
+            "organisation": {"name": "De Fietsfabriek", "kvk": "01234567", "region": "NL324"},
+            "title": "Refurbished bikes", "summary": "", "amount_eur": 150000, "instruments": ["loan"],
+            "stage": "early_revenue", "impact_themes": [8, 12], "certifications": []}})
 }

@@ -192,8 +192,16 @@ pub struct NatsBenchConfig {
 /// Starts a `nats-server` of its own, Tafel in this process, and a trivial responder
 /// that fsyncs a small file per request; runs each case against both.
 pub fn run_nats_bench(config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
+    with_nats_server(&config.dir, |url| async move { nats_cases(&url, config).await })
+}
+
+/// Runs `cases` on a runtime of its own with a `nats-server` of its own, given its URL.
+fn with_nats_server<T, F: Future<Output = std::io::Result<T>>>(
+    dir: &Path,
+    cases: impl FnOnce(String) -> F,
+) -> std::io::Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    std::fs::create_dir_all(&config.dir)?;
+    std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut server = std::process::Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
@@ -201,55 +209,76 @@ pub fn run_nats_bench(config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBench
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
-    let url = format!("nats://127.0.0.1:{port}");
-    let rows = runtime.block_on(nats_cases(&url, config));
+    let result = runtime.block_on(cases(format!("nats://127.0.0.1:{port}")));
     let _ = server.kill();
     let _ = server.wait();
-    rows
+    result
 }
 
-async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
-    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile};
+/// A log in `dir` and the service on it, with the one principal the benchmarks submit
+/// as (an entrepreneur, with `token` for HTTP when given).
+async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(SledLog, Arc<crate::service::Service>)> {
+    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
     use tafel_contract::PrincipalId;
     use tafel_contract::vocab::Role;
 
-    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
+    let log = SledLog::open(&dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
     let bench_id = PrincipalId::parse(BENCH_PRINCIPAL).map_err(std::io::Error::other)?;
     let file = PrincipalsFile {
-        principals: vec![PrincipalEntry { id: bench_id, role: Role::Entrepreneur, token_sha256: None }],
+        principals: vec![PrincipalEntry {
+            id: bench_id,
+            role: Role::Entrepreneur,
+            token_sha256: token.map(token_sha256),
+        }],
     };
     let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
     let (service, _projection) =
         crate::serve::start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
             .await
             .map_err(std::io::Error::other)?;
-    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
-    let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
-    let responder = tokio::spawn(fsync_responder(url.to_owned(), config.dir.join("baseline-fsync")));
+    Ok((log, service))
+}
 
-    // Replies come only to the principal's own inbox (contract 1.1 section 2).
+/// A NATS client of the benchmarks' principal: replies come only to its own inbox
+/// (contract 1.1 section 2).
+async fn bench_client(url: &str) -> std::io::Result<async_nats::Client> {
     let client = async_nats::ConnectOptions::new()
         .custom_inbox_prefix(format!("_INBOX.{BENCH_PRINCIPAL}"))
         .connect(url)
         .await
         .map_err(std::io::Error::other)?;
     client.flush().await.map_err(std::io::Error::other)?;
+    Ok(client)
+}
+
+/// The request the benchmarks submit, with id and subject `id`.
+fn bench_request(id: &str) -> String {
+    serde_json::json!({
+        "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
+        "subject": id, "data": {
+            "request_id": id,
+            "organisation": {"name": "Bench BV", "kvk": "01234567", "region": "NL324"},
+            "title": "A request", "summary": "x".repeat(400), "amount_eur": 150000,
+            "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
+        }
+    })
+    .to_string()
+}
+
+async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
+    let (log, service) = bench_service(&config.dir, None).await?;
+    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
+    let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
+    let responder = tokio::spawn(fsync_responder(url.to_owned(), config.dir.join("baseline-fsync")));
+
+    let client = bench_client(url).await?;
     let mut rows = Vec::new();
     for (case, &(publishers, requests)) in config.cases.iter().enumerate() {
         let tafel = timed_requests(&client, publishers, requests, |publisher, index| {
-            let id = format!("c{case}-p{publisher}-{index}");
-            let event = serde_json::json!({
-                "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
-                "subject": id, "data": {
-                    "request_id": id,
-                    "organisation": {"name": "Bench BV", "kvk": "01234567", "region": "NL324"},
-                    "title": "A request", "summary": "x".repeat(400), "amount_eur": 150000,
-                    "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
-                }
-            });
-            ("tafel.submit.request.submitted.bench".to_owned(), event.to_string())
+            let event = bench_request(&format!("c{case}-p{publisher}-{index}"));
+            ("tafel.submit.request.submitted.bench".to_owned(), event)
         })
         .await?;
         let baseline = timed_requests(&client, publishers, requests, |publisher, index| {
@@ -474,42 +503,12 @@ pub struct HttpBenchRow {
 /// send `requests` each over HTTP (keep-alive, one connection each), and the same work
 /// over NATS.
 pub fn run_http_bench(config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBenchRow>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    std::fs::create_dir_all(&config.dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = std::process::Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
-    let url = format!("nats://127.0.0.1:{port}");
-    let rows = runtime.block_on(http_cases(&url, config));
-    let _ = server.kill();
-    let _ = server.wait();
-    rows
+    with_nats_server(&config.dir, |url| async move { http_cases(&url, config).await })
 }
 
 async fn http_cases(url: &str, config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBenchRow>> {
-    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
-    use tafel_contract::PrincipalId;
-    use tafel_contract::vocab::Role;
-
     const TOKEN: &str = "bench-token";
-    let log = SledLog::open(&config.dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
-    let bench_id = PrincipalId::parse(BENCH_PRINCIPAL).map_err(std::io::Error::other)?;
-    let file = PrincipalsFile {
-        principals: vec![PrincipalEntry {
-            id: bench_id,
-            role: Role::Entrepreneur,
-            token_sha256: Some(token_sha256(TOKEN)),
-        }],
-    };
-    let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
-    let (service, _projection) =
-        crate::serve::start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
-            .await
-            .map_err(std::io::Error::other)?;
+    let (log, service) = bench_service(&config.dir, Some(TOKEN)).await?;
     let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
     let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -522,34 +521,16 @@ async fn http_cases(url: &str, config: &HttpBenchConfig) -> std::io::Result<Vec<
         tokio::spawn(crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, async move {
             let _ = http_stop.changed().await;
         }));
-    let client = async_nats::ConnectOptions::new()
-        .custom_inbox_prefix(format!("_INBOX.{BENCH_PRINCIPAL}"))
-        .connect(url)
-        .await
-        .map_err(std::io::Error::other)?;
-    client.flush().await.map_err(std::io::Error::other)?;
-
-    let event = |id: String| {
-        serde_json::json!({
-            "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
-            "subject": id, "data": {
-                "request_id": id,
-                "organisation": {"name": "Bench BV", "kvk": "01234567", "region": "NL324"},
-                "title": "A request", "summary": "x".repeat(400), "amount_eur": 150000,
-                "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
-            }
-        })
-        .to_string()
-    };
+    let client = bench_client(url).await?;
     let (clients, requests) = (config.clients, config.requests);
     let mut rows = Vec::new();
 
     let http = timed_http(http_addr, TOKEN, clients, requests, |client, index| {
-        ("POST", "/v1/events".to_owned(), event(format!("h-{client}-{index}")))
+        ("POST", "/v1/events".to_owned(), bench_request(&format!("h-{client}-{index}")))
     })
     .await?;
     let nats = timed_requests(&client, clients, requests, |publisher, index| {
-        ("tafel.submit.request.submitted.bench".to_owned(), event(format!("n-{publisher}-{index}")))
+        ("tafel.submit.request.submitted.bench".to_owned(), bench_request(&format!("n-{publisher}-{index}")))
     })
     .await?;
     rows.push(HttpBenchRow { work: "submit", requests: clients * requests, http, nats });
