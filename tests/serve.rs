@@ -34,27 +34,15 @@ fn serve_refuses_a_damaged_log_and_says_why() {
     assert_eq!(tafel.wait().code(), Some(1));
 }
 
-/// A plain HTTP/1.1 GET on a real socket; returns the status code and the body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
 #[test]
 fn health_readiness_and_metrics_over_http() {
     let data = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}")]);
     tafel.wait_for_log("tafel is up");
-    assert_eq!(get(port, "/healthz").0, 200);
-    assert_eq!(get(port, "/readyz").0, 200);
-    let (status, metrics) = get(port, "/metrics");
+    assert_eq!(support::http_get(port, "/healthz").0, 200);
+    assert_eq!(support::http_get(port, "/readyz").0, 200);
+    let (status, metrics) = support::http_get(port, "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("tafel_log_last_sequence 0"), "{metrics}");
     tafel.signal("TERM");
@@ -68,8 +56,8 @@ fn health_readiness_and_metrics_over_http() {
         &["--http", &format!("127.0.0.1:{port}"), "--nats", &format!("nats://127.0.0.1:{nats_port}")],
     );
     support::wait_for_port(port);
-    assert_eq!(get(port, "/healthz").0, 200);
-    assert_eq!(get(port, "/readyz").0, 503);
+    assert_eq!(support::http_get(port, "/healthz").0, 200);
+    assert_eq!(support::http_get(port, "/readyz").0, 503);
     drop(tafel);
 }
 
@@ -90,7 +78,7 @@ fn a_request_head_that_never_ends_is_cut_off() {
     let closed = stream.read_to_end(&mut received);
     assert!(closed.is_ok(), "the connection was still open after {patience:?}: {closed:?}");
     // The server still answers everyone else, and stops cleanly.
-    assert_eq!(get(port, "/healthz").0, 200);
+    assert_eq!(support::http_get(port, "/healthz").0, 200);
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 }

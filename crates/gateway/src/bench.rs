@@ -319,11 +319,7 @@ async fn timed_requests(
             Ok::<_, std::io::Error>(latencies)
         }));
     }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.map_err(std::io::Error::other)??);
-    }
-    Ok(LatencySummary::of(latencies, started.elapsed()))
+    summarise(started, tasks).await
 }
 
 /// The baseline responder: for each request, append a few bytes to a file, fsync it,
@@ -596,6 +592,14 @@ async fn timed_http(
             Ok::<_, std::io::Error>(latencies)
         }));
     }
+    summarise(started, tasks).await
+}
+
+/// The latencies of every task, summarised over the time since `started`.
+async fn summarise(
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<Vec<Duration>>>>,
+) -> std::io::Result<LatencySummary> {
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.map_err(std::io::Error::other)??);
