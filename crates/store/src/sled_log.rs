@@ -20,6 +20,8 @@ use crate::{
 
 /// Appends waiting for the writer; past this, appenders wait (back-pressure).
 pub const MAX_QUEUED_APPENDS: usize = 4096;
+/// Longest an open waits for sled's file lock to be let go of (see [`open_db`]).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// The name of the file that remembers how far the log was durable (see [`checkpoint`]).
 pub const CHECKPOINT_FILE: &str = "durable-sequence";
 
@@ -198,12 +200,25 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
              which sled does not fsync; copy the log into a new one to be safe"
         );
     }
-    let db = sled::Config::new()
+    let config = sled::Config::new()
         .path(dir.join("sled"))
         .segment_size(segment_size)
-        .cache_capacity(options.cache_capacity_bytes)
-        .open()
-        .map_err(sled_error)?;
+        .cache_capacity(options.cache_capacity_bytes);
+    // sled 0.34 lets go of its file lock a moment after the last handle is dropped (its
+    // background threads end later), so opening right after a close in this process
+    // (the writer reopening the log, a test) waits for it; another process holding
+    // the log is still refused, after the wait.
+    let waiting = std::time::Instant::now();
+    let db = loop {
+        match config.open() {
+            Err(sled::Error::Io(cause))
+                if cause.to_string().contains("could not acquire lock") && waiting.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => break opened.map_err(sled_error)?,
+        }
+    };
     let tree = db.open_tree("log").map_err(sled_error)?;
     let damaged = |detail: String| OpenError::Damaged { path: path_text.clone(), detail };
 

@@ -19,6 +19,23 @@ fn batch(stream: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> Appe
     AppendBatch::new(stream, expected, events)
 }
 
+/// The log's sled database opened behind the store's back; sled lets go of its file
+/// lock a moment after the log is dropped, so this waits for it (up to 2 s).
+fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    let config = sled::Config::new().path(dir.join("sled")).segment_size(tafel_store::SEGMENT_SIZE_BYTES);
+    let waiting = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Ok(db) => return db,
+            Err(cause) if waiting.elapsed() < std::time::Duration::from_secs(2) => {
+                assert!(cause.to_string().contains("could not acquire lock"), "{cause}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(cause) => panic!("{cause}"),
+        }
+    }
+}
+
 fn open(dir: &std::path::Path) -> SledLog {
     SledLog::open(dir, OpenOptions::default()).expect("open")
 }
@@ -292,11 +309,7 @@ async fn a_damaged_record_is_reported_on_open() {
     }
     {
         // Flip one byte of event 2's record, behind the store's back.
-        let db = sled::Config::new()
-            .path(dir.path().join("sled"))
-            .segment_size(tafel_store::SEGMENT_SIZE_BYTES)
-            .open()
-            .unwrap();
+        let db = raw_sled(dir.path());
         let tree = db.open_tree("log").unwrap();
         let mut key = vec![b'E'];
         key.extend_from_slice(&2u64.to_be_bytes());
@@ -325,11 +338,7 @@ async fn a_log_shorter_than_its_checkpoint_is_reported_on_open() {
     }
     assert!(std::fs::read_to_string(dir.path().join("durable-sequence")).unwrap().ends_with("3\n"));
     {
-        let db = sled::Config::new()
-            .path(dir.path().join("sled"))
-            .segment_size(tafel_store::SEGMENT_SIZE_BYTES)
-            .open()
-            .unwrap();
+        let db = raw_sled(dir.path());
         let tree = db.open_tree("log").unwrap();
         // Lose the last event whole, with its index entries, as a storage engine that
         // dropped a flushed write would: only the checkpoint can tell.
