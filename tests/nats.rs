@@ -794,6 +794,7 @@ fn expected_report(published: &[(String, Value)]) -> Value {
     let (mut entrepreneurs, mut financiers) = (BTreeSet::new(), BTreeSet::new());
     let (mut committed, mut by_instrument, mut by_sdg) =
         (0u64, BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
+    let mut requests_committed = BTreeSet::new();
     for (_, conclusion) in of_type(published, "tafel.roundtable.concluded") {
         let table = conclusion["subject"].as_str().unwrap();
         let agenda =
@@ -805,6 +806,9 @@ fn expected_report(published: &[(String, Value)]) -> Value {
             financiers.insert(owner_of[assessed["data"]["mandate_id"].as_str().unwrap()].clone());
         }
         for outcome in conclusion["data"]["outcomes"].as_array().unwrap() {
+            if !outcome["commitments"].as_array().unwrap().is_empty() {
+                requests_committed.insert(outcome["request_id"].as_str().unwrap().to_owned());
+            }
             for commitment in outcome["commitments"].as_array().unwrap() {
                 let amount = commitment["amount_eur"].as_u64().unwrap();
                 committed += amount;
@@ -820,6 +824,7 @@ fn expected_report(published: &[(String, Value)]) -> Value {
         "requests_coached": distinct("tafel.request.coached", &|_| true),
         "requests_ready": distinct("tafel.request.coached", &|e| e["data"]["readiness"] == "ready"),
         "requests_withdrawn": distinct("tafel.request.withdrawn", &|_| true),
+        "requests_committed": requests_committed.len(),
         "mandates_active": mandates.len(),
         "roundtables_held": of_type(published, "tafel.roundtable.concluded").count(),
         "entrepreneurs_participating": entrepreneurs.len(),

@@ -131,7 +131,7 @@ fn the_demo_loads_once_and_the_report_reads_its_figures_offline() {
     assert_eq!(tokens.len(), listed.len(), "one printed token per demo principal:\n{lines:#?}");
     for (id, token) in &tokens {
         let entry = listed.iter().find(|entry| entry["id"] == id.as_str()).unwrap();
-        assert_eq!(entry["token_sha256"], tafel_gateway::principals::token_sha256(token), "{id}");
+        assert_eq!(entry["token_sha256"], tafel_service::principals::token_sha256(token), "{id}");
         let mentions = lines.iter().filter(|line| line.contains(token.as_str())).count();
         assert_eq!(mentions, 1, "the token of {id} was shown more than once, or logged:\n{lines:#?}");
     }

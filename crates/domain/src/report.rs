@@ -14,19 +14,22 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tafel_contract::data::EventData;
 use tafel_contract::vocab::{CalendarDate, Readiness};
 use tafel_contract::{AggregateId, PrincipalId, StoredEvent};
 
 /// The report's figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub year: Option<i32>,
     pub requests_submitted: usize,
     pub requests_coached: usize,
     pub requests_ready: usize,
     pub requests_withdrawn: usize,
+    /// Distinct requests given at least one commitment at a round table concluded in
+    /// the year: the funnel's last step (submitted, coached, ready, committed).
+    pub requests_committed: usize,
     pub mandates_active: usize,
     pub roundtables_held: usize,
     pub entrepreneurs_participating: usize,
@@ -61,6 +64,7 @@ pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Optio
     let mut coached = BTreeSet::new();
     let mut ready = BTreeSet::new();
     let mut withdrawn = BTreeSet::new();
+    let mut committed = BTreeSet::new();
     let mut mandate_touched_in_year = BTreeSet::new();
     let mut mandate_closed_on: HashMap<AggregateId, CalendarDate> = HashMap::new();
     let mut mandate_owner: HashMap<AggregateId, PrincipalId> = HashMap::new();
@@ -162,6 +166,9 @@ pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Optio
                     {
                         to_commitment.push(days_between(since, date));
                     }
+                    if !outcome.commitments.is_empty() {
+                        committed.insert(outcome.request_id.clone());
+                    }
                     for commitment in &outcome.commitments {
                         out.committed_eur += commitment.amount_eur;
                         *out.committed_eur_by_instrument.entry(commitment.instrument.to_string()).or_default() +=
@@ -178,6 +185,7 @@ pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Optio
     out.requests_coached = coached.len();
     out.requests_ready = ready.len();
     out.requests_withdrawn = withdrawn.len();
+    out.requests_committed = committed.len();
     out.mandates_active = mandate_touched_in_year
         .iter()
         .filter(|mandate| match (mandate_closed_on.get(*mandate), year) {

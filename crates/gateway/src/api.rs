@@ -28,7 +28,7 @@ use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
 use tafel_contract::{AggregateId, MAX_EVENT_BYTES, SubmitRoute};
 use tafel_domain::Actor;
 
-use crate::service::{HTTP_MAX_REPLY_BYTES, Service};
+use tafel_service::{HTTP_MAX_REPLY_BYTES, Service};
 
 /// Query-string parameters the queries take as numbers.
 const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
@@ -411,44 +411,20 @@ async fn shortlist_stream(State(service): State<Arc<Service>>, headers: HeaderMa
         let refusal = Refusal::new(ErrorCode::InvalidQuery, "the request id is not an id");
         return refused(&refusal, json_bytes(&json!({"error": refusal})));
     };
-    // Follow first, so that no change falls between the shortlist now and the changes.
-    let changes = service.follow_shortlist(&request_id);
-    let body = json_bytes(&json!({"request_id": id}));
-    let now = match service.query_result("shortlist", actor.id.as_str(), &body, HTTP_MAX_REPLY_BYTES).await {
-        Ok(now) => now,
+    let (now, changes) = match service.live_shortlist(&actor.id, &request_id).await {
+        Ok(live) => live,
         Err(refusal) => return refused(&refusal, json_bytes(&json!({"error": refusal}))),
     };
     let as_of = serde_json::from_slice::<Value>(&now).ok().and_then(|now| now["as_of"].as_u64()).unwrap_or(0);
     let first = Event::default().event("shortlist").id(as_of.to_string()).data(String::from_utf8_lossy(&now));
     let first = futures::stream::once(async move { Ok::<_, Infallible>(first) });
-    let mut stopping = service.stopping();
-    let state = (changes, as_of);
-    let later = futures::stream::unfold(state, move |(mut changes, mut seen)| {
-        let (service, principal, request_id) = (service.clone(), actor.id.clone(), request_id.clone());
-        async move {
-            loop {
-                changes.changed().await.ok()?;
-                let Some(shortlist) = changes.borrow_and_update().clone() else { continue };
-                // What the shortlist now already showed is not news.
-                if shortlist.as_of <= seen {
-                    continue;
-                }
-                if !service.may_see_shortlist(&principal, &request_id) {
-                    return None;
-                }
-                seen = shortlist.as_of;
-                let event = Event::default()
-                    .event("tafel.shortlist.updated")
-                    .id(shortlist.as_of.to_string())
-                    .data(json_text(&crate::fanout::shortlist_updated(&shortlist)));
-                return Some((Ok(event), (changes, seen)));
-            }
-        }
+    let later = changes.map(|shortlist| {
+        Ok(Event::default()
+            .event("tafel.shortlist.updated")
+            .id(shortlist.as_of.to_string())
+            .data(json_text(&crate::fanout::shortlist_updated(&shortlist))))
     });
-    let until_stop = async move {
-        let _ = stopping.wait_for(|stopping| *stopping).await;
-    };
-    let events = first.chain(later).take_until(until_stop);
+    let events = first.chain(later);
     Sse::new(events).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)).into_response()
 }
 

@@ -217,10 +217,10 @@ fn with_nats_server<T, F: Future<Output = std::io::Result<T>>>(
 
 /// A log in `dir` and the service on it, with the one principal the benchmarks submit
 /// as (an entrepreneur, with `token` for HTTP when given).
-async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(SledLog, Arc<crate::service::Service>)> {
-    use crate::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
+async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(SledLog, Arc<tafel_service::Service>)> {
     use tafel_contract::PrincipalId;
     use tafel_contract::vocab::Role;
+    use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
 
     let log = SledLog::open(&dir.join("tafel"), OpenOptions::default()).map_err(std::io::Error::other)?;
     let bench_id = PrincipalId::parse(BENCH_PRINCIPAL).map_err(std::io::Error::other)?;
@@ -511,7 +511,7 @@ async fn http_cases(url: &str, config: &HttpBenchConfig) -> std::io::Result<Vec<
     let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service.clone(), stop.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http_addr = listener.local_addr()?;
-    let router = crate::http::app(crate::http::HttpState { service, nats: None });
+    let router = crate::http::app(crate::http::HttpState { service, nats: None, web: Default::default() });
     let mut http_stop = stop.clone();
     let http_server =
         tokio::spawn(crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, async move {

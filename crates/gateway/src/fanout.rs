@@ -25,8 +25,8 @@ use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::health::{Health, RepeatedWarning};
-use crate::stored::stored_event;
+use tafel_service::health::{Health, RepeatedWarning};
+use tafel_service::stored::stored_event;
 
 /// Where fan-out sends its confirmation markers to itself:
 /// `tafel.fanout.confirm.<unique>`.
@@ -293,7 +293,7 @@ pub fn shortlist_updated(shortlist: &tafel_contract::shortlist::Shortlist) -> se
 /// Publishes each changed shortlist as a `tafel.shortlist.updated` event on
 /// `tafel.shortlist.<request-id>` (never stored, never on `tafel.events`), until the
 /// projection closes the outbox. A slow server holds back only this task.
-pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<crate::projection::ShortlistOutbox>) {
+pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<tafel_service::projection::ShortlistOutbox>) {
     let mut failed = RepeatedWarning::new("cannot publish a shortlist update");
     while let Some(shortlists) = outbox.take().await {
         for shortlist in shortlists {

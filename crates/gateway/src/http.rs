@@ -1,6 +1,6 @@
 //! The HTTP side: liveness, readiness and metrics, the server itself (with a header
-//! timeout), and the API routes of contract section 6 from [`crate::api`], which call
-//! the same [`Service`] as NATS.
+//! timeout), the API routes of contract section 6 from [`crate::api`] and the web pages
+//! of `tafel-web`, which call the same [`Service`] as NATS.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,13 +15,15 @@ use axum::routing::get;
 use tafel_store::EventLog;
 use tracing::{debug, warn};
 
-use crate::service::Service;
+use tafel_service::Service;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub service: Arc<Service>,
     /// The NATS client, when Tafel serves NATS: readiness waits for its connection.
     pub nats: Option<async_nats::Client>,
+    /// What the web pages are served with (the demo's one-click sign-in, with `--demo`).
+    pub web: tafel_web::WebConfig,
 }
 
 /// How long a client may take to send a request's line and headers, counted from when
@@ -86,17 +88,20 @@ pub async fn serve_http(
     }
 }
 
-/// Every HTTP route: health, readiness and metrics (no token needed) and the API of
-/// contract section 6 ([`crate::api`]).
+/// Every HTTP route: health, readiness and metrics (no token needed), the API of
+/// contract section 6 ([`crate::api`]) and the web pages (`tafel-web`), the last two
+/// over the same service.
 pub fn app(state: HttpState) -> Router {
     crate::telemetry::prometheus();
     let api = crate::api::routes(state.service.clone());
+    let pages = tafel_web::routes(state.service.clone(), state.web.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
+        .merge(pages)
 }
 
 /// 200 only once the log is open and writable, the views have caught up with it and

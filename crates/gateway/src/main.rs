@@ -9,8 +9,8 @@ use tafel_contract::vocab::Role;
 use tafel_gateway::bench::{
     HttpBenchConfig, NatsBenchConfig, StoreBenchConfig, run_http_bench, run_nats_bench, run_store_bench,
 };
-use tafel_gateway::principals;
 use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig};
+use tafel_service::principals;
 
 #[derive(Parser)]
 #[command(name = "tafel", version, about = "Tafel: event-sourced matching for impact financing round tables")]
@@ -186,9 +186,9 @@ fn main() -> ExitCode {
                 Ok(log) => log,
                 Err(error) => return fail(&format!("{error} (is a Tafel still running on it?)")),
             };
-            let report = tafel_gateway::stored::read_all_events(&log)
+            let report = tafel_service::stored::read_all_events(&log)
                 .and_then(|events| tafel_domain::report::report(&events, year));
-            match report.and_then(|report| tafel_gateway::report::render(&report, &format)) {
+            match report.and_then(|report| tafel_service::report::render(&report, &format)) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS

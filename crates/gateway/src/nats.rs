@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::service::Service;
+use tafel_service::Service;
 
 /// The queue group every Tafel instance joins.
 pub const QUEUE_GROUP: &str = "tafel";

@@ -14,12 +14,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::health::Health;
 use crate::http::{HttpState, app};
-use crate::principals::{Principals, PrincipalsError};
-use crate::projection::{ShortlistOutbox, ShortlistSinks, Views};
-use crate::service::Service;
-use crate::{fanout, nats, projection};
+use crate::{fanout, nats};
+use tafel_service::Service;
+use tafel_service::health::Health;
+use tafel_service::principals::{Principals, PrincipalsError};
+use tafel_service::projection;
+use tafel_service::projection::{ShortlistOutbox, ShortlistSinks, Views};
 
 /// Where `tafel serve` keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tafel-data";
@@ -142,7 +143,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: config.http_addr, source })?;
     let http_addr = listener.local_addr().unwrap_or(config.http_addr);
-    let router = app(HttpState { service: service.clone(), nats: nats_client.clone() });
+    let router = app(HttpState { service: service.clone(), nats: nats_client.clone(), web: web_config(config.demo) });
     let mut http_stop = stop.clone();
     let http = tokio::spawn(async move {
         let shutdown = async move {
@@ -220,6 +221,20 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The web pages' configuration: with `--demo`, the demo's principals for the sign-in
+/// page's one-click sign-in; none otherwise.
+fn web_config(demo: bool) -> tafel_web::WebConfig {
+    let demo_principals = if demo {
+        crate::demo::PRINCIPALS
+            .iter()
+            .filter_map(|(id, role)| Some((tafel_contract::PrincipalId::parse(id).ok()?, *role)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    tafel_web::WebConfig { demo_principals }
+}
+
 /// Prints a new demo principal's HTTP token on stderr, for the person who started the
 /// demo, as `tafel principals add` does; never through tracing, whose log may be kept
 /// or shipped elsewhere.
@@ -235,7 +250,7 @@ async fn load_demo(service: &Service, principals_path: &std::path::Path) -> Resu
     use tafel_contract::{PrincipalId, SubmitReply, SubmitRoute};
     for (id, role) in crate::demo::PRINCIPALS {
         let principal = PrincipalId::parse(id).map_err(ServeError::Demo)?;
-        match crate::principals::add(principals_path, principal, *role) {
+        match tafel_service::principals::add(principals_path, principal, *role) {
             Ok(token) => show_token_once(id, *role, &token),
             Err(PrincipalsError::Exists(_)) => {}
             Err(error) => return Err(error.into()),

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
 use tafel_gateway::http::{HttpState, app};
-use tafel_gateway::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
 use tafel_gateway::serve::start_service;
+use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
 use tafel_store::{OpenOptions, SledLog};
 use tower::ServiceExt;
 
@@ -55,7 +55,7 @@ impl Api {
         .unwrap();
         let (service, _projection) =
             start_service(log, principals, tafel_matcher::ScoringTable::default(), None).await.unwrap();
-        Api { router: app(HttpState { service, nats: None }), _dir: dir }
+        Api { router: app(HttpState { service, nats: None, web: Default::default() }), _dir: dir }
     }
 
     /// Sends a request as `principal` (no token when `None`); the status, the headers

@@ -8,8 +8,8 @@ mod events;
 use serde_json::json;
 use tafel_contract::reply::ErrorCode;
 use tafel_contract::{PrincipalId, SubmitReply, SubmitRoute};
-use tafel_gateway::principals::{PrincipalEntry, Principals, PrincipalsFile};
 use tafel_gateway::serve::start_service;
+use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile};
 use tafel_store::{OpenOptions, SledLog};
 
 fn submitted(id: &str) -> Vec<u8> {
@@ -64,7 +64,7 @@ fn principals(list: &[(&str, tafel_contract::vocab::Role)]) -> Principals {
 }
 
 struct Programme {
-    service: std::sync::Arc<tafel_gateway::service::Service>,
+    service: std::sync::Arc<tafel_service::Service>,
     log: SledLog,
     _dir: tempfile::TempDir,
 }
@@ -105,7 +105,7 @@ impl Programme {
 
     /// The types of the stored events, in log order, as (type, subject).
     fn log(&self) -> Vec<(String, String)> {
-        tafel_gateway::stored::read_all_events(&self.log)
+        tafel_service::stored::read_all_events(&self.log)
             .unwrap()
             .into_iter()
             .map(|e| (e.envelope.event_type.to_string(), e.envelope.subject.to_string()))

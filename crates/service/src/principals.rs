@@ -126,6 +126,19 @@ impl Principals {
     }
 }
 
+impl Principals {
+    /// The SHA-256 of the HTTP token `id` holds now, if it holds one: a web session
+    /// remembers the one it signed in with and ends when it changes.
+    pub fn token_digest_of(&self, id: &PrincipalId) -> Option<[u8; 32]> {
+        self.token_sha256s.iter().find(|(_, holder)| holder == id).map(|(digest, _)| *digest)
+    }
+}
+
+/// The SHA-256 of `token`, as [`Principals::token_digest_of`] gives it.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// 64 hex digits as 32 bytes.
 fn decode_hex_32(hex: &str) -> Option<[u8; 32]> {
     let mut bytes = [0u8; 32];

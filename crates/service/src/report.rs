@@ -39,6 +39,7 @@ fn rows(report: &Report) -> Vec<(String, String)> {
         ("requests_coached".to_owned(), report.requests_coached.to_string()),
         ("requests_ready".to_owned(), report.requests_ready.to_string()),
         ("requests_withdrawn".to_owned(), report.requests_withdrawn.to_string()),
+        ("requests_committed".to_owned(), report.requests_committed.to_string()),
         ("mandates_active".to_owned(), report.mandates_active.to_string()),
         ("roundtables_held".to_owned(), report.roundtables_held.to_string()),
         ("entrepreneurs_participating".to_owned(), report.entrepreneurs_participating.to_string()),

@@ -1,15 +1,27 @@
-//! [`Service`]: one code path for every transport. A submit or a query arrives as bytes
-//! with a principal; the answer leaves as a contract reply. NATS (and, on the roadmap,
-//! HTTP) only move bytes in and out.
+//! Tafel's service: the one submit and query pipeline, whatever the transport, and the
+//! views it answers from. NATS, the HTTP API and the web pages (in `tafel-gateway` and
+//! `tafel-web`) only move bytes in and out of [`Service`]; every rule lives here or
+//! below, once.
 //!
-//! - [`submit`](Service::submit): the contract's checks in order, the decision on the
-//!   views, and the append with the decision's consistency boundary.
-//! - [`query`](Service::query): every query of contract section 6, each reply bounded
-//!   in bytes by the transport's limit; the expensive ones (a past shortlist, the
-//!   report, a page of the log) run off the async runtime, a bounded number at a time
-//!   and a bounded share per principal.
+//! - [`Service::submit`]: the contract's checks in order, the decision on the views,
+//!   and the append with the decision's consistency boundary.
+//! - [`Service::query`]: every query of contract section 6, each reply bounded in bytes
+//!   by the transport's limit; the expensive ones (a past shortlist, the report, a page
+//!   of the log) run off the async runtime, a bounded number at a time and a bounded
+//!   share per principal.
+//! - [`projection`]: keeps the views current from the log and feeds live shortlists;
+//!   [`principals`]: who may act, and the principals file; [`health`]: which parts
+//!   stopped; [`stored`]: the stored-record codec; [`report`]: the report as text;
+//!   [`telemetry`]: the names of every metric.
 //!
-//! Visibility and roles are decided in `tafel-domain`; this module only asks.
+//! Visibility and roles are decided in `tafel-domain`; this crate only asks.
+
+pub mod health;
+pub mod principals;
+pub mod projection;
+pub mod report;
+pub mod stored;
+pub mod telemetry;
 
 mod queries;
 mod submit;
@@ -18,6 +30,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::shortlist::Shortlist;
@@ -123,6 +136,48 @@ impl Service {
             return false;
         };
         self.views().is_ok_and(|views| views.world.can_see_shortlist(&actor, request_id))
+    }
+
+    /// A live shortlist for `principal`: the shortlist now, as the `shortlist` query
+    /// answers it (its JSON), then each later change, for as long as `principal` may see
+    /// it (asked again at each change: a token revoked or a role changed ends it) and
+    /// Tafel runs. A slow reader skips to the latest, never holding anyone back. Every
+    /// transport that streams shortlists (server-sent events in the API and on the web
+    /// pages) takes it from here.
+    pub async fn live_shortlist(
+        self: &Arc<Self>,
+        principal: &PrincipalId,
+        request_id: &AggregateId,
+    ) -> Result<(Vec<u8>, impl Stream<Item = Arc<Shortlist>> + Send + 'static), Refusal> {
+        // Follow first, so that no change falls between the shortlist now and the changes.
+        let changes = self.follow_shortlist(request_id);
+        let body = serde_json::to_vec(&serde_json::json!({"request_id": request_id})).map_err(|e| internal(&e))?;
+        let now = self.query_result("shortlist", principal.as_str(), &body, HTTP_MAX_REPLY_BYTES).await?;
+        let as_of = serde_json::from_slice::<Value>(&now).ok().and_then(|now| now["as_of"].as_u64()).unwrap_or(0);
+        let (service, principal, request_id) = (self.clone(), principal.clone(), request_id.clone());
+        let later = futures::stream::unfold((changes, as_of), move |(mut changes, mut seen)| {
+            let (service, principal, request_id) = (service.clone(), principal.clone(), request_id.clone());
+            async move {
+                loop {
+                    changes.changed().await.ok()?;
+                    let Some(shortlist) = changes.borrow_and_update().clone() else { continue };
+                    // What the shortlist now already showed is not news.
+                    if shortlist.as_of <= seen {
+                        continue;
+                    }
+                    if !service.may_see_shortlist(&principal, &request_id) {
+                        return None;
+                    }
+                    seen = shortlist.as_of;
+                    return Some((shortlist, (changes, seen)));
+                }
+            }
+        });
+        let mut stopping = self.stopping();
+        let until_stop = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        Ok((now, later.take_until(until_stop)))
     }
 
     /// Tafel is stopping: live readers end, so that the HTTP server can finish.
