@@ -22,7 +22,7 @@ use support::{PATIENCE, Tafel, free_port, wait_for_port};
 /// axe-core as `scripts/test` installs it (or where `TAFEL_AXE` says).
 fn axe_source() -> String {
     let path = std::env::var("TAFEL_AXE").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/axe/node_modules/axe-core/axe.min.js")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/node_modules/axe-core/axe.min.js")
     });
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("axe-core is missing at {} ({e}): run scripts/test, which installs it", path.display())

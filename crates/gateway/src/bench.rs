@@ -233,7 +233,7 @@ async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(Sled
     };
     let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;
     let (service, _projection) =
-        crate::serve::start_service(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
+        tafel_service::start(log.clone(), principals, tafel_matcher::ScoringTable::default(), None)
             .await
             .map_err(std::io::Error::other)?;
     Ok((log, service))

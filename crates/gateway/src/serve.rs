@@ -6,9 +6,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use tafel_matcher::{Matcher, ScoringTable};
+use tafel_matcher::ScoringTable;
 use tafel_store::{EventLog, OpenOptions, SledLog};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -17,10 +17,8 @@ use tracing::{error, info, warn};
 use crate::http::{HttpState, app};
 use crate::{fanout, nats};
 use tafel_service::Service;
-use tafel_service::health::Health;
 use tafel_service::principals::{Principals, PrincipalsError};
-use tafel_service::projection;
-use tafel_service::projection::{ShortlistOutbox, ShortlistSinks, Views};
+use tafel_service::projection::ShortlistOutbox;
 
 /// Where `tafel serve` keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tafel-data";
@@ -61,36 +59,12 @@ pub enum ServeError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
-    #[error("the views could not replay the log")]
-    Replay,
+    #[error(transparent)]
+    Replay(#[from] tafel_service::ReplayFailed),
     #[error("the scoring table {path}: {detail}")]
     Scoring { path: String, detail: String },
     #[error("the demo could not be loaded: {0}")]
     Demo(String),
-}
-
-/// Replays the log into fresh views and returns the service on them, with the task
-/// that keeps the views current (it ends when the log closes). Shortlists that change
-/// after start-up go to `shortlists`, when given.
-pub async fn start_service(
-    log: SledLog,
-    principals: Principals,
-    scoring: ScoringTable,
-    shortlists: Option<Arc<ShortlistOutbox>>,
-) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ServeError> {
-    let views = Arc::new(RwLock::new(Views::new(Matcher::new(scoring))));
-    let (applied_tx, mut applied) = watch::channel(0);
-    let target = log.last_sequence();
-    let health = Arc::new(Health::default());
-    let sinks = ShortlistSinks::new(shortlists);
-    let followers = sinks.followers.clone();
-    let projection =
-        tokio::spawn(projection::run(log.clone(), views.clone(), applied_tx, sinks, target, health.clone()));
-    if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
-        return Err(ServeError::Replay);
-    }
-    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_followers(followers);
-    Ok((Arc::new(service), projection))
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -123,7 +97,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(|detail| ServeError::Scoring { path: path.display().to_string(), detail })?,
     };
     let shortlists = config.nats_url.as_ref().map(|_| Arc::new(ShortlistOutbox::default()));
-    let (service, projection) = start_service(log.clone(), principals, scoring, shortlists.clone()).await?;
+    let (service, projection) = tafel_service::start(log.clone(), principals, scoring, shortlists.clone()).await?;
     if config.demo {
         if log.last_sequence() == 0 {
             load_demo(&service, &principals_path).await?;

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
 use tafel_gateway::http::{HttpState, app};
-use tafel_gateway::serve::start_service;
 use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile, token_sha256};
+use tafel_service::start as start_service;
 use tafel_store::{OpenOptions, SledLog};
 use tower::ServiceExt;
 

@@ -8,8 +8,8 @@ mod events;
 use serde_json::json;
 use tafel_contract::reply::ErrorCode;
 use tafel_contract::{PrincipalId, SubmitReply, SubmitRoute};
-use tafel_gateway::serve::start_service;
 use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile};
+use tafel_service::start as start_service;
 use tafel_store::{OpenOptions, SledLog};
 
 fn submitted(id: &str) -> Vec<u8> {

@@ -35,14 +35,14 @@ use serde_json::Value;
 use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::shortlist::Shortlist;
 use tafel_contract::{AggregateId, PrincipalId};
-use tafel_matcher::ScoringTable;
+use tafel_matcher::{Matcher, ScoringTable};
 use tafel_store::{EventLog, SledLog};
 use tokio::sync::{Semaphore, watch};
 use tracing::error;
 
 use crate::health::Health;
 use crate::principals::Principals;
-use crate::projection::{ShortlistFollowers, Views};
+use crate::projection::{ShortlistFollowers, ShortlistOutbox, ShortlistSinks, Views};
 
 /// Most times a submit is decided again after another submit moved what it read.
 pub const MAX_DECIDE_ATTEMPTS: usize = 16;
@@ -63,6 +63,35 @@ pub const MAX_EXPENSIVE_PER_PRINCIPAL: usize = 2;
 /// The largest reply over HTTP (contract section 6); on NATS it is the server's
 /// announced `max_payload`.
 pub const HTTP_MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Replays the log into fresh views and returns the service on them, with the task
+/// that keeps the views current (it ends when the log closes). Shortlists that change
+/// after start-up go to `shortlists`, when given.
+pub async fn start(
+    log: SledLog,
+    principals: Principals,
+    scoring: ScoringTable,
+    shortlists: Option<Arc<ShortlistOutbox>>,
+) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ReplayFailed> {
+    let views = Arc::new(RwLock::new(Views::new(Matcher::new(scoring))));
+    let (applied_tx, mut applied) = watch::channel(0);
+    let target = log.last_sequence();
+    let health = Arc::new(Health::default());
+    let sinks = ShortlistSinks::new(shortlists);
+    let followers = sinks.followers.clone();
+    let projection =
+        tokio::spawn(crate::projection::run(log.clone(), views.clone(), applied_tx, sinks, target, health.clone()));
+    if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
+        return Err(ReplayFailed);
+    }
+    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_followers(followers);
+    Ok((Arc::new(service), projection))
+}
+
+/// The views stopped before they had replayed the log.
+#[derive(Debug, thiserror::Error)]
+#[error("the views could not replay the log")]
+pub struct ReplayFailed;
 
 pub struct Service {
     log: SledLog,

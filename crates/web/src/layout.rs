@@ -278,7 +278,8 @@ pub fn choices(lang: Lang, form: &FormState, field: Field, options: &[(String, S
                     @for (index, (value, label)) in options.iter().enumerate() {
                         div.choice {
                             input.utrecht-checkbox[multiple].utrecht-radio-button[!multiple] type=(kind) name=(field.name) value=(value)
-                                id={ "field-" (field.name) "-" (index) } checked[form.has(field.name, value)];
+                                id={ "field-" (field.name) "-" (index) } checked[form.has(field.name, value)]
+                                aria-invalid=[error.map(|_| "true")];
                             label for={ "field-" (field.name) "-" (index) } { (label) }
                         }
                     }
