@@ -187,6 +187,12 @@ impl Page<'_> {
         }
     }
 
+    /// Scrolls the element `css` to the top of the window (for the screenshot).
+    async fn scroll_to(&self, css: &str) {
+        let script = format!("document.querySelector({css:?}).scrollIntoView()");
+        self.client.execute(&script, vec![]).await.unwrap();
+    }
+
     async fn wait_for_text(&self, css: &str, text: &str) {
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -350,6 +356,7 @@ async fn every_role_does_its_work_in_a_browser() {
     desk.go(&table).await;
     let matrix = desk.text("table.matrix").await;
     assert!(matrix.contains("yes") && matrix.contains("€90,000"), "the joint view: {matrix}");
+    desk.scroll_to("#joint-title").await;
     desk.check("joint").await;
     desk.press("form[action$='/conclude'] button[type='submit']").await;
     desk.wait_for_path("?done=concluded").await;

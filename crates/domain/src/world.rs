@@ -593,7 +593,8 @@ impl World {
     }
 
     /// The aggregate's state as `actor` may see it, or `None` (not found). Before a round
-    /// table is concluded a financier sees only its own assessments there.
+    /// table is concluded a financier sees only its own assessments, recusals and
+    /// invited mandates there.
     pub fn view(&self, actor: &Actor, kind: AggregateKind, id: &AggregateId) -> Option<Value> {
         if !self.can_see(actor, kind, id) {
             return None;
@@ -612,6 +613,12 @@ impl World {
                     |request| self.requests.get(request).cloned(),
                     |mandate| self.mandates.get(mandate).cloned(),
                 );
+                // Nor which other mandates are invited: no financier learns which
+                // mandates others hold (contract 1.1 section 3, step 5) before the
+                // conclusion makes the assessments, and so their mandates, visible.
+                if actor.role == Role::Financier && !table.is_concluded() {
+                    table.mandate_ids.retain(|m| self.owns(actor, m));
+                }
                 serde_json::to_value(table).map(|mut value| {
                     value["joint"] = serde_json::to_value(joint).unwrap_or_default();
                     value

@@ -218,7 +218,18 @@ fn handler(route: &Route) -> MethodRouter<Arc<Service>> {
 
 /// The routes of the contract's HTTP table, on `service`.
 pub fn routes(service: Arc<Service>) -> Router {
-    ROUTES.iter().fold(Router::new(), |router, route| router.route(route.path, handler(route))).with_state(service)
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| router.route(route.path, handler(route)))
+        // Anything else under /v1 is the API's, not the web pages': a JSON 404.
+        .route("/v1/{*rest}", axum::routing::any(no_such_route))
+        .with_state(service)
+}
+
+/// A path under `/v1` that is no route of the contract's table.
+async fn no_such_route() -> Response {
+    let refusal = Refusal::new(ErrorCode::NotFound, "no such route; see /v1/openapi.json");
+    json_response(StatusCode::NOT_FOUND, json_bytes(&json!({"error": refusal})))
 }
 
 /// `GET /v1/openapi.json`.

@@ -117,6 +117,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: config.http_addr, source })?;
     let http_addr = listener.local_addr().unwrap_or(config.http_addr);
+    if config.demo && !http_addr.ip().is_loopback() {
+        warn!(http = %http_addr, "--demo on an address others can reach: anyone who reaches it can sign in as any demo principal with one click");
+    }
     let router = app(HttpState { service: service.clone(), nats: nats_client.clone(), web: web_config(config.demo) });
     let mut http_stop = stop.clone();
     let http = tokio::spawn(async move {
@@ -161,6 +164,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     info!(
         data = %config.data_dir.display(),
         http = %http_addr,
+        pages = %format!("http://{http_addr}/"),
         nats = config.nats_url.as_deref().map_or_else(|| "off".to_owned(), nats::without_credentials),
         events = log.last_sequence(),
         "tafel is up"

@@ -110,6 +110,11 @@ async fn a_token_is_required_and_must_be_known() {
     let event = events::submitted("e1", "r1");
     let (status, _) = api.send(Method::POST, "/v1/events", None, event.to_string().into_bytes()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A path under /v1 that is no route is the API's JSON 404, not a web page.
+    let (status, headers, body) = api.send_full(Method::GET, "/v1/nothing/here", Some("acme"), Vec::new()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(code(&body), "not_found", "{body}");
     // Health, readiness and metrics need none.
     for uri in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(api.send(Method::GET, uri, None, Vec::new()).await.0, StatusCode::OK, "{uri}");

@@ -163,8 +163,14 @@ pub fn field_of(refusal: &Refusal, fields: &[&str]) -> Option<String> {
 pub fn refusal_on_form(lang: Lang, form: &mut FormState, refusal: &Refusal, fields: &[&str]) {
     match field_of(refusal, fields) {
         Some(field) => {
-            let message = msg::by_name(&format!("invalid.{field}"))
-                .map_or_else(|| refusal.message.clone(), |key| lang.t(key).to_owned());
+            // The catalogue's sentence says what is asked; for something typed, the
+            // contract's own words say what is wrong with it (too long, a control
+            // character, ...).
+            let message = match msg::by_name(&format!("invalid.{field}")) {
+                Some(key) if form.value(&field).trim().is_empty() => lang.t(key).to_owned(),
+                Some(key) => format!("{} ({})", lang.t(key), refusal.message),
+                None => refusal.message.clone(),
+            };
             form.errors.push(FieldError { field, message });
         }
         None => form.general = Some(refusal_sentence(lang, refusal)),
@@ -190,9 +196,12 @@ pub fn new_event_id() -> String {
     format!("web-{}", &secret[..24.min(secret.len())])
 }
 
-/// An aggregate id from a title: its words in lower case, joined by `-`, cut to fit,
-/// and a random tail, so that two requests of one title differ.
-pub fn new_aggregate_id(title: &str) -> String {
+/// An aggregate id from a title and the form's event id: the title's words in lower
+/// case, joined by `-` and cut to fit, and a tail from the event id. The same form sent
+/// twice (a double click, a browser's retry) names the same aggregate, so the second is
+/// answered as a duplicate of the first instead of creating a second aggregate; two
+/// forms of one title differ by their event ids.
+pub fn new_aggregate_id(title: &str, event_id: &str) -> String {
     let mut slug = String::new();
     for c in title.to_lowercase().chars() {
         let c = match c {
@@ -209,8 +218,13 @@ pub fn new_aggregate_id(title: &str) -> String {
         }
     }
     let slug: String = slug.trim_matches('-').chars().take(40).collect();
-    let tail = crate::session::random_secret().unwrap_or_default();
-    let tail = &tail[..6.min(tail.len())];
+    let from_event: String =
+        event_id.chars().rev().filter(char::is_ascii_alphanumeric).take(6).collect::<String>().to_lowercase();
+    let tail = if from_event.len() == 6 {
+        from_event
+    } else {
+        crate::session::random_secret().unwrap_or_default()[..6].to_owned()
+    };
     if slug.is_empty() { format!("r-{tail}") } else { format!("{}-{tail}", slug.trim_end_matches('-')) }
 }
 
@@ -242,10 +256,15 @@ mod tests {
 
     #[test]
     fn ids_are_made_from_titles() {
-        let id = new_aggregate_id("Zonnepanelen op 40 daken!");
+        let event_id = new_event_id();
+        assert!(tafel_contract::EventId::parse(&event_id).is_ok());
+        let id = new_aggregate_id("Zonnepanelen op 40 daken!", &event_id);
         assert!(id.starts_with("zonnepanelen-op-40-daken-"), "{id}");
         assert!(tafel_contract::AggregateId::parse(&id).is_ok(), "{id}");
-        assert!(tafel_contract::AggregateId::parse(&new_aggregate_id("¡¿")).is_ok());
-        assert!(tafel_contract::EventId::parse(&new_event_id()).is_ok());
+        assert_eq!(new_aggregate_id("Zonnepanelen op 40 daken!", &event_id), id, "one form, one aggregate");
+        assert_ne!(new_aggregate_id("Zonnepanelen op 40 daken!", &new_event_id()), id, "two forms, two aggregates");
+        for odd in ["", "x", "WEB-ÄÖÜ-!!"] {
+            assert!(tafel_contract::AggregateId::parse(&new_aggregate_id("¡¿", odd)).is_ok(), "{odd}");
+        }
     }
 }

@@ -44,6 +44,9 @@ use tafel_service::{HTTP_MAX_REPLY_BYTES, Service};
 use crate::i18n::Lang;
 use crate::session::Sessions;
 
+/// Most list queries one page asks (each looks at a bounded number of aggregates), so
+/// that a page's work is bounded however long the log; a longer list shows its start.
+pub const MAX_LIST_QUERIES: usize = 20;
 /// The largest form Tafel reads: an event is at most 64 KiB, and a form says no more.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Every page's Content-Security-Policy: nothing from elsewhere, no inline script or
@@ -160,7 +163,10 @@ impl Web {
     pub async fn list_all(&self, cx: &Cx, name: &str, state: Option<&str>, most: usize) -> Result<Vec<Value>, Refusal> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
-        while items.len() < most {
+        for _ in 0..MAX_LIST_QUERIES {
+            if items.len() >= most {
+                break;
+            }
             let mut body = json!({"limit": 1000});
             if let Some(state) = state {
                 body["state"] = json!(state);

@@ -27,6 +27,9 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
 /// Most sessions held at once; past it the least recently used goes, so that signing
 /// in over and over cannot grow memory without bound.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Most sessions one principal holds at once (browsers, tabs of a workshop); past it
+/// its own least recently used session ends.
+pub const MAX_SESSIONS_PER_PRINCIPAL: usize = 50;
 /// Random bytes in a session id or a CSRF token.
 const SECRET_BYTES: usize = 32;
 
@@ -59,8 +62,22 @@ impl Sessions {
         let session = Session { principal, token_sha256, csrf: random_secret()?, last_used: Instant::now() };
         let mut sessions = self.by_id.lock().ok()?;
         sessions.retain(|_, session| session.last_used.elapsed() < SESSION_IDLE);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, session)| session.last_used).map(|(id, _)| id.clone())
+        // Past its share, a principal's own least recently used session goes, so that
+        // signing in over and over pushes out no one else's.
+        let theirs = sessions.values().filter(|held| held.principal == session.principal).count();
+        let oldest = |sessions: &HashMap<String, Session>, same_principal: bool| {
+            sessions
+                .iter()
+                .filter(|(_, held)| !same_principal || held.principal == session.principal)
+                .min_by_key(|(_, held)| held.last_used)
+                .map(|(id, _)| id.clone())
+        };
+        if theirs >= MAX_SESSIONS_PER_PRINCIPAL
+            && let Some(oldest) = oldest(&sessions, true)
+        {
+            sessions.remove(&oldest);
+        } else if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = oldest(&sessions, false)
         {
             sessions.remove(&oldest);
         }
@@ -69,19 +86,24 @@ impl Sessions {
     }
 
     /// The session the request's cookie names, with its principal's actor, if it is
-    /// still good: not idle too long, the principal still known, its token unchanged
-    /// (demo sessions only while `demo` holds).
+    /// still good (see [`Sessions::by_id`]).
     pub fn find(&self, headers: &HeaderMap, principals: &Principals, demo: bool) -> Option<(Session, Actor)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
+        self.by_id(&cookie(headers, SESSION_COOKIE)?, principals, demo)
+    }
+
+    /// Session `id` with its principal's actor, if it is still good: not idle too long,
+    /// the principal still known, its token unchanged (demo sessions only while `demo`
+    /// holds). A session found no longer good is ended.
+    pub fn by_id(&self, id: &str, principals: &Principals, demo: bool) -> Option<(Session, Actor)> {
         let mut sessions = self.by_id.lock().ok()?;
-        let session = sessions.get_mut(&id)?;
+        let session = sessions.get_mut(id)?;
         let actor = principals.actor(session.principal.as_str());
         let token_holds = match &session.token_sha256 {
             Some(sha256) => principals.token_digest_of(&session.principal).is_some_and(|now| now == *sha256),
             None => demo,
         };
         if session.last_used.elapsed() >= SESSION_IDLE || actor.is_none() || !token_holds {
-            sessions.remove(&id);
+            sessions.remove(id);
             return None;
         }
         session.last_used = Instant::now();
@@ -148,6 +170,25 @@ mod tests {
         headers.insert(header::COOKIE, "a=1; tafel_session=abc; tafel_sessionx=no".parse().unwrap());
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "b"), None);
+    }
+
+    #[test]
+    fn signing_in_again_and_again_pushes_out_only_ones_own_sessions() {
+        let sessions = Sessions::default();
+        let principals = Principals::default();
+        let (acme, rival) = (PrincipalId::parse("acme").unwrap(), PrincipalId::parse("rival").unwrap());
+        let theirs = sessions.start(rival.clone(), None).unwrap();
+        let first = sessions.start(acme.clone(), None).unwrap();
+        for _ in 0..MAX_SESSIONS_PER_PRINCIPAL * 3 {
+            sessions.start(acme.clone(), None).unwrap();
+        }
+        let held = sessions.by_id.lock().unwrap();
+        assert_eq!(held.values().filter(|s| s.principal == acme).count(), MAX_SESSIONS_PER_PRINCIPAL);
+        assert!(held.contains_key(&theirs), "another principal's session stays");
+        assert!(!held.contains_key(&first), "acme's oldest went");
+        drop(held);
+        // Unknown principals (here: none are known) are not signed in.
+        assert!(sessions.by_id(&theirs, &principals, true).is_none());
     }
 
     #[test]

@@ -176,7 +176,10 @@ impl Site {
 
 /// Every form of the pages, as `(who, path, fields)` that would otherwise be accepted
 /// or at least reach the service.
-fn forms() -> Vec<(&'static str, &'static str, Vec<(&'static str, &'static str)>)> {
+/// A form's fields, as sent.
+type Fields = Vec<(&'static str, &'static str)>;
+
+fn forms() -> Vec<(&'static str, &'static str, Fields)> {
     let request_fields = vec![
         ("organisation.name", "Acme"),
         ("organisation.kvk", "12345678"),
@@ -311,7 +314,8 @@ async fn each_validation_error_is_shown_beside_its_field_with_the_input_kept() {
         ("stages", "growth"),
         ("co_financing", "false"),
     ];
-    let cases: Vec<(&str, &str, &[(&str, &str)], &str)> = vec![
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
         ("/requests/new", "acme", &[("organisation.kvk", "1234")], "organisation.kvk"),
         ("/requests/new", "acme", &[("organisation.name", "")], "organisation.name"),
         ("/requests/new", "acme", &[("organisation.region", "XX9")], "organisation.region"),
@@ -604,4 +608,115 @@ async fn pages_are_in_the_language_asked_for_and_remembered() {
     let csp = answer.headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(answer.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+}
+
+#[tokio::test]
+async fn a_form_sent_twice_is_one_event_and_a_stale_form_is_a_conflict() {
+    let site = Site::start(WebConfig::default()).await;
+    let session = site.sign_in("acme").await;
+    let csrf = site.csrf(&session).await;
+    let before = site.log.last_sequence();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("event_id", "web-0123456789abcdef01234567"),
+        ("organisation.name", "Acme"),
+        ("organisation.kvk", "12345678"),
+        ("organisation.region", "NL324"),
+        ("title", "Twice"),
+        ("summary", "Sent twice"),
+        ("amount_eur", "50000"),
+        ("instruments", "loan"),
+        ("stage", "growth"),
+        ("impact_themes", "8"),
+    ];
+    let first = site.post("/requests/new", &session, &fields).await;
+    let second = site.post("/requests/new", &session, &fields).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "a double click is a duplicate: {}", second.body);
+    assert_eq!(first.location(), second.location());
+    assert_eq!(site.log.last_sequence(), before + 1, "one request, not two");
+
+    // The coach's verdict is on the request as shown: a revision in between is a
+    // conflict, not a verdict on what the coach never saw.
+    let coach = site.sign_in("coach").await;
+    let page = site.get("/requests/r2", &coach).await;
+    let (csrf, version) = (page.hidden("csrf"), page.hidden("version"));
+    site.seed("rival", "tafel.request.revised", "r2", request("r2")).await;
+    let stale =
+        [("csrf", csrf.as_str()), ("event_id", "web-stale-1"), ("version", version.as_str()), ("readiness", "ready")];
+    let answer = site.post("/requests/r2/coach", &coach, &stale).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.body.contains("Reload the page") || answer.body.contains("Laad de pagina opnieuw"),
+        "{}",
+        answer.body
+    );
+
+    // A withdrawal's reason the contract refuses is shown beside its field.
+    let acme = site.sign_in("acme").await;
+    let csrf = site.csrf(&acme).await;
+    let bad = [("csrf", csrf.as_str()), ("event_id", "web-bad-1"), ("reason", "bell \u{7}")];
+    let answer = site.post("/requests/r1/withdraw", &acme, &bad).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.contains("id=\"error-reason\""), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn a_financier_sees_only_its_own_invited_mandates_before_the_conclusion() {
+    let site = Site::start(WebConfig::default()).await;
+    let mut theirs = mandate("m2");
+    theirs["financier"]["name"] = json!("Bank B");
+    site.seed("bank-b", "tafel.mandate.published", "m2", theirs).await;
+    let table = json!({"roundtable_id": "t2", "title": "Both", "date": "2027-02-01", "mandate_ids": ["m1", "m2"]});
+    site.seed("organiser", "tafel.roundtable.scheduled", "t2", table).await;
+    let reply =
+        site.service.query_result("roundtable", "bank-a", br#"{"roundtable_id": "t2"}"#, 1 << 20).await.unwrap();
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["mandate_ids"], json!(["m1"]), "no financier learns which mandates others hold");
+    let organiser =
+        site.service.query_result("roundtable", "organiser", br#"{"roundtable_id": "t2"}"#, 1 << 20).await.unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&organiser).unwrap()["mandate_ids"], json!(["m1", "m2"]));
+    let session = site.sign_in("bank-a").await;
+    let page = site.get("/roundtables/t2", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("m2") && !page.body.contains("Bank B"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_live_shortlist_ends_when_its_session_does() {
+    let site = Site::start(WebConfig::default()).await;
+    let session = site.sign_in("acme").await;
+    let response = site
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/requests/r1/shortlist/live").header(header::COOKIE, &session).body(Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let next_data = async |body: &mut Body| -> Option<String> {
+        loop {
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.expect("in time")?;
+            if let Ok(data) = frame.unwrap().into_data() {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if text.contains("event: shortlist") {
+                    return Some(text);
+                }
+            }
+        }
+    };
+    assert!(next_data(&mut body).await.is_some(), "the shortlist now comes first");
+    let mut fitting = mandate("m3");
+    fitting["financier"]["name"] = json!("Bank Three");
+    site.seed("bank-b", "tafel.mandate.published", "m3", fitting).await;
+    assert!(next_data(&mut body).await.unwrap().contains("Bank Three"), "a change arrives");
+    let csrf = site.csrf(&session).await;
+    assert_eq!(site.post("/signout", &session, &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    let mut another = mandate("m4");
+    another["financier"]["name"] = json!("Bank Four");
+    site.seed("bank-b", "tafel.mandate.published", "m4", another).await;
+    assert_eq!(next_data(&mut body).await, None, "signed out, the stream ends instead of showing the change");
 }

@@ -103,15 +103,7 @@ pub fn mandates_table(lang: Lang, mandates: &[Value]) -> Markup {
     }
 }
 
-fn mandate_form(
-    cx: &Cx,
-    form: &FormState,
-    action: &str,
-    event_id: &str,
-    version: Option<u64>,
-    chosen_id: Option<&str>,
-    button: &str,
-) -> Markup {
+fn mandate_form(cx: &Cx, form: &FormState, action: &str, event_id: &str, version: Option<u64>, button: &str) -> Markup {
     let lang = cx.lang;
     let field = |name, label, hint, required| Field { name, label, hint, required };
     let yes_no = vec![
@@ -123,7 +115,6 @@ fn mandate_form(
         form method="post" action=(action) novalidate {
             (layout::form_keys(&cx.csrf, event_id))
             @if let Some(version) = version { input type="hidden" name="version" value=(version); }
-            @if let Some(chosen_id) = chosen_id { input type="hidden" name="mandate_id" value=(chosen_id); }
             (layout::text_field(lang, form, field("financier.name", lang.t(msg::MANDATE_FINANCIER_NAME), None, true), false))
             (layout::select(lang, form, field("financier.kind", lang.t(msg::MANDATE_KIND), None, true), &options(lang, "kind", &codes(FinancierKind::ALL, FinancierKind::as_str))))
             (layout::text_field(lang, form, field("ticket_min_eur", lang.t(msg::MANDATE_TICKET_MIN), Some(lang.t(msg::FORM_EUR_HINT)), true), true))
@@ -196,8 +187,7 @@ pub async fn new_form(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
     };
     let lang = cx.lang;
     let form = FormState::from_values(vec![("co_financing".into(), "false".into())]);
-    let body =
-        mandate_form(&cx, &form, "/mandates/new", &form::new_event_id(), None, None, lang.t(msg::MANDATE_PUBLISH));
+    let body = mandate_form(&cx, &form, "/mandates/new", &form::new_event_id(), None, lang.t(msg::MANDATE_PUBLISH));
     html(StatusCode::OK, layout::page(lang, Some(&cx), lang.t(msg::MANDATE_NEW), body))
 }
 
@@ -212,12 +202,9 @@ pub async fn publish(State(web): State<Web>, headers: HeaderMap, uri: Uri, body:
         return refused;
     }
     let lang = cx.lang;
-    let mandate_id = match form.value("mandate_id") {
-        "" => form::new_aggregate_id(&format!("{} {}", cx.actor.id.as_str(), form.value("financier.kind"))),
-        chosen => chosen.to_owned(),
-    };
-    let (data, errors) = mandate_data(lang, &form, &mandate_id);
     let event_id = form.value("event_id").to_owned();
+    let mandate_id = form::new_aggregate_id(form.value("financier.name"), &event_id);
+    let (data, errors) = mandate_data(lang, &form, &mandate_id);
     if errors.is_empty() {
         match web.submit(&cx, "tafel.mandate.published", &mandate_id, data, Some(0), &event_id).await {
             SubmitReply::Accepted { .. } => return see_other(&format!("/mandates/{mandate_id}?done=published")),
@@ -226,8 +213,7 @@ pub async fn publish(State(web): State<Web>, headers: HeaderMap, uri: Uri, body:
     } else {
         form.errors = errors;
     }
-    let body =
-        mandate_form(&cx, &form, "/mandates/new", &event_id, None, Some(&mandate_id), lang.t(msg::MANDATE_PUBLISH));
+    let body = mandate_form(&cx, &form, "/mandates/new", &event_id, None, lang.t(msg::MANDATE_PUBLISH));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::MANDATE_NEW)), body))
 }
 
@@ -258,7 +244,6 @@ pub async fn revise_form(State(web): State<Web>, headers: HeaderMap, uri: Uri, P
         &format!("/mandates/{id}/revise"),
         &form::new_event_id(),
         mandate["version"].as_u64(),
-        None,
         lang.t(msg::MANDATE_REVISE),
     );
     html(StatusCode::OK, layout::page(lang, Some(&cx), lang.t(msg::MANDATE_REVISE), body))
@@ -293,15 +278,8 @@ pub async fn revise(
     } else {
         form.errors = errors;
     }
-    let body = mandate_form(
-        &cx,
-        &form,
-        &format!("/mandates/{id}/revise"),
-        &event_id,
-        version,
-        None,
-        lang.t(msg::MANDATE_REVISE),
-    );
+    let body =
+        mandate_form(&cx, &form, &format!("/mandates/{id}/revise"), &event_id, version, lang.t(msg::MANDATE_REVISE));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::MANDATE_REVISE)), body))
 }
 
@@ -317,26 +295,23 @@ pub async fn close(
         Ok(cx) => cx,
         Err(response) => return response,
     };
-    let form = FormState::from_values(form::parse(&body));
+    let mut form = FormState::from_values(form::parse(&body));
     if let Err(refused) = check_csrf(&cx, &form) {
         return refused;
     }
     let reason = form.value("reason").trim();
     let reason = if reason.is_empty() { cx.lang.t(msg::MANDATE_CLOSE_NO_REASON) } else { reason };
-    match web
-        .submit(
-            &cx,
-            "tafel.mandate.closed",
-            &id,
-            json!({"mandate_id": id, "reason": reason}),
-            None,
-            form.value("event_id"),
-        )
-        .await
-    {
-        SubmitReply::Accepted { .. } => see_other(&format!("/mandates/{id}?done=closed")),
-        SubmitReply::Refused { error, .. } => refused_page(&cx, &error),
+    let data = json!({"mandate_id": id, "reason": reason});
+    let error = match web.submit(&cx, "tafel.mandate.closed", &id, data, None, form.value("event_id")).await {
+        SubmitReply::Accepted { .. } => return see_other(&format!("/mandates/{id}?done=closed")),
+        SubmitReply::Refused { error, .. } => error,
+    };
+    if error.code == ErrorCode::NotFound {
+        return not_found(&cx);
     }
+    refusal_on_form(cx.lang, &mut form, &error, &["reason"]);
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    render(&web, &cx, &id, None, Some(&form), status).await
 }
 
 /// The requests a mandate matches, best first, with the reasons of each score.
@@ -379,11 +354,23 @@ pub async fn show(State(web): State<Web>, headers: HeaderMap, uri: Uri, Path(id)
         Ok(cx) => cx,
         Err(response) => return response,
     };
-    let mandate = match web.query(&cx, "mandate", json!({"mandate_id": id})).await {
+    render(&web, &cx, &id, done_of(&uri).as_deref(), None, StatusCode::OK).await
+}
+
+/// The mandate's page; `close_form` is the close form come back with an error.
+async fn render(
+    web: &Web,
+    cx: &Cx,
+    id: &str,
+    done: Option<&str>,
+    close_form: Option<&FormState>,
+    status: StatusCode,
+) -> Response {
+    let mandate = match web.query(cx, "mandate", json!({"mandate_id": id})).await {
         Ok(mandate) => mandate,
-        Err(refusal) => return refused_page(&cx, &refusal),
+        Err(refusal) => return refused_page(cx, &refusal),
     };
-    let matches = web.query(&cx, "matches", json!({"mandate_id": id, "limit": MATCHES_PER_MANDATE})).await.ok();
+    let matches = web.query(cx, "matches", json!({"mandate_id": id, "limit": MATCHES_PER_MANDATE})).await.ok();
     let lang = cx.lang;
     let terms = &mandate["terms"];
     let owner = mandate["owner"] == cx.actor.id.as_str();
@@ -403,7 +390,7 @@ pub async fn show(State(web): State<Web>, headers: HeaderMap, uri: Uri, Path(id)
         .map(|entries| entries.iter().map(|entry| (entry.clone(), None)).collect())
         .unwrap_or_default();
     let body = html! {
-        (layout::done_notice(lang, done_of(&uri).as_deref()))
+        (layout::done_notice(lang, done))
         p { (layout::status_badge(lang, mandate["status"].as_str().unwrap_or(""))) }
         dl.summary-list {
             div { dt { (lang.t(msg::MANDATE_KIND)) } dd { (lang.label("kind", terms["financier"]["kind"].as_str().unwrap_or(""))) } }
@@ -431,15 +418,16 @@ pub async fn show(State(web): State<Web>, headers: HeaderMap, uri: Uri, Path(id)
         @if owner && active {
             section aria-labelledby="close-title" {
                 h2 #close-title.utrecht-heading-2 { (lang.t(msg::MANDATE_CLOSE_TITLE)) }
+                @if let Some(close_form) = close_form { (layout::error_summary(lang, close_form)) }
                 form method="post" action={ "/mandates/" (id) "/close" } novalidate {
                     (layout::form_keys(&cx.csrf, &form::new_event_id()))
-                    (layout::text_field(lang, &FormState::default(), Field { name: "reason", label: lang.t(msg::MANDATE_CLOSE_REASON), hint: None, required: true }, false))
+                    (layout::text_field(lang, close_form.unwrap_or(&FormState::default()), Field { name: "reason", label: lang.t(msg::MANDATE_CLOSE_REASON), hint: None, required: true }, false))
                     button.utrecht-button.utrecht-button--warning type="submit" { (lang.t(msg::MANDATE_CLOSE_BUTTON)) }
                 }
             }
         }
     };
-    html(StatusCode::OK, layout::page(lang, Some(&cx), &title, body))
+    html(status, layout::page(lang, Some(cx), &title, body))
 }
 
 /// `GET /matches`: the ready requests that the financier's active mandates match, best

@@ -127,17 +127,7 @@ pub async fn coaching(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
 }
 
 /// The request form, new or prefilled for a revision.
-/// `chosen_id`: a new request's id, chosen when the form was first sent and kept
-/// through its corrections.
-fn request_form(
-    cx: &Cx,
-    form: &FormState,
-    action: &str,
-    event_id: &str,
-    version: Option<u64>,
-    chosen_id: Option<&str>,
-    button: &str,
-) -> Markup {
+fn request_form(cx: &Cx, form: &FormState, action: &str, event_id: &str, version: Option<u64>, button: &str) -> Markup {
     let lang = cx.lang;
     let field = |name, label, hint, required| Field { name, label, hint, required };
     html! {
@@ -145,7 +135,6 @@ fn request_form(
         form method="post" action=(action) novalidate {
             (layout::form_keys(&cx.csrf, event_id))
             @if let Some(version) = version { input type="hidden" name="version" value=(version); }
-            @if let Some(chosen_id) = chosen_id { input type="hidden" name="request_id" value=(chosen_id); }
             fieldset.utrecht-form-fieldset {
                 legend.utrecht-form-fieldset__legend { h2.utrecht-heading-2 { (lang.t(msg::REQUEST_ORGANISATION)) } }
                 (layout::text_field(lang, form, field("organisation.name", lang.t(msg::REQUEST_ORGANISATION_NAME), None, true), false))
@@ -205,7 +194,6 @@ pub async fn new_form(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
         "/requests/new",
         &form::new_event_id(),
         None,
-        None,
         lang.t(msg::REQUEST_SUBMIT),
     );
     html(StatusCode::OK, layout::page(lang, Some(&cx), lang.t(msg::NAV_NEW_REQUEST), body))
@@ -222,15 +210,9 @@ pub async fn submit(State(web): State<Web>, headers: HeaderMap, uri: Uri, body: 
         return refused;
     }
     let lang = cx.lang;
-    // The id is chosen once per form and kept through corrections.
-    let request_id = match form.value("request_id") {
-        "" => form::new_aggregate_id(form.value("title")),
-        chosen => chosen.to_owned(),
-    };
-    form.values.retain(|(key, _)| key != "request_id");
-    form.values.push(("request_id".into(), request_id.clone()));
-    let (data, errors) = request_data(lang, &form, &request_id);
     let event_id = form.value("event_id").to_owned();
+    let request_id = form::new_aggregate_id(form.value("title"), &event_id);
+    let (data, errors) = request_data(lang, &form, &request_id);
     if errors.is_empty() {
         match web.submit(&cx, "tafel.request.submitted", &request_id, data, Some(0), &event_id).await {
             SubmitReply::Accepted { .. } => return see_other(&format!("/requests/{request_id}?done=submitted")),
@@ -239,8 +221,7 @@ pub async fn submit(State(web): State<Web>, headers: HeaderMap, uri: Uri, body: 
     } else {
         form.errors = errors;
     }
-    let body =
-        request_form(&cx, &form, "/requests/new", &event_id, None, Some(&request_id), lang.t(msg::REQUEST_SUBMIT));
+    let body = request_form(&cx, &form, "/requests/new", &event_id, None, lang.t(msg::REQUEST_SUBMIT));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::NAV_NEW_REQUEST)), body))
 }
 
@@ -295,7 +276,7 @@ pub async fn revise_form(State(web): State<Web>, headers: HeaderMap, uri: Uri, P
     let form = FormState::from_values(request_values(&request));
     let body = html! {
         p { (lang.t(msg::REQUEST_REVISE_EXPLAINED)) }
-        (request_form(&cx, &form, &format!("/requests/{id}/revise"), &form::new_event_id(), request["version"].as_u64(), None, lang.t(msg::REQUEST_REVISE)))
+        (request_form(&cx, &form, &format!("/requests/{id}/revise"), &form::new_event_id(), request["version"].as_u64(), lang.t(msg::REQUEST_REVISE)))
     };
     html(StatusCode::OK, layout::page(lang, Some(&cx), lang.t(msg::REQUEST_REVISE), body))
 }
@@ -332,15 +313,8 @@ pub async fn revise(
     } else {
         form.errors = errors;
     }
-    let body = request_form(
-        &cx,
-        &form,
-        &format!("/requests/{id}/revise"),
-        &event_id,
-        version,
-        None,
-        lang.t(msg::REQUEST_REVISE),
-    );
+    let body =
+        request_form(&cx, &form, &format!("/requests/{id}/revise"), &event_id, version, lang.t(msg::REQUEST_REVISE));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::REQUEST_REVISE)), body))
 }
 
@@ -358,7 +332,7 @@ pub async fn show(State(web): State<Web>, headers: HeaderMap, uri: Uri, Path(id)
     };
     // The shortlist is asked for as anything else: refused, it is simply not shown.
     let shortlist = web.query(&cx, "shortlist", json!({"request_id": id})).await.ok();
-    let page = request_page(&cx, &request, shortlist.as_ref(), done_of(&uri).as_deref(), &FormState::default());
+    let page = request_page(&cx, &request, shortlist.as_ref(), done_of(&uri).as_deref(), None);
     html(StatusCode::OK, page)
 }
 
@@ -367,7 +341,7 @@ fn request_page(
     request: &Value,
     shortlist: Option<&Value>,
     done: Option<&str>,
-    coaching_form: &FormState,
+    failed: Option<(&str, &FormState)>,
 ) -> Markup {
     let lang = cx.lang;
     let id = request["request_id"].as_str().unwrap_or("");
@@ -378,6 +352,7 @@ fn request_page(
     let list = |set: &str, name: &str| -> String {
         str_list(&details[name]).iter().map(|value| lang.label(set, value)).collect::<Vec<_>>().join(", ")
     };
+    let empty = FormState::default();
     let body = html! {
         (layout::done_notice(lang, done))
         p { (layout::status_badge(lang, status)) }
@@ -402,7 +377,7 @@ fn request_page(
             p.actions { a.utrecht-button-link.utrecht-button-link--secondary-action href={ "/requests/" (id) "/revise" } { (lang.t(msg::REQUEST_REVISE)) } }
         }
         @if cx.role() == Role::Coach && status != "withdrawn" {
-            (coach_form(cx, request, coaching_form))
+            (coach_form(cx, request, failed.filter(|(name, _)| *name == "coach").map_or(&empty, |(_, form)| form)))
         }
         @if let Some(shortlist) = shortlist {
             section.shortlist-section aria-labelledby="shortlist-title" {
@@ -415,9 +390,11 @@ fn request_page(
         @if owner && status != "withdrawn" {
             section aria-labelledby="withdraw-title" {
                 h2 #withdraw-title.utrecht-heading-2 { (lang.t(msg::WITHDRAW_TITLE)) }
+                @let withdraw = failed.filter(|(name, _)| *name == "withdraw").map_or(&empty, |(_, form)| form);
+                (layout::error_summary(lang, withdraw))
                 form method="post" action={ "/requests/" (id) "/withdraw" } novalidate {
                     (layout::form_keys(&cx.csrf, &form::new_event_id()))
-                    (layout::text_field(lang, &FormState::default(), Field { name: "reason", label: lang.t(msg::WITHDRAW_REASON), hint: None, required: true }, false))
+                    (layout::text_field(lang, withdraw, Field { name: "reason", label: lang.t(msg::WITHDRAW_REASON), hint: None, required: true }, false))
                     button.utrecht-button.utrecht-button--warning type="submit" { (lang.t(msg::WITHDRAW_BUTTON)) }
                 }
             }
@@ -436,6 +413,8 @@ fn coach_form(cx: &Cx, request: &Value, form: &FormState) -> Markup {
             (layout::error_summary(lang, form))
             form method="post" action={ "/requests/" (id) "/coach" } novalidate {
                 (layout::form_keys(&cx.csrf, &form::new_event_id()))
+                // The verdict is on the request as shown: a revision since is a conflict.
+                input type="hidden" name="version" value=(request["version"].as_u64().unwrap_or(0));
                 (layout::choices(lang, form, Field { name: "readiness", label: lang.t(msg::COACH_READINESS), hint: None, required: true }, &readiness, false))
                 (layout::textarea(lang, form, Field { name: "notes", label: lang.t(msg::COACH_NOTES), hint: Some(lang.t(msg::COACH_NOTES_HINT)), required: false }))
                 (layout::submit_button(lang.t(msg::COACH_BUTTON)))
@@ -463,7 +442,8 @@ pub async fn coach(
     let lang = cx.lang;
     let data = json!({"request_id": id, "coach": cx.actor.id.as_str(), "readiness": form.value("readiness"), "notes": form.value("notes").trim()});
     let event_id = form.value("event_id").to_owned();
-    let error = match web.submit(&cx, "tafel.request.coached", &id, data, None, &event_id).await {
+    let version = form.value("version").parse::<u64>().ok();
+    let error = match web.submit(&cx, "tafel.request.coached", &id, data, version, &event_id).await {
         SubmitReply::Accepted { .. } => return see_other("/coaching?done=coached"),
         SubmitReply::Refused { error, .. } => error,
     };
@@ -476,7 +456,7 @@ pub async fn coach(
         Err(refusal) => return refused_page(&cx, &refusal),
     };
     let shortlist = web.query(&cx, "shortlist", json!({"request_id": id})).await.ok();
-    html(StatusCode::BAD_REQUEST, request_page(&cx, &request, shortlist.as_ref(), None, &form))
+    html(StatusCode::BAD_REQUEST, request_page(&cx, &request, shortlist.as_ref(), None, Some(("coach", &form))))
 }
 
 /// `POST /requests/{id}/withdraw`: `tafel.request.withdrawn`.
@@ -491,17 +471,28 @@ pub async fn withdraw(
         Ok(cx) => cx,
         Err(response) => return response,
     };
-    let form = FormState::from_values(form::parse(&body));
+    let mut form = FormState::from_values(form::parse(&body));
     if let Err(refused) = check_csrf(&cx, &form) {
         return refused;
     }
     let reason = form.value("reason").trim();
     let reason = if reason.is_empty() { cx.lang.t(msg::WITHDRAW_NO_REASON) } else { reason };
     let data = json!({"request_id": id, "reason": reason});
-    match web.submit(&cx, "tafel.request.withdrawn", &id, data, None, form.value("event_id")).await {
-        SubmitReply::Accepted { .. } => see_other(&format!("/requests/{id}?done=withdrawn")),
-        SubmitReply::Refused { error, .. } => refused_page(&cx, &error),
+    let error = match web.submit(&cx, "tafel.request.withdrawn", &id, data, None, form.value("event_id")).await {
+        SubmitReply::Accepted { .. } => return see_other(&format!("/requests/{id}?done=withdrawn")),
+        SubmitReply::Refused { error, .. } => error,
+    };
+    if error.code == tafel_contract::reply::ErrorCode::NotFound {
+        return not_found(&cx);
     }
+    refusal_on_form(cx.lang, &mut form, &error, &["reason"]);
+    let request = match web.query(&cx, "request", json!({"request_id": id})).await {
+        Ok(request) => request,
+        Err(refusal) => return refused_page(&cx, &refusal),
+    };
+    let shortlist = web.query(&cx, "shortlist", json!({"request_id": id})).await.ok();
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    html(status, request_page(&cx, &request, shortlist.as_ref(), None, Some(("withdraw", &form))))
 }
 
 /// `GET /requests/{id}/shortlist/live`: server-sent events for the page's script, each
@@ -515,15 +506,28 @@ pub async fn live_shortlist(State(web): State<Web>, headers: HeaderMap, uri: Uri
     let Ok(request_id) = AggregateId::parse(&id) else {
         return not_found(&cx);
     };
-    let (_, changes) = match web.service.live_shortlist(&cx.actor.id, &request_id).await {
+    let (now, changes) = match web.service.live_shortlist(&cx.actor.id, &request_id).await {
         Ok(live) => live,
         Err(refusal) => return refused_page(&cx, &refusal),
     };
     let lang = cx.lang;
-    let events = changes.map(move |shortlist| {
-        let value = serde_json::to_value(&*shortlist).unwrap_or_default();
-        let markup = super::shortlist(lang, &value).into_string();
-        Ok::<_, Infallible>(Event::default().event("shortlist").id(shortlist.as_of.to_string()).data(markup))
-    });
+    let event = move |shortlist: &Value| {
+        let as_of = shortlist["as_of"].as_u64().unwrap_or(0);
+        let markup = super::shortlist(lang, shortlist).into_string();
+        Ok::<_, Infallible>(Event::default().event("shortlist").id(as_of.to_string()).data(markup))
+    };
+    // The shortlist now first: it may have changed between the page and this stream.
+    let first = serde_json::from_slice::<Value>(&now).unwrap_or_default();
+    let first = futures::stream::once(std::future::ready(event(&first)));
+    // Each change is shown only while the session holds: sign-out, a token taken away
+    // or a role changed ends the stream at the next change.
+    let session = crate::session::cookie(&headers, crate::session::SESSION_COOKIE).unwrap_or_default();
+    let demo = !web.config.demo_principals.is_empty();
+    let later = changes
+        .take_while(move |_| {
+            std::future::ready(web.sessions.by_id(&session, &web.service.principals(), demo).is_some())
+        })
+        .map(move |shortlist| event(&serde_json::to_value(&*shortlist).unwrap_or_default()));
+    let events = first.chain(later);
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
 }

@@ -25,7 +25,7 @@ use crate::{Cx, Web, html, see_other};
 const MAX_LISTED: usize = 1000;
 /// Most ready requests the agenda form offers, and shortlist entries shown with each.
 const MAX_AGENDA_CHOICES: usize = 200;
-const SHORTLIST_PREVIEW: u64 = 3;
+const SHORTLIST_PREVIEW: usize = 3;
 
 /// `GET /roundtables`: all for an organiser, those it is invited to for a financier.
 pub async fn list(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> Response {
@@ -128,7 +128,7 @@ pub async fn schedule(State(web): State<Web>, headers: HeaderMap, uri: Uri, body
         return refused;
     }
     let lang = cx.lang;
-    let roundtable_id = form::new_aggregate_id(form.value("title"));
+    let roundtable_id = form::new_aggregate_id(form.value("title"), form.value("event_id"));
     let mut data = DataBuilder::new(lang, &form);
     data.set("roundtable_id", json!(roundtable_id)).text("title").text("date").many("mandate_ids");
     let data = data.build();
@@ -241,7 +241,8 @@ async fn agenda_form(web: &Web, cx: &Cx, context: &Context, failed: Option<&Form
     let mut previews = Vec::new();
     for request in &ready {
         let id = request["request_id"].as_str().unwrap_or("");
-        let shortlist = web.query(cx, "shortlist", json!({"request_id": id, "limit": SHORTLIST_PREVIEW})).await.ok();
+        // At the default limit, which the matcher keeps ready; the page shows the first few.
+        let shortlist = web.query(cx, "shortlist", json!({"request_id": id})).await.ok();
         previews.push(shortlist);
     }
     let fresh = FormState::from_values(agenda.iter().map(|id| ("request_ids".to_owned(), id.clone())).collect());
@@ -271,6 +272,7 @@ async fn agenda_form(web: &Web, cx: &Cx, context: &Context, failed: Option<&Form
                                 }
                                 @if let Some(preview) = preview {
                                     @let entries = preview["entries"].as_array().map(Vec::as_slice).unwrap_or_default();
+                                    @let entries = &entries[..entries.len().min(SHORTLIST_PREVIEW)];
                                     p.preview {
                                         @if entries.is_empty() { (lang.t(msg::SHORTLIST_EMPTY)) } @else {
                                             (lang.t(msg::AGENDA_TOP)) ": "
@@ -407,6 +409,8 @@ fn conclude_form(cx: &Cx, context: &Context, failed: Option<&FormState>) -> Mark
             (layout::error_summary(lang, form))
             form method="post" action={ "/roundtables/" (id) "/conclude" } novalidate {
                 (layout::form_keys(&cx.csrf, &form::new_event_id()))
+                // Concluded on the joint view as shown: a change since is a conflict.
+                input type="hidden" name="version" value=(roundtable["version"].as_u64().unwrap_or(0));
                 @for request_id in str_list(&roundtable["agenda"]) {
                     @let item = joint.iter().find(|item| item["request_id"] == request_id.as_str());
                     fieldset.utrecht-form-fieldset.outcome {
@@ -753,7 +757,8 @@ pub async fn conclude(
     }
     if form.errors.is_empty() {
         let data = json!({"roundtable_id": id, "outcomes": outcomes});
-        match web.submit(&cx, "tafel.roundtable.concluded", &id, data, None, form.value("event_id")).await {
+        let version = form.value("version").parse::<u64>().ok();
+        match web.submit(&cx, "tafel.roundtable.concluded", &id, data, version, form.value("event_id")).await {
             SubmitReply::Accepted { .. } => return see_other(&format!("/roundtables/{id}?done=concluded")),
             SubmitReply::Refused { error, .. } if error.code == ErrorCode::NotFound => {
                 return refused_page(&cx, &error);

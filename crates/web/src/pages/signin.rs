@@ -19,9 +19,12 @@ use crate::{Web, html, see_other};
 /// How long the language choice is remembered.
 const LANGUAGE_REMEMBERED_S: u64 = 365 * 24 * 60 * 60;
 
-/// Only a path of this site is gone back to (never `//elsewhere` or `https://...`).
+/// Only a path of this site is gone back to: `/` and then only the characters of
+/// Tafel's own paths and query strings, so never `//elsewhere`, `https://...`, nor
+/// `/<tab>/elsewhere` (browsers drop tabs and newlines from addresses).
 fn local_path(path: Option<String>) -> Option<String> {
-    path.filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'))
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-_.?=&%".contains(c);
+    path.filter(|path| path.starts_with('/') && !path.starts_with("//") && path.chars().all(allowed))
 }
 
 pub async fn page(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> Response {
@@ -184,7 +187,9 @@ mod tests {
     #[test]
     fn only_paths_of_this_site_are_gone_back_to() {
         assert_eq!(local_path(Some("/requests/x".into())).as_deref(), Some("/requests/x"));
-        for elsewhere in ["//evil.example", "https://evil.example", "/\\evil.example", ""] {
+        for elsewhere in
+            ["//evil.example", "https://evil.example", "/\\evil.example", "", "/\t/evil.example", "/\n/evil", "/ /evil"]
+        {
             assert_eq!(local_path(Some(elsewhere.into())), None, "{elsewhere}");
         }
     }
