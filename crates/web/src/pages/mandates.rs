@@ -11,7 +11,9 @@ use tafel_contract::reply::{ErrorCode, SubmitReply};
 use tafel_contract::vocab::{Certification, FinancierKind, Instrument, Role, Stage};
 
 use super::requests::error_title;
-use super::{check_csrf, done_of, not_found, options, refused_page, sdg_options, signed_in, str_list};
+use super::{
+    Outgoing, Sent, done_of, not_found, options, posted, refused_page, sdg_options, send, signed_in, str_list,
+};
 use crate::explain;
 use crate::form::{self, DataBuilder, refusal_on_form};
 use crate::i18n::{Lang, msg};
@@ -193,25 +195,18 @@ pub async fn new_form(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
 
 /// `POST /mandates/new`: `tafel.mandate.published`.
 pub async fn publish(State(web): State<Web>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Financier]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Financier], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let event_id = form.value("event_id").to_owned();
     let mandate_id = form::new_aggregate_id(form.value("financier.name"), &event_id);
     let (data, errors) = mandate_data(lang, &form, &mandate_id);
-    if errors.is_empty() {
-        match web.submit(&cx, "tafel.mandate.published", &mandate_id, data, Some(0), &event_id).await {
-            SubmitReply::Accepted { .. } => return see_other(&format!("/mandates/{mandate_id}?done=published")),
-            SubmitReply::Refused { error, .. } => refusal_on_form(lang, &mut form, &error, MANDATE_FIELDS),
-        }
-    } else {
-        form.errors = errors;
+    let event =
+        Outgoing { event_type: "tafel.mandate.published", subject: &mandate_id, data, expected_version: Some(0) };
+    if let Some(Sent::Accepted | Sent::NotFound) = send(&web, &cx, &mut form, errors, event, MANDATE_FIELDS).await {
+        return see_other(&format!("/mandates/{mandate_id}?done=published"));
     }
     let body = mandate_form(&cx, &form, "/mandates/new", &event_id, None, lang.t(msg::MANDATE_PUBLISH));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::MANDATE_NEW)), body))
@@ -257,26 +252,19 @@ pub async fn revise(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Financier]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Financier], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let version = form.value("version").parse::<u64>().ok();
     let (data, errors) = mandate_data(lang, &form, &id);
     let event_id = form.value("event_id").to_owned();
-    if errors.is_empty() {
-        match web.submit(&cx, "tafel.mandate.revised", &id, data, version, &event_id).await {
-            SubmitReply::Accepted { .. } => return see_other(&format!("/mandates/{id}?done=revised")),
-            SubmitReply::Refused { error, .. } if error.code == ErrorCode::NotFound => return not_found(&cx),
-            SubmitReply::Refused { error, .. } => refusal_on_form(lang, &mut form, &error, MANDATE_FIELDS),
-        }
-    } else {
-        form.errors = errors;
+    let event = Outgoing { event_type: "tafel.mandate.revised", subject: &id, data, expected_version: version };
+    match send(&web, &cx, &mut form, errors, event, MANDATE_FIELDS).await {
+        Some(Sent::Accepted) => return see_other(&format!("/mandates/{id}?done=revised")),
+        Some(Sent::NotFound) => return not_found(&cx),
+        None => {}
     }
     let body =
         mandate_form(&cx, &form, &format!("/mandates/{id}/revise"), &event_id, version, lang.t(msg::MANDATE_REVISE));
@@ -291,14 +279,10 @@ pub async fn close(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Financier]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Financier], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let reason = form.value("reason").trim();
     let reason = if reason.is_empty() { cx.lang.t(msg::MANDATE_CLOSE_NO_REASON) } else { reason };
     let data = json!({"mandate_id": id, "reason": reason});

@@ -132,6 +132,64 @@ pub async fn signed_in(web: &Web, headers: &HeaderMap, uri: &Uri, roles: &[Role]
     if roles.contains(&cx.role()) { Ok(cx) } else { Err(not_found(&cx)) }
 }
 
+/// The signed-in person, if their role is one of `roles`, with the form they sent, its
+/// CSRF token checked; otherwise the response to give.
+pub async fn posted(
+    web: &Web,
+    headers: &HeaderMap,
+    uri: &Uri,
+    roles: &[Role],
+    body: &[u8],
+) -> Result<(Cx, FormState), Response> {
+    let cx = signed_in(web, headers, uri, roles).await?;
+    let form = FormState::from_values(crate::form::parse(body));
+    check_csrf(&cx, &form)?;
+    Ok((cx, form))
+}
+
+/// A form's event, for [`send`].
+pub struct Outgoing<'a> {
+    pub event_type: &'a str,
+    pub subject: &'a str,
+    pub data: Value,
+    pub expected_version: Option<u64>,
+}
+
+/// What became of a form's event that reached the service.
+pub enum Sent {
+    Accepted,
+    /// Not found, or not the person's to see: the 404 page.
+    NotFound,
+}
+
+/// Sends a form's event, unless reading the form found `errors`. Those errors, or the
+/// service's refusal, go on the form beside their field (one of `fields`), for the page
+/// to show it again: then `None`.
+pub async fn send(
+    web: &Web,
+    cx: &Cx,
+    form: &mut FormState,
+    errors: Vec<layout::FieldError>,
+    event: Outgoing<'_>,
+    fields: &[&str],
+) -> Option<Sent> {
+    if !errors.is_empty() {
+        form.errors = errors;
+        return None;
+    }
+    let event_id = form.value("event_id").to_owned();
+    match web.submit(cx, event.event_type, event.subject, event.data, event.expected_version, &event_id).await {
+        tafel_contract::reply::SubmitReply::Accepted { .. } => Some(Sent::Accepted),
+        tafel_contract::reply::SubmitReply::Refused { error, .. } if error.code == ErrorCode::NotFound => {
+            Some(Sent::NotFound)
+        }
+        tafel_contract::reply::SubmitReply::Refused { error, .. } => {
+            crate::form::refusal_on_form(cx.lang, form, &error, fields);
+            None
+        }
+    }
+}
+
 /// The `done` notice a page shows after a form went through.
 pub fn done_of(uri: &Uri) -> Option<String> {
     uri.query()?.split('&').find_map(|pair| pair.strip_prefix("done=")).map(str::to_owned)

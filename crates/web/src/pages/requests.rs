@@ -16,7 +16,9 @@ use tafel_contract::AggregateId;
 use tafel_contract::reply::SubmitReply;
 use tafel_contract::vocab::{Certification, Instrument, Role, Stage};
 
-use super::{check_csrf, done_of, not_found, options, refused_page, sdg_options, signed_in, str_list};
+use super::{
+    Outgoing, Sent, done_of, not_found, options, posted, refused_page, sdg_options, send, signed_in, str_list,
+};
 use crate::form::{self, DataBuilder, refusal_on_form};
 use crate::i18n::{Lang, msg};
 use crate::layout::{self, Field, FormState};
@@ -201,25 +203,18 @@ pub async fn new_form(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
 
 /// `POST /requests/new`: `tafel.request.submitted`, with an id made from the title.
 pub async fn submit(State(web): State<Web>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Entrepreneur]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Entrepreneur], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let event_id = form.value("event_id").to_owned();
     let request_id = form::new_aggregate_id(form.value("title"), &event_id);
     let (data, errors) = request_data(lang, &form, &request_id);
-    if errors.is_empty() {
-        match web.submit(&cx, "tafel.request.submitted", &request_id, data, Some(0), &event_id).await {
-            SubmitReply::Accepted { .. } => return see_other(&format!("/requests/{request_id}?done=submitted")),
-            SubmitReply::Refused { error, .. } => refusal_on_form(lang, &mut form, &error, REQUEST_FIELDS),
-        }
-    } else {
-        form.errors = errors;
+    let event =
+        Outgoing { event_type: "tafel.request.submitted", subject: &request_id, data, expected_version: Some(0) };
+    if let Some(Sent::Accepted | Sent::NotFound) = send(&web, &cx, &mut form, errors, event, REQUEST_FIELDS).await {
+        return see_other(&format!("/requests/{request_id}?done=submitted"));
     }
     let body = request_form(&cx, &form, "/requests/new", &event_id, None, lang.t(msg::REQUEST_SUBMIT));
     html(StatusCode::BAD_REQUEST, layout::page(lang, Some(&cx), &error_title(lang, lang.t(msg::NAV_NEW_REQUEST)), body))
@@ -290,28 +285,19 @@ pub async fn revise(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Entrepreneur]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Entrepreneur], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let version = form.value("version").parse::<u64>().ok();
     let (data, errors) = request_data(lang, &form, &id);
     let event_id = form.value("event_id").to_owned();
-    if errors.is_empty() {
-        match web.submit(&cx, "tafel.request.revised", &id, data, version, &event_id).await {
-            SubmitReply::Accepted { .. } => return see_other(&format!("/requests/{id}?done=revised")),
-            SubmitReply::Refused { error, .. } if error.code == tafel_contract::reply::ErrorCode::NotFound => {
-                return not_found(&cx);
-            }
-            SubmitReply::Refused { error, .. } => refusal_on_form(lang, &mut form, &error, REQUEST_FIELDS),
-        }
-    } else {
-        form.errors = errors;
+    let event = Outgoing { event_type: "tafel.request.revised", subject: &id, data, expected_version: version };
+    match send(&web, &cx, &mut form, errors, event, REQUEST_FIELDS).await {
+        Some(Sent::Accepted) => return see_other(&format!("/requests/{id}?done=revised")),
+        Some(Sent::NotFound) => return not_found(&cx),
+        None => {}
     }
     let body =
         request_form(&cx, &form, &format!("/requests/{id}/revise"), &event_id, version, lang.t(msg::REQUEST_REVISE));
@@ -431,14 +417,10 @@ pub async fn coach(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Coach]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Coach], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let data = json!({"request_id": id, "coach": cx.actor.id.as_str(), "readiness": form.value("readiness"), "notes": form.value("notes").trim()});
     let event_id = form.value("event_id").to_owned();
@@ -467,14 +449,10 @@ pub async fn withdraw(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Entrepreneur]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Entrepreneur], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let reason = form.value("reason").trim();
     let reason = if reason.is_empty() { cx.lang.t(msg::WITHDRAW_NO_REASON) } else { reason };
     let data = json!({"request_id": id, "reason": reason});

@@ -16,7 +16,7 @@ use tafel_contract::reply::{ErrorCode, SubmitReply};
 use tafel_contract::vocab::Role;
 
 use super::requests::error_title;
-use super::{check_csrf, done_of, options, refused_page, signed_in, str_list};
+use super::{done_of, options, posted, refused_page, signed_in, str_list};
 use crate::form::{self, DataBuilder, refusal_on_form, refusal_sentence};
 use crate::i18n::{Lang, msg};
 use crate::layout::{self, Field, FormState};
@@ -119,14 +119,10 @@ pub async fn new_form(State(web): State<Web>, headers: HeaderMap, uri: Uri) -> R
 
 /// `POST /roundtables/new`: `tafel.roundtable.scheduled`.
 pub async fn schedule(State(web): State<Web>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Organiser]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Organiser], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let roundtable_id = form::new_aggregate_id(form.value("title"), form.value("event_id"));
     let mut data = DataBuilder::new(lang, &form);
@@ -584,14 +580,10 @@ pub async fn set_agenda(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Organiser]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Organiser], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let mut data = DataBuilder::new(cx.lang, &form);
     data.set("roundtable_id", json!(id)).many("request_ids");
     let data = data.build();
@@ -614,14 +606,10 @@ pub async fn assess(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Financier]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Financier], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let prefix = form.value("prefix").to_owned();
     // The fields without their prefix, as the event's data.
     let plain = FormState::from_values(
@@ -700,14 +688,10 @@ pub async fn recuse(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Financier]).await {
-        Ok(cx) => cx,
+    let (cx, form) = match posted(&web, &headers, &uri, &[Role::Financier], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let reason = form.value(form.value("reason_field")).trim().to_owned();
     let reason = if reason.is_empty() { cx.lang.t(msg::RECUSE_NO_REASON).to_owned() } else { reason };
     let data = json!({"roundtable_id": id, "request_id": form.value("request_id"), "mandate_id": form.value("mandate_id"), "reason": reason});
@@ -726,14 +710,10 @@ pub async fn conclude(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let cx = match signed_in(&web, &headers, &uri, &[Role::Organiser]).await {
-        Ok(cx) => cx,
+    let (cx, mut form) = match posted(&web, &headers, &uri, &[Role::Organiser], &body).await {
+        Ok(posted) => posted,
         Err(response) => return response,
     };
-    let mut form = FormState::from_values(form::parse(&body));
-    if let Err(refused) = check_csrf(&cx, &form) {
-        return refused;
-    }
     let lang = cx.lang;
     let mut outcomes = Vec::new();
     for request_id in
