@@ -160,7 +160,7 @@ impl Matcher {
     /// Folds in an event's data, committed at `sequence` on `date` (UTC).
     pub fn apply_data(&mut self, sequence: u64, date: Option<CalendarDate>, data: &EventData) -> Vec<AggregateId> {
         self.last_sequence = sequence;
-        let mut changed = Vec::new();
+        let mut touched_requests = Vec::new();
         if let Some(date) = date
             && self.today.is_none_or(|today| date > today)
         {
@@ -169,7 +169,7 @@ impl Matcher {
                 self.expiries.range(..date).flat_map(|(_, mandates)| mandates.iter().copied()).collect();
             self.expiries = self.expiries.split_off(&date);
             for mandate in expired {
-                self.mandate_changed(mandate, &mut changed);
+                self.mandate_changed(mandate, &mut touched_requests);
             }
         }
         match data {
@@ -190,12 +190,12 @@ impl Matcher {
                         index
                     }
                 };
-                self.request_revised(index, &mut changed);
+                self.request_revised(index, &mut touched_requests);
             }
             EventData::RequestWithdrawn(withdrawn) => {
                 if let Some(&index) = self.request_index.get(&withdrawn.request_id) {
                     self.requests[index as usize].open = false;
-                    self.request_revised(index, &mut changed);
+                    self.request_revised(index, &mut touched_requests);
                 }
             }
             EventData::MandatePublished(terms) | EventData::MandateRevised(terms) => {
@@ -223,7 +223,7 @@ impl Matcher {
                 {
                     self.expiries.entry(until).or_default().push(index);
                 }
-                self.mandate_changed(index, &mut changed);
+                self.mandate_changed(index, &mut touched_requests);
             }
             EventData::MandateClosed(closed) => {
                 if let Some(&index) = self.mandate_index.get(&closed.mandate_id) {
@@ -231,7 +231,7 @@ impl Matcher {
                     mandate.closed = true;
                     mandate.revision += 1;
                     self.hot[index as usize] = mandate.hot();
-                    self.mandate_changed(index, &mut changed);
+                    self.mandate_changed(index, &mut touched_requests);
                 }
             }
             EventData::RoundtableConcluded(concluded) => {
@@ -248,7 +248,7 @@ impl Matcher {
                     }
                 }
                 for index in touched {
-                    self.mandate_changed(index, &mut changed);
+                    self.mandate_changed(index, &mut touched_requests);
                 }
             }
             EventData::RequestCoached(_)
@@ -257,36 +257,46 @@ impl Matcher {
             | EventData::RoundtableAssessed(_)
             | EventData::RoundtableRecused(_) => {}
         }
-        changed.sort();
-        changed.dedup();
-        changed
+        self.republish(touched_requests)
     }
 
     /// Recomputes a shortlist after its mandates changed; what it shows can only have
     /// changed if the compact form did (it carries each mandate's revision).
-    fn request_changed(&mut self, request: u32, changed: &mut Vec<AggregateId>) {
+    fn request_changed(&mut self, request: u32, touched: &mut Vec<u32>) {
         let fresh = self.compute(request, DEFAULT_LIMIT);
         if fresh != self.live[request as usize] {
             self.live[request as usize] = fresh;
-            self.republish(request as usize, changed);
+            touched.push(request);
         }
     }
 
     /// Recomputes a shortlist after its request changed: the texts shown may change
     /// with the request even when the compact form does not.
-    fn request_revised(&mut self, request: u32, changed: &mut Vec<AggregateId>) {
+    fn request_revised(&mut self, request: u32, touched: &mut Vec<u32>) {
         self.live[request as usize] = self.compute(request, DEFAULT_LIMIT);
-        self.republish(request as usize, changed);
+        touched.push(request);
     }
 
-    /// Reports the request's shortlist as changed if what it shows differs from what was
-    /// last reported (a mandate's new revision may change nothing a client sees).
-    fn republish(&mut self, request: usize, changed: &mut Vec<AggregateId>) {
-        let fingerprint = self.fingerprint(request as u32, &self.live[request]);
-        if fingerprint != self.published[request] {
-            self.published[request] = fingerprint;
-            changed.push(self.requests[request].request_id.clone());
+    /// Of the requests whose live shortlist the event touched, returns those whose
+    /// shortlist now shows something other than what was last reported (a mandate's new
+    /// revision may change nothing a client sees). Compared once the whole event is in,
+    /// not at each step: one event may touch a shortlist more than once (the expiries a
+    /// new date brings, then the event itself), and a step between can undo itself (a
+    /// mandate expires, then is revised back into the same place), so reporting at each
+    /// step would report a change no client can see.
+    fn republish(&mut self, mut touched: Vec<u32>) -> Vec<AggregateId> {
+        touched.sort_unstable();
+        touched.dedup();
+        let mut changed = Vec::new();
+        for request in touched {
+            let fingerprint = self.fingerprint(request, &self.live[request as usize]);
+            if fingerprint != self.published[request as usize] {
+                self.published[request as usize] = fingerprint;
+                changed.push(self.requests[request as usize].request_id.clone());
+            }
         }
+        changed.sort();
+        changed
     }
 
     fn fingerprint(&self, request: u32, compact: &Compact) -> u64 {
@@ -298,7 +308,7 @@ impl Matcher {
     }
 
     /// One pass over the requests, judging only the pair with `mandate`.
-    fn mandate_changed(&mut self, mandate: u32, changed: &mut Vec<AggregateId>) {
+    fn mandate_changed(&mut self, mandate: u32, touched: &mut Vec<u32>) {
         enum Action {
             Recompute,
             Enter(Entry),
@@ -338,7 +348,7 @@ impl Matcher {
         }
         for (request, action) in actions {
             match action {
-                Action::Recompute => self.request_changed(request as u32, changed),
+                Action::Recompute => self.request_changed(request as u32, touched),
                 Action::Enter(entry) => {
                     if self.insert_ranked(
                         request,
@@ -348,7 +358,7 @@ impl Matcher {
                         entry,
                         DEFAULT_LIMIT,
                     ) {
-                        self.republish(request, changed);
+                        touched.push(request as u32);
                     }
                 }
                 Action::Near(near) => {
@@ -360,7 +370,7 @@ impl Matcher {
                         near,
                         MAX_NEAR_MISSES,
                     ) {
-                        self.republish(request, changed);
+                        touched.push(request as u32);
                     }
                 }
             }
