@@ -347,6 +347,8 @@ fn joint_matrix(lang: Lang, context: &Context) -> Markup {
                                                 span class={ "badge badge--" (interest) } { (lang.label("interest", interest)) }
                                                 @if let Some(amount) = assessment["amount_eur"].as_u64() { br; (lang.eur(amount)) }
                                                 @if let Some(scores) = scores_text(lang, &assessment["scores"]) { br; span.muted { (scores) } }
+                                            } @else if context.roundtable["status"] == "concluded" {
+                                                span.muted { (lang.t(msg::JOINT_NONE)) }
                                             } @else {
                                                 span.muted { (lang.t(msg::JOINT_NOT_YET)) }
                                             }
