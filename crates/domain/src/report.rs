@@ -56,149 +56,199 @@ struct TableTrack {
     assessed_with: BTreeSet<AggregateId>,
 }
 
-/// Folds the events (in log order) into the report for `year` (all time when `None`).
+/// Folds the events (in log order) into the report for `year` (all time when `None`):
+/// the whole log read for one answer. [`Reports`] keeps every year's figures current
+/// instead; this fold is the reference it is tested against, and the baseline of
+/// `tafel bench scale`.
 pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Option<i32>) -> Result<Report, String> {
-    let in_year = |date: CalendarDate| year.is_none_or(|year| date.date().year() == year);
-    let mut out = Report { year, ..Report::default() };
-    let mut submitted = BTreeSet::new();
-    let mut coached = BTreeSet::new();
-    let mut ready = BTreeSet::new();
-    let mut withdrawn = BTreeSet::new();
-    let mut committed = BTreeSet::new();
-    let mut mandate_touched_in_year = BTreeSet::new();
-    let mut mandate_closed_on: HashMap<AggregateId, CalendarDate> = HashMap::new();
-    let mut mandate_owner: HashMap<AggregateId, PrincipalId> = HashMap::new();
-    let mut requests: HashMap<AggregateId, RequestTrack> = HashMap::new();
-    let mut tables: HashMap<AggregateId, TableTrack> = HashMap::new();
-    let mut entrepreneurs = BTreeSet::new();
-    let mut financiers = BTreeSet::new();
-    let mut to_ready = Vec::new();
-    let mut to_commitment = Vec::new();
-
+    let mut reports = Reports::default();
     for event in events {
+        reports.apply(event)?;
+    }
+    Ok(reports.report(year))
+}
+
+/// One period's figures as they accumulate: a year, or all time.
+#[derive(Default)]
+struct Period {
+    submitted: BTreeSet<AggregateId>,
+    coached: BTreeSet<AggregateId>,
+    ready: BTreeSet<AggregateId>,
+    withdrawn: BTreeSet<AggregateId>,
+    committed: BTreeSet<AggregateId>,
+    /// Mandates published or revised in the period.
+    mandates_touched: BTreeSet<AggregateId>,
+    roundtables_held: usize,
+    entrepreneurs: BTreeSet<PrincipalId>,
+    financiers: BTreeSet<PrincipalId>,
+    committed_eur: u64,
+    committed_eur_by_instrument: BTreeMap<String, u64>,
+    committed_eur_by_sdg: BTreeMap<u8, u64>,
+    to_ready: Vec<i64>,
+    to_commitment: Vec<i64>,
+}
+
+/// The report of every year and of all time, kept current event by event, so that the
+/// `report` query reads figures instead of the log: its work grows with the year's
+/// aggregates, never with the log's length.
+#[derive(Default)]
+pub struct Reports {
+    requests: HashMap<AggregateId, RequestTrack>,
+    tables: HashMap<AggregateId, TableTrack>,
+    mandate_owner: HashMap<AggregateId, PrincipalId>,
+    mandate_closed_on: HashMap<AggregateId, CalendarDate>,
+    /// By year; `None` is all time. Every event counts in its year and in all time.
+    periods: BTreeMap<Option<i32>, Period>,
+}
+
+impl Reports {
+    /// Applies the next stored event (in log order).
+    pub fn apply(&mut self, event: &StoredEvent) -> Result<(), String> {
         let envelope = &event.envelope;
         let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
             .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        self.apply_data(event, &data)
+    }
+
+    /// [`Reports::apply`] with the data already parsed.
+    pub fn apply_data(&mut self, event: &StoredEvent, data: &EventData) -> Result<(), String> {
         let date = event
             .meta
             .recordedat
             .get(..10)
             .and_then(|text| CalendarDate::parse(text).ok())
             .ok_or_else(|| format!("event {} has no readable recordedat", event.meta.sequence))?;
-        let this_year = in_year(date);
-        match &data {
+        let year = date.date().year();
+        // The event's year and all time, each updated alike.
+        let mut in_periods = |update: &mut dyn FnMut(&mut Period)| {
+            for key in [Some(year), None] {
+                update(self.periods.entry(key).or_default());
+            }
+        };
+        match data {
             EventData::RequestSubmitted(details) | EventData::RequestRevised(details) => {
-                let track = requests.entry(details.request_id.clone()).or_default();
+                let track = self.requests.entry(details.request_id.clone()).or_default();
                 track.themes = details.impact_themes.iter().map(|sdg| sdg.number()).collect();
                 if matches!(data, EventData::RequestSubmitted(_)) {
                     track.owner = Some(event.meta.principal.clone());
                     track.submitted_on = Some(date);
-                    if this_year {
-                        submitted.insert(details.request_id.clone());
-                    }
+                    in_periods(&mut |period| {
+                        period.submitted.insert(details.request_id.clone());
+                    });
                 }
             }
             EventData::RequestCoached(coaching) => {
-                if this_year {
-                    coached.insert(coaching.request_id.clone());
-                }
+                in_periods(&mut |period| {
+                    period.coached.insert(coaching.request_id.clone());
+                });
                 if coaching.readiness == Readiness::Ready {
-                    let track = requests.entry(coaching.request_id.clone()).or_default();
-                    if track.first_ready_on.is_none() {
+                    let track = self.requests.entry(coaching.request_id.clone()).or_default();
+                    let first_ready = track.first_ready_on.is_none();
+                    if first_ready {
                         track.first_ready_on = Some(date);
-                        if this_year && let Some(start) = track.submitted_on {
-                            to_ready.push(days_between(start, date));
-                        }
                     }
                     track.last_ready_on = Some(date);
-                    if this_year {
-                        ready.insert(coaching.request_id.clone());
-                    }
+                    let to_ready =
+                        if first_ready { track.submitted_on.map(|start| days_between(start, date)) } else { None };
+                    in_periods(&mut |period| {
+                        period.ready.insert(coaching.request_id.clone());
+                        period.to_ready.extend(to_ready);
+                    });
                 }
             }
-            EventData::RequestWithdrawn(gone) => {
-                if this_year {
-                    withdrawn.insert(gone.request_id.clone());
-                }
-            }
+            EventData::RequestWithdrawn(gone) => in_periods(&mut |period| {
+                period.withdrawn.insert(gone.request_id.clone());
+            }),
             EventData::MandatePublished(terms) | EventData::MandateRevised(terms) => {
                 if matches!(data, EventData::MandatePublished(_)) {
-                    mandate_owner.insert(terms.mandate_id.clone(), event.meta.principal.clone());
+                    self.mandate_owner.insert(terms.mandate_id.clone(), event.meta.principal.clone());
                 }
-                if this_year {
-                    mandate_touched_in_year.insert(terms.mandate_id.clone());
-                }
+                in_periods(&mut |period| {
+                    period.mandates_touched.insert(terms.mandate_id.clone());
+                });
             }
             EventData::MandateClosed(closed) => {
-                mandate_closed_on.entry(closed.mandate_id.clone()).or_insert(date);
+                self.mandate_closed_on.entry(closed.mandate_id.clone()).or_insert(date);
             }
             EventData::RoundtableScheduled(_) | EventData::RoundtableRecused(_) => {}
             EventData::RoundtableAgendaSet(agenda) => {
-                tables.entry(agenda.roundtable_id.clone()).or_default().agenda = agenda.request_ids.clone();
+                self.tables.entry(agenda.roundtable_id.clone()).or_default().agenda = agenda.request_ids.clone();
             }
             EventData::RoundtableAssessed(assessed) => {
-                tables
+                self.tables
                     .entry(assessed.roundtable_id.clone())
                     .or_default()
                     .assessed_with
                     .insert(assessed.mandate_id.clone());
             }
             EventData::RoundtableConcluded(concluded) => {
-                if !this_year {
-                    continue;
-                }
-                out.roundtables_held += 1;
-                let table = tables.remove(&concluded.roundtable_id).unwrap_or_default();
-                for request_id in &table.agenda {
-                    if let Some(owner) = requests.get(request_id).and_then(|track| track.owner.clone()) {
-                        entrepreneurs.insert(owner);
-                    }
-                }
-                for mandate_id in &table.assessed_with {
-                    if let Some(owner) = mandate_owner.get(mandate_id) {
-                        financiers.insert(owner.clone());
-                    }
-                }
-                for outcome in &concluded.outcomes {
-                    let track = requests.get(&outcome.request_id);
-                    if !outcome.commitments.is_empty()
-                        && let Some(since) = track.and_then(|t| t.last_ready_on)
-                    {
-                        to_commitment.push(days_between(since, date));
-                    }
-                    if !outcome.commitments.is_empty() {
-                        committed.insert(outcome.request_id.clone());
-                    }
-                    for commitment in &outcome.commitments {
-                        out.committed_eur += commitment.amount_eur;
-                        *out.committed_eur_by_instrument.entry(commitment.instrument.to_string()).or_default() +=
-                            commitment.amount_eur;
-                        for sdg in track.map(|t| t.themes.as_slice()).unwrap_or_default() {
-                            *out.committed_eur_by_sdg.entry(*sdg).or_default() += commitment.amount_eur;
+                let table = self.tables.remove(&concluded.roundtable_id).unwrap_or_default();
+                let entrepreneurs: Vec<PrincipalId> =
+                    table.agenda.iter().filter_map(|request| self.requests.get(request)?.owner.clone()).collect();
+                let financiers: Vec<PrincipalId> =
+                    table.assessed_with.iter().filter_map(|mandate| self.mandate_owner.get(mandate).cloned()).collect();
+                let requests = &self.requests;
+                for key in [Some(year), None] {
+                    let period = self.periods.entry(key).or_default();
+                    period.roundtables_held += 1;
+                    period.entrepreneurs.extend(entrepreneurs.iter().cloned());
+                    period.financiers.extend(financiers.iter().cloned());
+                    for outcome in &concluded.outcomes {
+                        let track = requests.get(&outcome.request_id);
+                        if !outcome.commitments.is_empty() {
+                            period.committed.insert(outcome.request_id.clone());
+                            if let Some(since) = track.and_then(|t| t.last_ready_on) {
+                                period.to_commitment.push(days_between(since, date));
+                            }
+                        }
+                        for commitment in &outcome.commitments {
+                            period.committed_eur += commitment.amount_eur;
+                            *period
+                                .committed_eur_by_instrument
+                                .entry(commitment.instrument.to_string())
+                                .or_default() += commitment.amount_eur;
+                            for sdg in track.map(|t| t.themes.as_slice()).unwrap_or_default() {
+                                *period.committed_eur_by_sdg.entry(*sdg).or_default() += commitment.amount_eur;
+                            }
                         }
                     }
                 }
             }
         }
+        Ok(())
     }
-    out.requests_submitted = submitted.len();
-    out.requests_coached = coached.len();
-    out.requests_ready = ready.len();
-    out.requests_withdrawn = withdrawn.len();
-    out.requests_committed = committed.len();
-    out.mandates_active = mandate_touched_in_year
-        .iter()
-        .filter(|mandate| match (mandate_closed_on.get(*mandate), year) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(closed), Some(year)) => closed.date().year() > year,
-        })
-        .count();
-    out.entrepreneurs_participating = entrepreneurs.len();
-    out.financiers_participating = financiers.len();
-    out.median_days_submitted_to_ready = median(&mut to_ready);
-    out.median_days_ready_to_commitment = median(&mut to_commitment);
-    Ok(out)
+
+    /// The report of `year` (all time when `None`) as the log stands.
+    pub fn report(&self, year: Option<i32>) -> Report {
+        let empty = Period::default();
+        let period = self.periods.get(&year).unwrap_or(&empty);
+        let mandates_active = period
+            .mandates_touched
+            .iter()
+            .filter(|mandate| match (self.mandate_closed_on.get(*mandate), year) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(closed), Some(year)) => closed.date().year() > year,
+            })
+            .count();
+        Report {
+            year,
+            requests_submitted: period.submitted.len(),
+            requests_coached: period.coached.len(),
+            requests_ready: period.ready.len(),
+            requests_withdrawn: period.withdrawn.len(),
+            requests_committed: period.committed.len(),
+            mandates_active,
+            roundtables_held: period.roundtables_held,
+            entrepreneurs_participating: period.entrepreneurs.len(),
+            financiers_participating: period.financiers.len(),
+            committed_eur: period.committed_eur,
+            committed_eur_by_instrument: period.committed_eur_by_instrument.clone(),
+            committed_eur_by_sdg: period.committed_eur_by_sdg.clone(),
+            median_days_submitted_to_ready: median(&mut period.to_ready.clone()),
+            median_days_ready_to_commitment: median(&mut period.to_commitment.clone()),
+        }
+    }
 }
 
 fn days_between(from: CalendarDate, to: CalendarDate) -> i64 {

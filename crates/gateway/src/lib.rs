@@ -7,7 +7,8 @@
 //! - [`projection`]: keeps the views current from the log; [`fanout`]: publishes every
 //!   durable event on NATS in log order.
 //! - [`principals`]: who may act, and the principals file.
-//! - [`serve`]: `tafel serve`, wiring it all; [`bench`]: `tafel bench`.
+//! - [`serve`]: `tafel serve`, wiring it all; [`bench`]: `tafel bench`; [`scale`]:
+//!   `tafel bench scale`.
 
 pub mod api;
 pub mod bench;
@@ -16,5 +17,6 @@ pub mod fanout;
 pub mod http;
 pub mod nats;
 pub mod openapi;
+pub mod scale;
 pub mod serve;
 pub mod telemetry;

@@ -131,6 +131,16 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// How costs grow with the log: a generated programme of N events, then restart,
+    /// past shortlists, the report, memory and disk, each beside its baseline.
+    Scale {
+        /// Events to generate (about; whole round tables are written).
+        #[arg(long, default_value_t = 20_000)]
+        events: u64,
+        /// Scratch directory (removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Durable appends per second vs raw sled inserts with a flush per batch.
     Store {
         /// Seconds each case runs, on each side.
@@ -324,6 +334,57 @@ fn main() -> ExitCode {
                     row.http.per_second / row.nats.per_second
                 );
             }
+            ExitCode::SUCCESS
+        }
+        Command::Bench { which: BenchCommand::Scale { events, dir } } => {
+            let dir = dir.unwrap_or_else(tafel_gateway::scale::scratch_dir);
+            let figures = tafel_gateway::scale::run_scale_bench(&dir, events);
+            let _ = std::fs::remove_dir_all(&dir);
+            let f = match figures {
+                Ok(figures) => figures,
+                Err(error) => return fail(&error),
+            };
+            let ms = |seconds: f64| seconds * 1000.0;
+            println!(
+                "scale: {} events ({} requests), written in {:.1} s ({:.0} events/s through the store)",
+                f.events,
+                f.requests,
+                f.write_seconds,
+                f.events as f64 / f.write_seconds
+            );
+            println!(
+                "  restart to ready (open, replay every view, hushed): {:.0} ms vs the matcher's replay reporting every change: {:.0} ms ({:.2}x); no snapshots yet",
+                ms(f.restart_seconds),
+                ms(f.restart_reporting_seconds),
+                f.restart_reporting_seconds / f.restart_seconds.max(1e-9)
+            );
+            for (share, seconds, baseline) in &f.as_of {
+                println!(
+                    "  shortlist as_of {share:>2} % of the log: {:.1} ms vs a reporting replay {:.1} ms ({:.2}x); the shortlist now: {:.2} ms",
+                    ms(*seconds),
+                    ms(*baseline),
+                    baseline / seconds.max(1e-9),
+                    ms(f.shortlist_now_seconds)
+                );
+            }
+            println!(
+                "  report, all years: {:.3} ms from the projection vs {:.1} ms folding the log: {:.0}x faster",
+                ms(f.report_seconds),
+                ms(f.report_fold_seconds),
+                f.report_fold_seconds / f.report_seconds.max(1e-9)
+            );
+            if let Some(rss) = f.rss_bytes {
+                println!(
+                    "  resident memory after the restart: {:.1} MiB ({:.0} bytes per event)",
+                    rss as f64 / 1048576.0,
+                    rss as f64 / f.events as f64
+                );
+            }
+            println!(
+                "  on disk: {:.1} MiB ({:.0} bytes per event)",
+                f.disk_bytes as f64 / 1048576.0,
+                f.disk_bytes as f64 / f.events as f64
+            );
             ExitCode::SUCCESS
         }
         Command::Bench { which: BenchCommand::Store { seconds, dir } } => {

@@ -11,7 +11,7 @@
 //! enters is inserted in place, and only a shortlist that loses or demotes the mandate,
 //! or whose consortia may change, is recomputed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tafel_contract::data::EventData;
 use tafel_contract::shortlist::{Consortium, ConsortiumPart, Fit, NearMiss, Shortlist, ShortlistEntry};
@@ -107,6 +107,9 @@ pub struct Matcher {
     expiries: BTreeMap<CalendarDate, Vec<u32>>,
     today: Option<CalendarDate>,
     last_sequence: u64,
+    /// While hushed, the requests whose shortlists were touched, not yet compared with
+    /// what was last reported (see [`Matcher::hush`]).
+    hushed: Option<HashSet<u32>>,
 }
 
 /// Ranks eligible pairs: score descending, then mandate (or request) id ascending.
@@ -128,6 +131,23 @@ impl Matcher {
             expiries: BTreeMap::new(),
             today: None,
             last_sequence: 0,
+            hushed: None,
+        }
+    }
+
+    /// Stops reporting which shortlists changed, and working it out, until
+    /// [`Matcher::speak`]: a replay nobody waits on (a restart, a past shortlist) needs
+    /// only where it ends, and comparing every touched shortlist with what was last
+    /// reported is most of a replay's cost.
+    pub fn hush(&mut self) {
+        self.hushed.get_or_insert_with(HashSet::new);
+    }
+
+    /// Reports changes again from the next event on; what the shortlists show now counts
+    /// as reported (as after an unhushed replay of the same events).
+    pub fn speak(&mut self) {
+        if let Some(touched) = self.hushed.take() {
+            self.republish(touched.into_iter().collect());
         }
     }
 
@@ -257,7 +277,13 @@ impl Matcher {
             | EventData::RoundtableAssessed(_)
             | EventData::RoundtableRecused(_) => {}
         }
-        self.republish(touched_requests)
+        match &mut self.hushed {
+            Some(hushed) => {
+                hushed.extend(touched_requests);
+                Vec::new()
+            }
+            None => self.republish(touched_requests),
+        }
     }
 
     /// Recomputes a shortlist after its mandates changed; what it shows can only have

@@ -375,6 +375,50 @@ proptest! {
 /// Found by the property: the event that moves the date past a mandate's `valid_until`
 /// revises that mandate to no end date, so it expires and comes back as the same near
 /// miss within one event. Nothing shown changed, so nothing may be reported.
+/// A matcher hushed for the first `quiet` events and then speaking reports, from then
+/// on, exactly what one that spoke all along reports, and shows the same shortlists.
+fn hushed_then_speaking(ops: &[Op], quiet: usize) -> Result<(), TestCaseError> {
+    let events = events(ops);
+    let mut speaking = Matcher::new(ScoringTable::default());
+    let mut hushed = Matcher::new(ScoringTable::default());
+    hushed.hush();
+    if quiet == 0 {
+        hushed.speak();
+    }
+    for (index, (day, event)) in events.iter().enumerate() {
+        let sequence = index as u64 + 1;
+        let reported = speaking.apply_data(sequence, Some(*day), event);
+        let heard = hushed.apply_data(sequence, Some(*day), event);
+        if index < quiet {
+            prop_assert!(heard.is_empty(), "a hushed matcher reports nothing");
+        } else {
+            prop_assert_eq!(heard, reported, "event {} reports the same", sequence);
+        }
+        if index + 1 == quiet {
+            hushed.speak();
+        }
+    }
+    for request in ops.iter().filter_map(|op| match op {
+        Op::Request { slot, .. } => Some(id(format!("r{slot}"))),
+        _ => None,
+    }) {
+        prop_assert_eq!(hushed.shortlist(&request, DEFAULT_LIMIT), speaking.shortlist(&request, DEFAULT_LIMIT));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_hushed_replay_then_speaking_reports_as_one_that_never_hushed(
+        ops in prop::collection::vec(op(), 1..60),
+        quiet in 0usize..60,
+    ) {
+        hushed_then_speaking(&ops, quiet)?;
+    }
+}
+
 #[test]
 fn expiry_and_revision_in_one_event_that_change_nothing_shown_report_nothing() {
     let ops = [

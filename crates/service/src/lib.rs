@@ -6,7 +6,7 @@
 //! - [`Service::submit`]: the contract's checks in order, the decision on the views,
 //!   and the append with the decision's consistency boundary.
 //! - [`Service::query`]: every query of contract section 6, each reply bounded in bytes
-//!   by the transport's limit; the expensive ones (a past shortlist, the report, a page
+//!   by the transport's limit; the expensive ones (a past shortlist, a page
 //!   of the log) run off the async runtime, a bounded number at a time and a bounded
 //!   share per principal.
 //! - [`projection`]: keeps the views current from the log and feeds live shortlists;
@@ -53,7 +53,7 @@ pub const MAX_EVENTS_PAGE: usize = 1000;
 /// How long a request waits for the views to catch up with the log before answering
 /// `unavailable`.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Expensive queries (a past shortlist, frozen shortlists, the report, a page of the
+/// Expensive queries (a past shortlist, frozen shortlists, a page of the
 /// log) running at once, on blocking threads; more wait their turn. Two cores: leave
 /// room for the writer and the submits.
 pub const MAX_EXPENSIVE_AT_ONCE: usize = 2;

@@ -15,6 +15,7 @@ use tafel_contract::AggregateId;
 use tafel_contract::data::EventData;
 use tafel_contract::shortlist::Shortlist;
 use tafel_domain::World;
+use tafel_domain::report::Reports;
 use tafel_matcher::{DEFAULT_LIMIT, Matcher};
 use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::{Notify, watch};
@@ -27,11 +28,13 @@ use crate::stored::stored_event;
 pub struct Views {
     pub world: World,
     pub matcher: Matcher,
+    /// Every year's report, kept current.
+    pub reports: Reports,
 }
 
 impl Views {
     pub fn new(matcher: Matcher) -> Self {
-        Self { world: World::default(), matcher }
+        Self { world: World::default(), matcher, reports: Reports::default() }
     }
 
     pub fn last_sequence(&self) -> u64 {
@@ -197,6 +200,13 @@ async fn follow(
     health: &Health,
 ) {
     let from = views.read().map(|v| v.last_sequence() + 1).unwrap_or(1);
+    // What was there at start-up is replayed without working out which shortlists
+    // changed on the way (nobody was told, nobody waits); from its end on, it is.
+    if from <= publish_after
+        && let Ok(mut views) = views.write()
+    {
+        views.matcher.hush();
+    }
     let mut subscription = log.subscribe(from);
     loop {
         let record = match subscription.next().await {
@@ -214,11 +224,15 @@ async fn follow(
                 .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
             let overdrafts = views.world.overdrafts().len();
+            views.reports.apply_data(&event, &data)?;
             views.world.apply_data(&event, data.clone())?;
             for overdraft in &views.world.overdrafts()[overdrafts..] {
                 error!(%overdraft, "the log holds a commitment over a mandate's budget (written before contract 1.1)");
             }
             let changed = views.matcher.apply_parsed(&event, &data);
+            if event.meta.sequence == publish_after {
+                views.matcher.speak();
+            }
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
             // Replaying what was there at start-up changes nothing anyone has not seen.
             if event.meta.sequence > publish_after {
