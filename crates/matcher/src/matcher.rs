@@ -259,7 +259,15 @@ impl Matcher {
                 for commitment in concluded.outcomes.iter().flat_map(|outcome| &outcome.commitments) {
                     if let Some(&index) = self.mandate_index.get(&commitment.mandate_id) {
                         let mandate = &mut self.mandates[index as usize];
+                        let cap_before = mandate.cap_eur();
                         mandate.committed_eur += commitment.amount_eur;
+                        // A commitment changes what matching sees only through the cap
+                        // (what is left of a budget, under the ticket maximum): a mandate
+                        // without a budget, or with more left than its largest ticket,
+                        // shows every shortlist the same, and no pair need be judged again.
+                        if mandate.cap_eur() == cap_before {
+                            continue;
+                        }
                         mandate.revision += 1;
                         self.hot[index as usize] = mandate.hot();
                         if !touched.contains(&index) {
