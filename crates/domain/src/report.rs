@@ -57,9 +57,10 @@ struct TableTrack {
 }
 
 /// Folds the events (in log order) into the report for `year` (all time when `None`):
-/// the whole log read for one answer. [`Reports`] keeps every year's figures current
-/// instead; this fold is the reference it is tested against, and the baseline of
-/// `tafel bench scale`.
+/// the whole log read for one answer, as `tafel report` does on a stopped Tafel's log
+/// and as the baseline of `tafel bench scale`. The service reads [`Reports`] kept
+/// current instead; `tests/report_reference.rs` holds `Reports` to the one-shot fold it
+/// replaced, over random logs spanning several years.
 pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Option<i32>) -> Result<Report, String> {
     let mut reports = Reports::default();
     for event in events {

@@ -21,6 +21,8 @@ use tafel_store::{AppendBatch, AppendCondition, EventLog, ExpectedVersion, NewEv
 
 /// Mandates in the generated programme, published first.
 const MANDATES: usize = 200;
+/// The budget of the mandates that have one: spent after a few dozen commitments.
+const BUDGET_EUR: u64 = 5_000_000;
 /// Requests between two round tables; the last [`AGENDA`] of them go on its agenda.
 const REQUESTS_PER_TABLE: usize = 20;
 const AGENDA: usize = 5;
@@ -39,8 +41,10 @@ pub struct ScaleFigures {
     pub write_seconds: f64,
     /// Restart: the log opened and every view replayed until ready.
     pub restart_seconds: f64,
-    /// Baseline: the matcher's replay as it was, reporting changes at every event.
-    pub restart_reporting_seconds: f64,
+    /// Every view replayed from the log with the matcher hushed (as restarts do now),
+    /// and the baseline: the same replay reporting each event's changes (as before).
+    pub replay_hushed_seconds: f64,
+    pub replay_reporting_seconds: f64,
     /// `(share of the log, seconds for one shortlist as_of there, seconds for the
     /// baseline replay to there)`.
     pub as_of: Vec<(u8, f64, f64)>,
@@ -48,7 +52,10 @@ pub struct ScaleFigures {
     pub shortlist_now_seconds: f64,
     pub report_seconds: f64,
     pub report_fold_seconds: f64,
-    pub rss_bytes: Option<u64>,
+    /// The bench process's resident memory before and after the restart (before: the
+    /// generator's, some of it freed but kept by the allocator).
+    pub rss_before: Option<u64>,
+    pub rss_after: Option<u64>,
     pub disk_bytes: u64,
 }
 
@@ -63,6 +70,7 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
     let log = SledLog::open(&path, OpenOptions::default()).map_err(std::io::Error::other)?;
     let started = Instant::now();
     let (written, requests, request_at) = write_programme(&log, events).await?;
+    let rss_before = resident_bytes();
     let write_seconds = started.elapsed().as_secs_f64();
     log.shutdown().await;
     drop(log);
@@ -74,12 +82,14 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
         .await
         .map_err(std::io::Error::other)?;
     let restart_seconds = started.elapsed().as_secs_f64();
-    let rss_bytes = resident_bytes();
-    // The baseline: the same replay as restarts did it before, working out at every
-    // event which shortlists changed.
-    let started = Instant::now();
-    replay_reporting(&log, written)?;
-    let restart_reporting_seconds = started.elapsed().as_secs_f64();
+    let rss_after = resident_bytes();
+    // The replay's own cost, hushed as restarts replay now and reporting every
+    // event's changes as they did before: the same views, the same log, in turns.
+    let (mut replay_hushed_seconds, mut replay_reporting_seconds) = (f64::MAX, f64::MAX);
+    for _ in 0..2 {
+        replay_hushed_seconds = replay_hushed_seconds.min(replay_views(&log, written, true)?);
+        replay_reporting_seconds = replay_reporting_seconds.min(replay_views(&log, written, false)?);
+    }
 
     let ask = |name: &'static str, body: Value| {
         let service = service.clone();
@@ -101,10 +111,10 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
         let Some(request) = request else { continue };
         let seconds = ask("shortlist", json!({"request_id": request, "as_of": position})).await?;
         let started = Instant::now();
-        replay_reporting(&log, position)?;
+        replay_matcher(&log, position, false)?;
         as_of.push((share, seconds, started.elapsed().as_secs_f64()));
     }
-    let newest = request_at.last().map(|(_, id)| id.clone()).unwrap_or_default();
+    let newest = request_at.last().map(|(_, id)| id.clone()).ok_or_else(|| std::io::Error::other("no request"))?;
     let shortlist_now_seconds = ask("shortlist", json!({"request_id": newest})).await?;
     let report_seconds = ask("report", json!({})).await?;
     let started = Instant::now();
@@ -118,12 +128,14 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
         requests,
         write_seconds,
         restart_seconds,
-        restart_reporting_seconds,
+        replay_hushed_seconds,
+        replay_reporting_seconds,
         as_of,
         shortlist_now_seconds,
         report_seconds,
         report_fold_seconds,
-        rss_bytes,
+        rss_before,
+        rss_after,
         disk_bytes: disk_bytes(&path),
     })
 }
@@ -139,12 +151,37 @@ fn organiser() -> std::io::Result<Principals> {
     Principals::from_file(&file).map_err(std::io::Error::other)
 }
 
-/// Replays the log up to `position` into a matcher that works out, at every event,
-/// which shortlists changed (as every replay did before [`tafel_matcher::Matcher::hush`]).
-fn replay_reporting(log: &SledLog, position: u64) -> std::io::Result<()> {
+/// Replays the log up to `position` into a fresh matcher, hushed or reporting each
+/// event's changes (as every replay did before [`tafel_matcher::Matcher::hush`]).
+fn replay_matcher(log: &SledLog, position: u64, hushed: bool) -> std::io::Result<()> {
     let mut matcher = tafel_matcher::Matcher::new(Default::default());
+    if hushed {
+        matcher.hush();
+    }
     tafel_service::stored::for_each_event(log, position, |event| matcher.apply(&event).map(|_| ()))
         .map_err(std::io::Error::other)
+}
+
+/// Replays the log up to `position` into fresh views (the world, the reports, the
+/// matcher) as the projection does at start-up; returns the seconds it took.
+fn replay_views(log: &SledLog, position: u64, hushed: bool) -> std::io::Result<f64> {
+    let started = Instant::now();
+    let mut views = tafel_service::projection::Views::new(tafel_matcher::Matcher::new(Default::default()));
+    if hushed {
+        views.matcher.hush();
+    }
+    tafel_service::stored::for_each_event(log, position, |event| {
+        let envelope = &event.envelope;
+        let data =
+            EventData::parse(envelope.event_type, &envelope.subject, &envelope.data).map_err(|e| e.to_string())?;
+        views.world.apply_data(&event, data.clone())?;
+        views.reports.apply_data(&event, &data)?;
+        views.matcher.apply_parsed(&event, &data);
+        Ok(())
+    })
+    .map_err(std::io::Error::other)?;
+    views.matcher.speak();
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The generated programme, one event after another, each decided by a local `World`
@@ -218,11 +255,23 @@ fn request_data(id: &str, k: usize, title: &str) -> Value {
            "impact_themes": [1 + k % 17], "certifications": []})
 }
 
+/// A mandate's largest ticket: every fifth carries at most 150 000, below the larger
+/// requests (so they fit in part, and consortia are searched).
+fn ticket_max(m: usize) -> u64 {
+    if m.is_multiple_of(5) { 150_000 } else { 1_000_000 }
+}
+
+/// Every fourth mandate has a budget, which commitments spend (so conclusions change
+/// what the matcher sees).
+fn budget(m: usize) -> Option<u64> {
+    (m % 4 == 1).then_some(BUDGET_EUR)
+}
+
 fn mandate_data(id: &str, m: usize) -> Value {
     json!({"mandate_id": id, "financier": {"name": format!("Financier {}", m % 50), "kind": "impact_fund"},
-           "ticket_min_eur": 10_000, "ticket_max_eur": 1_000_000, "instruments": ["loan", "grant", "equity"],
+           "ticket_min_eur": 10_000, "ticket_max_eur": ticket_max(m), "instruments": ["loan", "grant", "equity"],
            "stages": ["early_revenue", "growth", "mature"], "impact_themes": if m.is_multiple_of(3) { json!([]) } else { json!([1 + m % 17]) },
-           "regions": [], "required_certifications": [], "co_financing": true})
+           "regions": [], "required_certifications": [], "co_financing": true, "budget_eur": budget(m)})
 }
 
 /// Writes about `target` events; returns how many, how many requests, and where each
@@ -247,7 +296,9 @@ async fn write_programme(log: &SledLog, target: u64) -> std::io::Result<(u64, us
     }
     let mut k = 0usize;
     let mut table = 0usize;
-    while programme.world.last_sequence() < target {
+    let mut committed = vec![0u64; MANDATES];
+    // At least one round, however small the target.
+    while table == 0 || programme.world.last_sequence() < target {
         // A round of requests: submitted (some revised first), coached ready; one of the
         // round's early ones withdrawn now and then.
         let first = k;
@@ -328,18 +379,26 @@ async fn write_programme(log: &SledLog, target: u64) -> std::io::Result<(u64, us
                 )?;
             }
         }
-        let outcomes: Vec<Value> = agenda
-            .iter()
-            .map(|request| {
-                let r: usize = request[1..].parse().unwrap_or(0);
-                let amount = 50_000 + (r % 10) as u64 * 25_000;
-                let yes = invited.iter().find(|m| (*m + request.len()) % 3 != 0);
-                let commitments = yes.map_or_else(Vec::new, |m| {
+        // One commitment per request, from the first mandate that said yes and can still
+        // carry it (within its ticket and what is left of its budget).
+        let mut outcomes = Vec::new();
+        for request in &agenda {
+            let r: usize = request[1..].parse().unwrap_or(0);
+            let asked = 50_000 + (r % 10) as u64 * 25_000;
+            let carrier = invited.iter().filter(|m| (*m + request.len()) % 3 != 0).find_map(|m| {
+                let amount = asked.min(ticket_max(*m));
+                let fits = budget(*m).is_none_or(|budget| committed[*m] + amount <= budget);
+                fits.then_some((*m, amount))
+            });
+            let commitments = match carrier {
+                Some((m, amount)) => {
+                    committed[m] += amount;
                     vec![json!({"mandate_id": format!("m{m}"), "amount_eur": amount, "instrument": "loan"})]
-                });
-                json!({"request_id": request, "commitments": commitments})
-            })
-            .collect();
+                }
+                None => Vec::new(),
+            };
+            outcomes.push(json!({"request_id": request, "commitments": commitments}));
+        }
         programme.event(
             "o",
             Role::Organiser,

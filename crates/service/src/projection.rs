@@ -224,8 +224,8 @@ async fn follow(
                 .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
             let overdrafts = views.world.overdrafts().len();
-            views.reports.apply_data(&event, &data)?;
             views.world.apply_data(&event, data.clone())?;
+            views.reports.apply_data(&event, &data)?;
             for overdraft in &views.world.overdrafts()[overdrafts..] {
                 error!(%overdraft, "the log holds a commitment over a mandate's budget (written before contract 1.1)");
             }
