@@ -308,13 +308,16 @@ async fn sixty_four_publishers_get_unique_sequences_and_fan_out_keeps_order() {
 /// Submits `count` events one after another, resending each (same id) until it gets an
 /// answer, while the test disrupts NATS or Tafel; returns the acknowledged sequence of
 /// every event id and how many sends got no answer.
+/// How long a client submitting through a disruption waits for each reply.
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn submit_through_disruption(
     nats: &NatsServer,
     count: usize,
     tag: &str,
     progress: Arc<AtomicUsize>,
 ) -> (BTreeMap<String, u64>, usize) {
-    let client = connect_as(&nats.url(), "acme", Duration::from_secs(2)).await;
+    let client = connect_as(&nats.url(), "acme", SUBMIT_TIMEOUT).await;
     let mut acknowledged = BTreeMap::new();
     let mut unanswered = 0;
     for index in 0..count {
@@ -385,7 +388,9 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
         tokio::spawn(async move { submit_through_disruption(&server, 600, "n", progress).await })
     };
     wait_for_progress(&progress, 100).await;
-    nats.restart();
+    // Down for longer than the client waits for a reply, so that a submit in flight goes
+    // unanswered for certain (a quick restart may be bridged by the client's buffer).
+    nats.restart_after(SUBMIT_TIMEOUT + Duration::from_millis(500));
     wait_for_progress(&progress, 300).await;
     nats.restart();
     let (acknowledged, unanswered) = submitting.await.unwrap();

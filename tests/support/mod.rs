@@ -135,7 +135,14 @@ impl NatsServer {
 
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
+        self.restart_after(Duration::ZERO);
+    }
+
+    /// Stops the server, keeps it down for `down`, and starts it again on the same port
+    /// and store.
+    pub fn restart_after(&mut self, down: Duration) {
         self.stop();
+        std::thread::sleep(down);
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(self.store.as_ref().expect("only the owning handle restarts the server").path())
