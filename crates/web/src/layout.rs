@@ -4,7 +4,7 @@
 //! landmark; form fields with a label, a hint, and the error beside the field, an error
 //! summary at the top that links to each field, the person's input kept.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use tafel_contract::vocab::Role;
 
 use crate::Cx;
@@ -338,8 +338,4 @@ pub fn status_badge(lang: Lang, status: &str) -> Markup {
 /// as English, so that screen readers read it as such (WCAG 3.1.2).
 pub fn english(text: &str) -> Markup {
     html! { span lang="en" { (text) } }
-}
-
-pub fn raw(text: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(text)
 }
