@@ -5,7 +5,7 @@ use tafel_contract::shortlist::Fit;
 use tafel_contract::vocab::CalendarDate;
 
 /// The rules of section 5, numbered as there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Rule {
     /// 1: the request is open and the mandate active.
     Open,

@@ -3,6 +3,7 @@
 //! with [`crate::eligibility::check`], the plain reading of the rules on the contract's
 //! types (the property tests hold them together).
 
+use serde::{Deserialize, Serialize};
 use tafel_contract::AggregateId;
 use tafel_contract::data::{MandateTerms, RequestDetails};
 use tafel_contract::shortlist::Fit;
@@ -11,7 +12,7 @@ use tafel_contract::vocab::{CalendarDate, Certification, Instrument, Region, Sta
 use crate::eligibility::{Eligible, Rule};
 
 /// A NUTS code packed left-aligned in five bytes, with its length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PackedRegion {
     chars: u64,
     len: u8,
@@ -84,7 +85,7 @@ pub fn sdg_names(mask: u32) -> String {
 }
 
 /// A request, as matching sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestFacts {
     pub request_id: AggregateId,
     pub organisation: String,
@@ -122,7 +123,7 @@ impl RequestFacts {
 }
 
 /// A mandate, as matching sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MandateFacts {
     pub mandate_id: AggregateId,
     pub financier: String,

@@ -6,15 +6,17 @@
 //! [`eligibility`] states rules 1-8 of section 5 plainly on the contract's types;
 //! [`facts`] holds the same rules on packed facts for speed; [`scoring`] the score table
 //! and its reasons; [`consortium`] the bounded search for consortia; [`matcher`] the
-//! projection that keeps every request's shortlist live as events arrive.
+//! projection that keeps every request's shortlist live as events arrive; [`history`]
+//! the versions of the facts that past shortlists are computed from.
 
 pub mod consortium;
 pub mod eligibility;
 pub mod facts;
 pub mod generate;
+pub mod history;
 pub mod matcher;
 pub mod scoring;
 
 pub use eligibility::{Eligible, Failure, MandateStanding, Rule, check};
-pub use matcher::{DEFAULT_LIMIT, MAX_LIMIT, MatchEntry, Matcher};
+pub use matcher::{DEFAULT_LIMIT, MAX_LIMIT, MatchEntry, Matcher, MatcherImage, NoHistory};
 pub use scoring::ScoringTable;

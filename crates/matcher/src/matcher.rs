@@ -18,9 +18,12 @@ use tafel_contract::shortlist::{Consortium, ConsortiumPart, Fit, NearMiss, Short
 use tafel_contract::vocab::{CalendarDate, Instrument};
 use tafel_contract::{AggregateId, StoredEvent};
 
+use serde::{Deserialize, Serialize};
+
 use crate::consortium::{self, Candidate};
 use crate::eligibility::{Eligible, Rule};
 use crate::facts::{HotMandate, MandateFacts, MandateHot, RequestFacts, Verdict, judge, near_miss_detail};
+use crate::history::{History, Versions};
 use crate::scoring::{self, ScoringTable, Weights};
 
 /// The shortlist length when a query names none, and the length kept live.
@@ -32,7 +35,8 @@ pub const MAX_NEAR_MISSES: usize = 5;
 /// The fingerprint of a request whose shortlist was never reported.
 const NOTHING_PUBLISHED: u64 = 0;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EntryRow", into = "EntryRow")]
 struct Entry {
     mandate: u32,
     revision: u32,
@@ -41,12 +45,42 @@ struct Entry {
     max_contribution_eur: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "NearRow", into = "NearRow")]
 struct Near {
     mandate: u32,
     revision: u32,
     rule: Rule,
     score_tenths: u32,
+}
+
+/// An [`Entry`] as a snapshot keeps it: a row, not an object.
+type EntryRow = (u32, u32, u32, Fit, u64);
+/// A [`Near`] as a snapshot keeps it.
+type NearRow = (u32, u32, Rule, u32);
+
+impl From<Entry> for EntryRow {
+    fn from(e: Entry) -> Self {
+        (e.mandate, e.revision, e.score_tenths, e.fit, e.max_contribution_eur)
+    }
+}
+
+impl From<EntryRow> for Entry {
+    fn from((mandate, revision, score_tenths, fit, max_contribution_eur): EntryRow) -> Self {
+        Self { mandate, revision, score_tenths, fit, max_contribution_eur }
+    }
+}
+
+impl From<Near> for NearRow {
+    fn from(n: Near) -> Self {
+        (n.mandate, n.revision, n.rule, n.score_tenths)
+    }
+}
+
+impl From<NearRow> for Near {
+    fn from((mandate, revision, rule, score_tenths): NearRow) -> Self {
+        Self { mandate, revision, rule, score_tenths }
+    }
 }
 
 /// An entry or near miss, for ranking.
@@ -74,7 +108,7 @@ impl Ranked for Near {
 }
 
 /// A shortlist by index, cheap to keep and compare.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Compact {
     entries: Vec<Entry>,
     has_full_fit: bool,
@@ -110,6 +144,8 @@ pub struct Matcher {
     /// While hushed, the requests whose shortlists were touched, not yet compared with
     /// what was last reported (see [`Matcher::hush`]).
     hushed: Option<HashSet<u32>>,
+    /// Every version of the facts, when kept (see [`Matcher::keeping_history`]).
+    history: Option<History>,
 }
 
 /// Ranks eligible pairs: score descending, then mandate (or request) id ascending.
@@ -132,7 +168,21 @@ impl Matcher {
             today: None,
             last_sequence: 0,
             hushed: None,
+            history: None,
         }
+    }
+
+    /// Keeps every version of the facts from now on, so that past shortlists can be
+    /// answered without a replay ([`Matcher::shortlists_as_of`]). Call before the first
+    /// event.
+    pub fn keeping_history(mut self) -> Self {
+        self.history = Some(History::default());
+        self
+    }
+
+    /// The versions kept, if history is.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
     }
 
     /// Stops reporting which shortlists changed, and working it out, until
@@ -181,10 +231,16 @@ impl Matcher {
     pub fn apply_data(&mut self, sequence: u64, date: Option<CalendarDate>, data: &EventData) -> Vec<AggregateId> {
         self.last_sequence = sequence;
         let mut touched_requests = Vec::new();
+        // The facts this event changes, for the history.
+        let mut changed_requests: Vec<u32> = Vec::new();
+        let mut changed_mandates: Vec<u32> = Vec::new();
         if let Some(date) = date
             && self.today.is_none_or(|today| date > today)
         {
             self.today = Some(date);
+            if let Some(history) = &mut self.history {
+                History::record(&mut history.days, sequence, date);
+            }
             let expired: Vec<u32> =
                 self.expiries.range(..date).flat_map(|(_, mandates)| mandates.iter().copied()).collect();
             self.expiries = self.expiries.split_off(&date);
@@ -210,11 +266,13 @@ impl Matcher {
                         index
                     }
                 };
+                changed_requests.push(index);
                 self.request_revised(index, &mut touched_requests);
             }
             EventData::RequestWithdrawn(withdrawn) => {
                 if let Some(&index) = self.request_index.get(&withdrawn.request_id) {
                     self.requests[index as usize].open = false;
+                    changed_requests.push(index);
                     self.request_revised(index, &mut touched_requests);
                 }
             }
@@ -238,6 +296,7 @@ impl Matcher {
                     }
                 };
                 self.hot[index as usize] = self.mandates[index as usize].hot();
+                changed_mandates.push(index);
                 if let Some(until) = self.mandates[index as usize].valid_until
                     && self.today.is_none_or(|today| until >= today)
                 {
@@ -251,6 +310,7 @@ impl Matcher {
                     mandate.closed = true;
                     mandate.revision += 1;
                     self.hot[index as usize] = mandate.hot();
+                    changed_mandates.push(index);
                     self.mandate_changed(index, &mut touched_requests);
                 }
             }
@@ -261,6 +321,7 @@ impl Matcher {
                         let mandate = &mut self.mandates[index as usize];
                         let cap_before = mandate.cap_eur();
                         mandate.committed_eur += commitment.amount_eur;
+                        changed_mandates.push(index);
                         // A commitment changes what matching sees only through the cap
                         // (what is left of a budget, under the ticket maximum): a mandate
                         // without a budget, or with more left than its largest ticket,
@@ -284,6 +345,22 @@ impl Matcher {
             | EventData::RoundtableAgendaSet(_)
             | EventData::RoundtableAssessed(_)
             | EventData::RoundtableRecused(_) => {}
+        }
+        if let Some(history) = &mut self.history {
+            for index in changed_requests {
+                let index = index as usize;
+                if history.requests.len() <= index {
+                    history.requests.resize_with(index + 1, Versions::new);
+                }
+                History::record(&mut history.requests[index], sequence, self.requests[index].clone());
+            }
+            for index in changed_mandates {
+                let index = index as usize;
+                if history.mandates.len() <= index {
+                    history.mandates.resize_with(index + 1, Versions::new);
+                }
+                History::record(&mut history.mandates[index], sequence, self.mandates[index].clone());
+            }
         }
         match &mut self.hushed {
             Some(hushed) => {
@@ -511,6 +588,42 @@ impl Matcher {
         Some(self.expand(request, &compact))
     }
 
+    /// The shortlists of `request_ids` as they stood at log `position` (no later than
+    /// [`Matcher::last_sequence`]), at most `limit` entries each (capped at
+    /// [`MAX_LIMIT`]); `None` for a request that did not exist then. The same as
+    /// [`Matcher::shortlist`] on a matcher that followed the log up to `position`
+    /// (the tests hold it to that), but computed from the facts as they stood then: one
+    /// pass over the mandates per request, whatever the log's length.
+    pub fn shortlists_as_of(
+        &self,
+        request_ids: &[AggregateId],
+        limit: usize,
+        position: u64,
+    ) -> Result<Vec<Option<Shortlist>>, NoHistory> {
+        let history = self.history.as_ref().ok_or(NoHistory)?;
+        let mut past = Matcher { weights: self.weights.clone(), ..Matcher::new(ScoringTable::default()) };
+        for versions in &history.mandates {
+            if let Some(facts) = History::at(versions, position) {
+                past.hot.push(facts.hot());
+                past.mandates.push(facts.clone());
+            }
+        }
+        past.today = History::at(&history.days, position).copied();
+        past.last_sequence = position;
+        let limit = limit.min(MAX_LIMIT);
+        Ok(request_ids
+            .iter()
+            .map(|id| {
+                let index = *self.request_index.get(id)?;
+                let facts = History::at(history.requests.get(index as usize)?, position)?;
+                past.requests.clear();
+                past.requests.push(facts.clone());
+                let compact = past.compute(0, limit);
+                Some(past.expand(0, &compact))
+            })
+            .collect())
+    }
+
     fn expand(&self, request: u32, compact: &Compact) -> Shortlist {
         let facts = &self.requests[request as usize];
         let entries = compact
@@ -633,6 +746,98 @@ impl Matcher {
     /// Whether the live shortlists equal ones computed from scratch.
     pub fn live_equals_rebuilt(&self) -> bool {
         (0..self.requests.len()).all(|request| self.live[request] == self.compute(request as u32, DEFAULT_LIMIT))
+    }
+}
+
+/// A past shortlist was asked of a matcher that keeps no history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("this matcher keeps no history")]
+pub struct NoHistory;
+
+/// What a snapshot keeps of a [`Matcher`]: everything but what follows from it (the
+/// indexes by id, the hot copies, the weights, which come from the scoring table).
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    requests: &'a [RequestFacts],
+    mandates: &'a [MandateFacts],
+    live: &'a [Compact],
+    published: &'a [u64],
+    expiries: Vec<(&'a CalendarDate, &'a Vec<u32>)>,
+    today: Option<CalendarDate>,
+    last_sequence: u64,
+    history: &'a Option<History>,
+}
+
+/// A [`Matcher`] as a snapshot holds it; [`Matcher::from_image`] makes it one again.
+#[derive(Deserialize)]
+pub struct MatcherImage {
+    requests: Vec<RequestFacts>,
+    mandates: Vec<MandateFacts>,
+    live: Vec<Compact>,
+    published: Vec<u64>,
+    expiries: Vec<(CalendarDate, Vec<u32>)>,
+    today: Option<CalendarDate>,
+    last_sequence: u64,
+    history: Option<History>,
+}
+
+impl Matcher {
+    /// What a snapshot keeps of this matcher; `None` while hushed (what it last
+    /// reported is not known then, so a snapshot waits until it speaks).
+    pub fn image(&self) -> Option<impl Serialize + '_> {
+        if self.hushed.is_some() {
+            return None;
+        }
+        Some(ImageRef {
+            requests: &self.requests,
+            mandates: &self.mandates,
+            live: &self.live,
+            published: &self.published,
+            expiries: self.expiries.iter().collect(),
+            today: self.today,
+            last_sequence: self.last_sequence,
+            history: &self.history,
+        })
+    }
+
+    /// The matcher an [`Matcher::image`] was taken of, scoring with `table` (which must
+    /// be the table it scored with). An image that does not hang together is refused.
+    pub fn from_image(table: ScoringTable, image: MatcherImage) -> Result<Self, String> {
+        let MatcherImage { requests, mandates, live, published, expiries, today, last_sequence, history } = image;
+        let requests_agree = live.len() == requests.len() && published.len() == requests.len();
+        let indexes_agree = live.iter().all(|compact| {
+            let mandate_ok = |m: u32| (m as usize) < mandates.len();
+            compact.entries.iter().all(|e| mandate_ok(e.mandate))
+                && compact.near_misses.iter().all(|n| mandate_ok(n.mandate))
+                && compact.consortia.iter().flatten().all(|part| mandate_ok(part.0))
+        }) && expiries.iter().flat_map(|(_, m)| m).all(|&m| (m as usize) < mandates.len());
+        let history_agrees = history.as_ref().is_none_or(|h| {
+            h.requests.len() == requests.len()
+                && h.mandates.len() == mandates.len()
+                && h.requests.iter().zip(&requests).all(|(v, now)| v.last().is_some_and(|(_, last)| last == now))
+                && h.mandates.iter().zip(&mandates).all(|(v, now)| v.last().is_some_and(|(_, last)| last == now))
+        });
+        if !(requests_agree && indexes_agree && history_agrees) {
+            return Err("the matcher's image does not hang together".into());
+        }
+        let request_index = requests.iter().enumerate().map(|(i, r)| (r.request_id.clone(), i as u32)).collect();
+        let mandate_index = mandates.iter().enumerate().map(|(i, m)| (m.mandate_id.clone(), i as u32)).collect();
+        let hot = mandates.iter().map(MandateFacts::hot).collect();
+        Ok(Self {
+            weights: Weights::from(table),
+            requests,
+            request_index,
+            mandates,
+            hot,
+            mandate_index,
+            live,
+            published,
+            expiries: expiries.into_iter().collect(),
+            today,
+            last_sequence,
+            hushed: None,
+            history,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use tafel_contract::data::{
 };
 use tafel_contract::shortlist::{Fit, Shortlist};
 use tafel_contract::vocab::{CalendarDate, Certification, FinancierKind, Instrument, Kvk, Region, Sdg, Stage};
-use tafel_matcher::{DEFAULT_LIMIT, MandateStanding, Matcher, ScoringTable, check};
+use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, MandateStanding, Matcher, ScoringTable, check};
 
 const REGIONS: [&str; 6] = ["NL", "NL3", "NL32", "NL324", "NL4", "DE1"];
 const INSTRUMENTS: [Instrument; 3] = [Instrument::Loan, Instrument::Equity, Instrument::Grant];
@@ -456,4 +456,117 @@ fn expiry_and_revision_in_one_event_that_change_nothing_shown_report_nothing() {
         },
     ];
     follow(&ops).unwrap();
+}
+
+/// Every request that the ops name, whether or not it came to exist.
+fn request_ids(ops: &[Op]) -> Vec<AggregateId> {
+    let mut ids: Vec<AggregateId> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Request { slot, .. } => Some(id(format!("r{slot}"))),
+            _ => None,
+        })
+        .collect();
+    ids.push(id("r-never".into()));
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// A matcher keeping history answers a past shortlist, at every position and limit,
+/// exactly as a matcher replayed up to that position does.
+fn history_equals_replay(ops: &[Op]) -> Result<(), TestCaseError> {
+    let events = events(ops);
+    let ids = request_ids(ops);
+    let mut keeping = Matcher::new(ScoringTable::default()).keeping_history();
+    for (index, (day, event)) in events.iter().enumerate() {
+        keeping.apply_data(index as u64 + 1, Some(*day), event);
+    }
+    let mut replay = Matcher::new(ScoringTable::default());
+    for position in 0..=events.len() {
+        if position > 0 {
+            let (day, event) = &events[position - 1];
+            replay.apply_data(position as u64, Some(*day), event);
+        }
+        for limit in [1, 3, DEFAULT_LIMIT, MAX_LIMIT] {
+            let past = keeping.shortlists_as_of(&ids, limit, position as u64).unwrap();
+            for (request_id, shortlist) in ids.iter().zip(past) {
+                prop_assert_eq!(
+                    shortlist,
+                    replay.shortlist(request_id, limit),
+                    "{} at {} with limit {}",
+                    request_id,
+                    position,
+                    limit
+                );
+            }
+        }
+    }
+    prop_assert!(Matcher::new(ScoringTable::default()).shortlists_as_of(&ids, 10, 0).is_err());
+    Ok(())
+}
+
+/// A matcher made again from its image (through JSON, as a snapshot keeps it) is the
+/// same matcher: the same image, and from then on the same reports, shortlists and past.
+fn image_round_trip(ops: &[Op], cut: usize) -> Result<(), TestCaseError> {
+    let events = events(ops);
+    let cut = cut % (events.len() + 1);
+    let ids = request_ids(ops);
+    let mut original = Matcher::new(ScoringTable::default()).keeping_history();
+    for (index, (day, event)) in events.iter().enumerate().take(cut) {
+        original.apply_data(index as u64 + 1, Some(*day), event);
+    }
+    let json = serde_json::to_string(&original.image().unwrap()).unwrap();
+    let mut restored = Matcher::from_image(ScoringTable::default(), serde_json::from_str(&json).unwrap()).unwrap();
+    prop_assert_eq!(serde_json::to_string(&restored.image().unwrap()).unwrap(), json);
+    for (index, (day, event)) in events.iter().enumerate().skip(cut) {
+        let sequence = index as u64 + 1;
+        prop_assert_eq!(
+            restored.apply_data(sequence, Some(*day), event),
+            original.apply_data(sequence, Some(*day), event),
+            "event {} reports the same",
+            sequence
+        );
+    }
+    for request_id in &ids {
+        prop_assert_eq!(restored.shortlist(request_id, DEFAULT_LIMIT), original.shortlist(request_id, DEFAULT_LIMIT));
+    }
+    for position in 0..=events.len() as u64 {
+        prop_assert_eq!(
+            restored.shortlists_as_of(&ids, DEFAULT_LIMIT, position).unwrap(),
+            original.shortlists_as_of(&ids, DEFAULT_LIMIT, position).unwrap()
+        );
+    }
+    // A hushed matcher has no image: what it last reported is not known.
+    original.hush();
+    prop_assert!(original.image().is_none());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_past_shortlist_from_history_equals_one_by_replay(ops in prop::collection::vec(op(), 1..60)) {
+        history_equals_replay(&ops)?;
+    }
+
+    #[test]
+    fn a_matcher_made_again_from_its_image_goes_on_as_the_original(
+        ops in prop::collection::vec(op(), 1..60),
+        cut in 0usize..60,
+    ) {
+        image_round_trip(&ops, cut)?;
+    }
+}
+
+#[test]
+fn an_image_that_does_not_hang_together_is_refused() {
+    let mut matcher = Matcher::new(ScoringTable::default());
+    let (day, event) =
+        &events(&[Op::Request { slot: 0, amount: 1, instruments: 1, stage: 0, themes: 1, region: 0, certs: 0 }])[0];
+    matcher.apply_data(1, Some(*day), event);
+    let mut image = serde_json::to_value(matcher.image().unwrap()).unwrap();
+    image["live"] = serde_json::json!([]);
+    assert!(Matcher::from_image(ScoringTable::default(), serde_json::from_value(image).unwrap()).is_err());
 }
