@@ -14,6 +14,7 @@ mod actor;
 pub mod joint;
 pub mod list;
 mod mandate;
+mod pairs;
 pub mod report;
 mod request;
 mod roundtable;

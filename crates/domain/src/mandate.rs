@@ -1,21 +1,21 @@
 //! The mandate aggregate: published, revised, closed; and what has been committed
 //! against its budget at concluded round tables.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tafel_contract::data::MandateTerms;
 use tafel_contract::{PrincipalId, Refusal};
 use tafel_matcher::MandateStanding;
 
 use crate::world::invalid_state;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MandateStatus {
     Active,
     Closed,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MandateState {
     pub mandate_id: tafel_contract::AggregateId,
     pub version: u64,

@@ -41,7 +41,7 @@ pub struct Report {
     pub median_days_ready_to_commitment: Option<f64>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct RequestTrack {
     owner: Option<PrincipalId>,
     themes: Vec<u8>,
@@ -50,7 +50,7 @@ struct RequestTrack {
     last_ready_on: Option<CalendarDate>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct TableTrack {
     agenda: Vec<AggregateId>,
     assessed_with: BTreeSet<AggregateId>,
@@ -70,7 +70,7 @@ pub fn report<'a>(events: impl IntoIterator<Item = &'a StoredEvent>, year: Optio
 }
 
 /// One period's figures as they accumulate: a year, or all time.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Period {
     submitted: BTreeSet<AggregateId>,
     coached: BTreeSet<AggregateId>,
@@ -92,13 +92,14 @@ struct Period {
 /// The report of every year and of all time, kept current event by event, so that the
 /// `report` query reads figures instead of the log: its work grows with the year's
 /// aggregates, never with the log's length.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reports {
     requests: HashMap<AggregateId, RequestTrack>,
     tables: HashMap<AggregateId, TableTrack>,
     mandate_owner: HashMap<AggregateId, PrincipalId>,
     mandate_closed_on: HashMap<AggregateId, CalendarDate>,
     /// By year; `None` is all time. Every event counts in its year and in all time.
+    #[serde(with = "crate::pairs")]
     periods: BTreeMap<Option<i32>, Period>,
 }
 

@@ -1,13 +1,13 @@
 //! The request aggregate: submitted, revised, coached, withdrawn.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tafel_contract::data::{RequestCoached, RequestDetails};
 use tafel_contract::vocab::Readiness;
 use tafel_contract::{PrincipalId, Refusal};
 
 use crate::world::invalid_state;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     /// Waiting for a coach (new, or revised since the last coaching).
@@ -17,7 +17,7 @@ pub enum RequestStatus {
     Withdrawn,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coaching {
     pub coach: PrincipalId,
     pub readiness: Readiness,
@@ -25,7 +25,7 @@ pub struct Coaching {
 }
 
 /// A request as the log has it now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestState {
     pub request_id: tafel_contract::AggregateId,
     pub version: u64,

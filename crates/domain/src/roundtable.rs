@@ -2,12 +2,12 @@
 //! Its rules need the requests and mandates it names, so deciding is in
 //! [`crate::World::decide`]; this is its state and how events change it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tafel_contract::data::{AgendaSet, Assessed, Outcome, Recused, RoundtableScheduled};
 use tafel_contract::vocab::CalendarDate;
 use tafel_contract::{AggregateId, PrincipalId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoundtableStatus {
     Scheduled,
@@ -15,7 +15,7 @@ pub enum RoundtableStatus {
 }
 
 /// One mandate's latest assessment of one request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssessmentRecord {
     pub financier: PrincipalId,
     #[serde(flatten)]
@@ -23,7 +23,7 @@ pub struct AssessmentRecord {
     pub assessed_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundtableState {
     pub roundtable_id: AggregateId,
     pub version: u64,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tafel_contract::data::{EventData, MandateTerms};
 use tafel_contract::reply::ErrorCode;
@@ -51,7 +52,7 @@ pub struct Decision {
 }
 
 /// The current state of every aggregate.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct World {
     requests: BTreeMap<AggregateId, RequestState>,
     mandates: BTreeMap<AggregateId, MandateState>,

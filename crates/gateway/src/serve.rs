@@ -19,6 +19,7 @@ use crate::{fanout, nats};
 use tafel_service::Service;
 use tafel_service::principals::{Principals, PrincipalsError};
 use tafel_service::projection::ShortlistOutbox;
+use tafel_service::snapshot::Policy;
 
 /// Where `tafel serve` keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tafel-data";
@@ -39,6 +40,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Serve a NATS server that does not require authentication, even off loopback.
     pub insecure_nats: bool,
+    /// Events between two snapshots of the views written in the background.
+    pub snapshot_every: u64,
 }
 
 impl ServeConfig {
@@ -97,7 +100,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(|detail| ServeError::Scoring { path: path.display().to_string(), detail })?,
     };
     let shortlists = config.nats_url.as_ref().map(|_| Arc::new(ShortlistOutbox::default()));
-    let (service, projection) = tafel_service::start(log.clone(), principals, scoring, shortlists.clone()).await?;
+    let snapshots = tafel_service::snapshot::Policy { every: config.snapshot_every, ..Policy::beside(&log) };
+    let (service, projection) =
+        tafel_service::start_with(log.clone(), principals, scoring, shortlists.clone(), snapshots).await?;
     if config.demo {
         if log.last_sequence() == 0 {
             load_demo(&service, &principals_path).await?;

@@ -6,10 +6,11 @@
 //! - [`Service::submit`]: the contract's checks in order, the decision on the views,
 //!   and the append with the decision's consistency boundary.
 //! - [`Service::query`]: every query of contract section 6, each reply bounded in bytes
-//!   by the transport's limit; the expensive ones (a past shortlist, a page
-//!   of the log) run off the async runtime, a bounded number at a time and a bounded
-//!   share per principal.
+//!   by the transport's limit; the expensive one (a page of the log, read from disk)
+//!   runs off the async runtime, a bounded number at a time and a bounded share per
+//!   principal. A past shortlist is computed from the matcher's history, no replay.
 //! - [`projection`]: keeps the views current from the log and feeds live shortlists;
+//!   [`snapshot`]: the views saved and loaded, so a restart replays only the tail;
 //!   [`principals`]: who may act, and the principals file; [`health`]: which parts
 //!   stopped; [`stored`]: the stored-record codec; [`report`]: the report as text;
 //!   [`telemetry`]: the names of every metric.
@@ -18,8 +19,10 @@
 
 pub mod health;
 pub mod principals;
+pub mod programme;
 pub mod projection;
 pub mod report;
+pub mod snapshot;
 pub mod stored;
 pub mod telemetry;
 
@@ -53,8 +56,7 @@ pub const MAX_EVENTS_PAGE: usize = 1000;
 /// How long a request waits for the views to catch up with the log before answering
 /// `unavailable`.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Expensive queries (a past shortlist, frozen shortlists, a page of the
-/// log) running at once, on blocking threads; more wait their turn. Two cores: leave
+/// Expensive queries (a page of the log) running at once, on blocking threads; more wait their turn. Two cores: leave
 /// room for the writer and the submits.
 pub const MAX_EXPENSIVE_AT_ONCE: usize = 2;
 /// Expensive queries one principal may have running or waiting at once; past this it
@@ -64,27 +66,57 @@ pub const MAX_EXPENSIVE_PER_PRINCIPAL: usize = 2;
 /// announced `max_payload`.
 pub const HTTP_MAX_REPLY_BYTES: usize = 1024 * 1024;
 
-/// Replays the log into fresh views and returns the service on them, with the task
-/// that keeps the views current (it ends when the log closes). Shortlists that change
-/// after start-up go to `shortlists`, when given.
+/// [`start_with`] snapshots beside the log ([`snapshot::Policy::beside`]).
 pub async fn start(
     log: SledLog,
     principals: Principals,
     scoring: ScoringTable,
     shortlists: Option<Arc<ShortlistOutbox>>,
 ) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ReplayFailed> {
-    let views = Arc::new(RwLock::new(Views::new(Matcher::new(scoring))));
-    let (applied_tx, mut applied) = watch::channel(0);
+    let snapshots = snapshot::Policy::beside(&log);
+    start_with(log, principals, scoring, shortlists, snapshots).await
+}
+
+/// Loads the newest usable snapshot (else starts from nothing), replays the log's tail
+/// into the views and returns the service on them, with the task that keeps the views
+/// current and writes snapshots as `snapshots` says (it ends when the log closes).
+/// Shortlists that change after start-up go to `shortlists`, when given.
+pub async fn start_with(
+    log: SledLog,
+    principals: Principals,
+    scoring: ScoringTable,
+    shortlists: Option<Arc<ShortlistOutbox>>,
+    snapshots: snapshot::Policy,
+) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>), ReplayFailed> {
+    let loaded = match snapshots.dir.clone() {
+        Some(dir) => {
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || snapshot::load(&dir, &log, scoring)).await.ok().flatten()
+        }
+        None => None,
+    };
+    let loaded_at = loaded.as_ref().map_or(0, Views::last_sequence);
+    let fresh = || Views::new(Matcher::new(scoring).keeping_history());
+    let views = Arc::new(RwLock::new(loaded.unwrap_or_else(fresh)));
+    let (applied_tx, mut applied) = watch::channel(loaded_at);
     let target = log.last_sequence();
     let health = Arc::new(Health::default());
     let sinks = ShortlistSinks::new(shortlists);
     let followers = sinks.followers.clone();
-    let projection =
-        tokio::spawn(crate::projection::run(log.clone(), views.clone(), applied_tx, sinks, target, health.clone()));
+    let snapshotter = crate::projection::Snapshotter::new(snapshots, scoring, loaded_at);
+    let projection = tokio::spawn(crate::projection::run(
+        log.clone(),
+        views.clone(),
+        applied_tx,
+        sinks,
+        target,
+        health.clone(),
+        snapshotter,
+    ));
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ReplayFailed);
     }
-    let service = Service::new(log, views, scoring, applied, principals, health).with_shortlist_followers(followers);
+    let service = Service::new(log, views, applied, principals, health).with_shortlist_followers(followers);
     Ok((Arc::new(service), projection))
 }
 
@@ -96,7 +128,6 @@ pub struct ReplayFailed;
 pub struct Service {
     log: SledLog,
     views: Arc<RwLock<Views>>,
-    scoring: ScoringTable,
     applied: watch::Receiver<u64>,
     principals: RwLock<Arc<Principals>>,
     /// The parts that stopped, for readiness.
@@ -116,11 +147,10 @@ pub struct Service {
 
 impl Service {
     /// `views` are kept current by the projection task, which reports how far it got on
-    /// `applied`; `scoring` is the table they score with (for replays of the past).
+    /// `applied`.
     pub fn new(
         log: SledLog,
         views: Arc<RwLock<Views>>,
-        scoring: ScoringTable,
         applied: watch::Receiver<u64>,
         principals: Principals,
         health: Arc<Health>,
@@ -128,7 +158,6 @@ impl Service {
         Self {
             log,
             views,
-            scoring,
             applied,
             principals: RwLock::new(Arc::new(principals)),
             health,

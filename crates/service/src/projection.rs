@@ -16,25 +16,30 @@ use tafel_contract::data::EventData;
 use tafel_contract::shortlist::Shortlist;
 use tafel_domain::World;
 use tafel_domain::report::Reports;
-use tafel_matcher::{DEFAULT_LIMIT, Matcher};
+use tafel_matcher::{DEFAULT_LIMIT, Matcher, ScoringTable};
 use tafel_store::{EventLog, SledLog, Subscription};
 use tokio::sync::{Notify, watch};
-use tracing::error;
+use tracing::{error, info, warn};
 
 use crate::health::Health;
+use crate::snapshot::{self, Policy};
 use crate::stored::stored_event;
 
 /// Everything derived from the log that requests are answered from.
+#[derive(Clone)]
 pub struct Views {
     pub world: World,
     pub matcher: Matcher,
     /// Every year's report, kept current.
     pub reports: Reports,
+    /// The id of the event the views stand at (a snapshot names it, so that it is never
+    /// taken for a snapshot of another log).
+    pub last_event_id: Option<String>,
 }
 
 impl Views {
     pub fn new(matcher: Matcher) -> Self {
-        Self { world: World::default(), matcher, reports: Reports::default() }
+        Self { world: World::default(), matcher, reports: Reports::default(), last_event_id: None }
     }
 
     pub fn last_sequence(&self) -> u64 {
@@ -177,6 +182,9 @@ impl ShortlistSinks {
 ///
 /// An event that does not fit the views (a broken invariant) stops it, and `health`
 /// says why: the service then stops being ready.
+///
+/// Snapshots are written as `snapshots` says: in the background every so many events,
+/// and once more when the log closes (a clean stop).
 pub async fn run(
     log: SledLog,
     views: Arc<RwLock<Views>>,
@@ -184,13 +192,90 @@ pub async fn run(
     shortlists: ShortlistSinks,
     publish_after: u64,
     health: Arc<Health>,
+    mut snapshots: Snapshotter,
 ) {
-    follow(log, views, applied, &shortlists, publish_after, &health).await;
+    let closed = follow(log, views.clone(), applied, &shortlists, publish_after, &health, &mut snapshots).await;
     if let Some(outbox) = shortlists.outbox {
         outbox.close();
     }
+    snapshots.finish(views, closed).await;
 }
 
+/// Writes snapshots of the views as its [`Policy`] says, one at a time.
+pub struct Snapshotter {
+    policy: Policy,
+    scoring: ScoringTable,
+    /// The position of the newest snapshot written or loaded (or being written).
+    last: u64,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Snapshotter {
+    /// `loaded_at`: the position of the snapshot the views were loaded from, if any.
+    pub fn new(policy: Policy, scoring: ScoringTable, loaded_at: u64) -> Self {
+        Self { policy, scoring, last: loaded_at, writing: None }
+    }
+
+    /// Starts a snapshot in the background when one is due at `sequence` and none is
+    /// being written: the views are copied under a read lock (the only pause the
+    /// projection sees), then written off the runtime.
+    fn maybe_start(&mut self, sequence: u64, views: &Arc<RwLock<Views>>) {
+        let Some(dir) = &self.policy.dir else { return };
+        if self.policy.every == 0 || sequence < self.last.saturating_add(self.policy.every) {
+            return;
+        }
+        if self.writing.as_ref().is_some_and(|writing| !writing.is_finished()) {
+            return;
+        }
+        self.last = sequence;
+        let (dir, views, scoring) = (dir.clone(), views.clone(), self.scoring);
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let copy = match views.read() {
+                Ok(views) => views.clone(),
+                Err(_) => return,
+            };
+            write_logged(&dir, &copy, scoring);
+        }));
+    }
+
+    /// At the end: waits for a snapshot being written and, when the log closed (a
+    /// clean stop), writes one of the views as they stand, unless one stands there.
+    async fn finish(mut self, views: Arc<RwLock<Views>>, closed: bool) {
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
+        }
+        let Some(dir) = self.policy.dir.clone() else { return };
+        if !closed {
+            return;
+        }
+        let (last, scoring) = (self.last, self.scoring);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(views) = views.read()
+                && views.last_sequence() > last
+            {
+                write_logged(&dir, &views, scoring);
+            }
+        })
+        .await;
+    }
+}
+
+fn write_logged(dir: &std::path::Path, views: &Views, scoring: ScoringTable) {
+    let Some(event_id) = views.last_event_id.as_deref() else { return };
+    let started = std::time::Instant::now();
+    match snapshot::write(dir, views, event_id, scoring) {
+        Ok(path) => info!(
+            path = %path.display(),
+            sequence = views.last_sequence(),
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot written"
+        ),
+        Err(cause) => warn!(%cause, sequence = views.last_sequence(), "snapshot not written"),
+    }
+}
+
+/// Follows the log; returns whether it ended because the log closed (and not because
+/// something went wrong).
 async fn follow(
     log: SledLog,
     views: Arc<RwLock<Views>>,
@@ -198,7 +283,8 @@ async fn follow(
     shortlists: &ShortlistSinks,
     publish_after: u64,
     health: &Health,
-) {
+    snapshots: &mut Snapshotter,
+) -> bool {
     let from = views.read().map(|v| v.last_sequence() + 1).unwrap_or(1);
     // What was there at start-up is replayed without working out which shortlists
     // changed on the way (nobody was told, nobody waits); from its end on, it is.
@@ -211,11 +297,11 @@ async fn follow(
     loop {
         let record = match subscription.next().await {
             Ok(record) => record,
-            Err(tafel_store::ReadError::Closed) => return,
+            Err(tafel_store::ReadError::Closed) => return true,
             Err(cause) => {
                 error!(%cause, "the views cannot follow the log");
                 health.stopped("views", format!("cannot follow the log: {cause}"));
-                return;
+                return false;
             }
         };
         let outcome = stored_event(&record).and_then(|event| {
@@ -234,6 +320,7 @@ async fn follow(
                 views.matcher.speak();
             }
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
+            views.last_event_id = Some(record.id.clone());
             // Replaying what was there at start-up changes nothing anyone has not seen.
             if event.meta.sequence > publish_after {
                 let wanted = changed.iter().filter(|id| shortlists.wanted(id));
@@ -246,11 +333,14 @@ async fn follow(
         match outcome {
             Ok(sequence) => {
                 applied.send_replace(sequence);
+                if sequence >= publish_after {
+                    snapshots.maybe_start(sequence, &views);
+                }
             }
             Err(cause) => {
                 error!(%cause, sequence = record.sequence, "an event does not fit the views");
                 health.stopped("views", format!("event {} does not fit the views: {cause}", record.sequence));
-                return;
+                return false;
             }
         }
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal};
 use tafel_contract::{AggregateId, AggregateKind};
 use tafel_domain::{Actor, ListState, Listed};
-use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, Matcher, ScoringTable};
+use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT};
 use tafel_store::{EventLog, SledLog};
 
 use super::{MAX_EVENTS_PAGE, MAX_FROZEN_CACHED, Service, internal, invalid_query};
@@ -28,7 +28,7 @@ pub const QUERIES: [&str; 10] = [
     "mandates",
     "roundtables",
 ];
-use crate::stored::{for_each_event, stored_event};
+use crate::stored::stored_event;
 
 /// Bytes of `{"events":[],"next":18446744073709551615}` around a page's events.
 const EVENTS_PAGE_OVERHEAD_BYTES: usize = 64;
@@ -240,17 +240,10 @@ impl Service {
         let frozen = match cached {
             Some(frozen) => frozen,
             None => {
-                let (log, scoring) = (self.log.clone(), self.scoring);
+                let past =
+                    self.views()?.matcher.shortlists_as_of(&agenda, DEFAULT_LIMIT, as_of).map_err(|e| internal(&e))?;
                 let frozen: Arc<Vec<Value>> = Arc::new(
-                    self.expensive(&actor.id, move || {
-                        let matcher = replay_matcher(&log, scoring, as_of)?;
-                        Ok(agenda
-                            .iter()
-                            .filter_map(|id| matcher.shortlist(id, DEFAULT_LIMIT))
-                            .filter_map(|shortlist| serde_json::to_value(shortlist).ok())
-                            .collect())
-                    })
-                    .await?,
+                    past.into_iter().flatten().filter_map(|shortlist| serde_json::to_value(shortlist).ok()).collect(),
                 );
                 if let Ok(mut cache) = self.frozen.lock() {
                     if cache.len() >= MAX_FROZEN_CACHED {
@@ -266,30 +259,27 @@ impl Service {
     }
 
     /// `shortlist`: for those who may see it; with `as_of`, as it stood at that log
-    /// position (the log is replayed up to there, off the runtime).
+    /// position (computed from the matcher's history, without a replay).
     async fn shortlist(&self, actor: &Actor, body: &Map<String, Value>) -> Result<Value, Refusal> {
         only_fields(body, &["request_id", "limit", "as_of"])?;
         let id = id_field(body, "request_id")?;
         let limit = limit_field(body)?;
         let as_of = optional_u64(body, "as_of")?;
-        {
-            let views = self.views()?;
-            if !views.world.can_see_shortlist(actor, &id) {
-                return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
-            }
-            let now = views.last_sequence();
-            match as_of {
-                Some(position) if position > now => {
-                    return Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")));
-                }
-                Some(position) if position < now => {}
-                _ => return to_value(views.matcher.shortlist(&id, limit), &id),
-            }
+        let views = self.views()?;
+        if !views.world.can_see_shortlist(actor, &id) {
+            return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
         }
-        let position = as_of.unwrap_or_default();
-        let (log, scoring) = (self.log.clone(), self.scoring);
-        self.expensive(&actor.id, move || to_value(replay_matcher(&log, scoring, position)?.shortlist(&id, limit), &id))
-            .await
+        let now = views.last_sequence();
+        match as_of {
+            Some(position) if position > now => {
+                Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")))
+            }
+            Some(position) if position < now => {
+                let past = views.matcher.shortlists_as_of(std::slice::from_ref(&id), limit, position);
+                to_value(past.map_err(|e| internal(&e))?.pop().flatten(), &id)
+            }
+            _ => to_value(views.matcher.shortlist(&id, limit), &id),
+        }
     }
 
     /// `matches`: the requests a mandate is eligible for that the principal may see.
@@ -413,15 +403,6 @@ fn events_page(log: &SledLog, from: u64, limit: usize, max_reply_bytes: usize) -
     reply.extend_from_slice(&events);
     reply.extend_from_slice(format!("],\"next\":{next}}}").as_bytes());
     Ok(reply)
-}
-
-/// A matcher as the log stood at `position`. Blocking: replays the log from disk.
-fn replay_matcher(log: &SledLog, scoring: ScoringTable, position: u64) -> Result<Matcher, Refusal> {
-    let mut matcher = Matcher::new(scoring);
-    // Only where the replay ends is asked for: no change reports on the way.
-    matcher.hush();
-    for_each_event(log, position, |event| matcher.apply(&event).map(|_| ())).map_err(|e| internal(&e))?;
-    Ok(matcher)
 }
 
 fn to_value(shortlist: Option<tafel_contract::shortlist::Shortlist>, id: &AggregateId) -> Result<Value, Refusal> {
