@@ -282,6 +282,12 @@ impl Service {
         *self.applied.borrow()
     }
 
+    /// Reads the views as they stand (for tests and benchmarks, which compare them with
+    /// a replay); `None` if they are poisoned.
+    pub fn read_views<T>(&self, read: impl FnOnce(&Views) -> T) -> Option<T> {
+        self.views.read().ok().map(|views| read(&views))
+    }
+
     /// Waits until the views reflect at least the log as it is now, so that a client
     /// reads its own writes.
     async fn catch_up(&self) -> Result<(), Refusal> {
