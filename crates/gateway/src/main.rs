@@ -50,6 +50,13 @@ enum Command {
         #[arg(long = "snapshot-every", env = "TAFEL_SNAPSHOT_EVERY", default_value_t = tafel_service::snapshot::DEFAULT_EVERY)]
         snapshot_every: u64,
     },
+    /// Checks every record of the log of a Tafel that is not running (opening checks
+    /// only the tail since the last durable checkpoint).
+    Check {
+        /// Directory of the event log.
+        #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// The programme report, read from the log of a Tafel that is not running.
     Report {
         /// Directory of the event log.
@@ -210,6 +217,17 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(&error),
+            }
+        }
+        Command::Check { data_dir } => {
+            let options = tafel_store::OpenOptions { verify: tafel_store::Verify::All, ..Default::default() };
+            match tafel_store::SledLog::open(&data_dir, options) {
+                Ok(log) => {
+                    let events = tafel_store::EventLog::last_sequence(&log);
+                    println!("{}: {events} events, every record whole", data_dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&format!("{error} (is a Tafel still running on it?)")),
             }
         }
         Command::Report { data_dir, year, format } => {

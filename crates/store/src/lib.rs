@@ -29,7 +29,7 @@ mod writer;
 use std::future::Future;
 
 pub use error::{AppendError, OpenError, ReadError};
-pub use sled_log::{OpenOptions, SledLog};
+pub use sled_log::{OpenOptions, SledLog, Verify};
 pub use subscription::SledSubscription;
 
 /// The metric (a histogram, through the `metrics` facade) of how many events each group

@@ -32,12 +32,32 @@ pub struct OpenOptions {
     pub cache_capacity_bytes: u64,
     /// How often, at most, the durable checkpoint file is rewritten.
     pub checkpoint_interval: Duration,
+    /// What opening checks record by record.
+    pub verify: Verify,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { cache_capacity_bytes: 128 * 1024 * 1024, checkpoint_interval: Duration::from_secs(1) }
+        Self {
+            cache_capacity_bytes: 128 * 1024 * 1024,
+            checkpoint_interval: Duration::from_secs(1),
+            verify: Verify::Tail,
+        }
     }
+}
+
+/// What opening the log checks record by record (decoding, checksum, sequence without
+/// a gap). Either way the last event's index entries are checked, and a log shorter
+/// than its checkpoint is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// The records from the durable checkpoint on: what a crash since the checkpoint
+    /// can have touched (a batch is atomic in sled, so nothing before it). The records
+    /// before it were checked when written and are checked again whenever read.
+    #[default]
+    Tail,
+    /// Every record (`tafel check`), for damage at rest anywhere in the log.
+    All,
 }
 
 /// The event log on sled. Cheap to clone; every clone is the same log.
@@ -246,8 +266,12 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
         }
     }
 
-    let (last, last_recorded_at_ms) = verify(&tree).map_err(damaged)?;
     let known_durable = checkpoint::read(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+    let from = match options.verify {
+        Verify::Tail => known_durable.max(1),
+        Verify::All => 1,
+    };
+    let (last, last_recorded_at_ms) = verify(&tree, from).map_err(damaged)?;
     if known_durable > last {
         return Err(damaged(format!(
             "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
@@ -410,13 +434,16 @@ fn read_event(tree: &sled::Tree, sequence: u64) -> Result<RecordedEvent, ReadErr
     record::decode(&value).map_err(ReadError::Damaged)
 }
 
-/// Walks the whole log once: returns the last sequence and its commit time, or what is
-/// wrong. A crash can leave no partial batch (batches are atomic in sled), so any gap,
-/// bad checksum or missing index entry is damage, not an interrupted write.
-fn verify(tree: &sled::Tree) -> Result<(u64, i64), String> {
-    let mut last = 0u64;
+/// Walks the log from sequence `from` (at least 1) to its end: returns the last
+/// sequence and its commit time, or what is wrong. A crash can leave no partial batch
+/// (batches are atomic in sled), so any gap, bad checksum or missing index entry is
+/// damage, not an interrupted write. A log that ends before `from` answers `from - 1`
+/// (the caller compares that with what was known durable).
+fn verify(tree: &sled::Tree, from: u64) -> Result<(u64, i64), String> {
+    let from = from.max(1);
+    let mut last = from - 1;
     let mut last_event = None;
-    for entry in tree.scan_prefix([keys::EVENT]) {
+    for entry in tree.range(keys::event(from)..=keys::event(u64::MAX)) {
         let (key, value) = entry.map_err(|error| error.to_string())?;
         let sequence = keys::sequence_of_event_key(&key).ok_or("an event key is malformed")?;
         if sequence != last + 1 {
@@ -430,6 +457,13 @@ fn verify(tree: &sled::Tree) -> Result<(u64, i64), String> {
         last_event = Some(event);
     }
     let Some(event) = last_event else {
+        if from > 1 {
+            // The log ends before `from`: how far it really goes, for the caller.
+            let before =
+                tree.range(keys::event(1)..keys::event(from)).next_back().transpose().map_err(|e| e.to_string())?;
+            let last = before.and_then(|(key, _)| keys::sequence_of_event_key(&key)).unwrap_or(0);
+            return Ok((last, 0));
+        }
         return Ok((0, 0));
     };
     let indexed = tree

@@ -3,7 +3,7 @@
 
 use tafel_store::{
     AppendBatch, AppendCondition, AppendError, EventLog, ExpectedVersion, IdLookup, NewEvent, OpenError, OpenOptions,
-    Position, SledLog, Subscription,
+    Position, ReadError, SledLog, Subscription, Verify,
 };
 
 fn event(id: &str, content: &str) -> NewEvent {
@@ -297,8 +297,29 @@ async fn shutdown_answers_what_is_queued_and_refuses_the_rest() {
     assert_eq!(reopened.last_sequence(), accepted);
 }
 
+/// Flips one byte of event `sequence`'s record, behind the store's back.
+fn damage_record(dir: &std::path::Path, sequence: u64) {
+    let db = raw_sled(dir);
+    let tree = db.open_tree("log").unwrap();
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&sequence.to_be_bytes());
+    let mut value = tree.get(&key).unwrap().unwrap().to_vec();
+    let last = value.len() - 1;
+    value[last] ^= 0x01;
+    tree.insert(&key, value).unwrap();
+    db.flush().unwrap();
+}
+
+fn refused_as_damaged(dir: &std::path::Path, verify: Verify, expected: &str) {
+    match SledLog::open(dir, OpenOptions { verify, ..OpenOptions::default() }) {
+        Err(OpenError::Damaged { detail, .. }) => assert!(detail.contains(expected), "{detail}"),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a damaged log was opened"),
+    }
+}
+
 #[tokio::test]
-async fn a_damaged_record_is_reported_on_open() {
+async fn a_damaged_record_is_reported_on_open_in_the_tail_and_on_read_before_it() {
     let dir = tempfile::tempdir().unwrap();
     {
         let log = open(dir.path());
@@ -307,23 +328,26 @@ async fn a_damaged_record_is_reported_on_open() {
         }
         log.shutdown().await;
     }
+    // The clean stop wrote the checkpoint at 3: event 2 is before the tail, so opening
+    // does not read it, but every read of it says it is damaged, and a full check
+    // refuses the log.
+    assert!(std::fs::read_to_string(dir.path().join("durable-sequence")).unwrap().ends_with("3\n"));
+    damage_record(dir.path(), 2);
     {
-        // Flip one byte of event 2's record, behind the store's back.
-        let db = raw_sled(dir.path());
-        let tree = db.open_tree("log").unwrap();
-        let mut key = vec![b'E'];
-        key.extend_from_slice(&2u64.to_be_bytes());
-        let mut value = tree.get(&key).unwrap().unwrap().to_vec();
-        let last = value.len() - 1;
-        value[last] ^= 0x01;
-        tree.insert(&key, value).unwrap();
-        db.flush().unwrap();
+        let log = SledLog::open(dir.path(), OpenOptions::default()).unwrap();
+        assert_eq!(log.last_sequence(), 3);
+        assert!(matches!(log.read_from(1, 10), Err(ReadError::Damaged(_))), "a damaged record was read");
+        assert!(matches!(log.read_from(2, 1), Err(ReadError::Damaged(_))));
+        assert_eq!(log.read_from(3, 1).unwrap().len(), 1);
+        log.shutdown().await;
     }
-    match SledLog::open(dir.path(), OpenOptions::default()) {
-        Err(OpenError::Damaged { detail, .. }) => assert!(detail.contains("event 2"), "{detail}"),
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("a damaged log was opened"),
-    }
+    refused_as_damaged(dir.path(), Verify::All, "event 2");
+    // With the checkpoint before it, event 2 is in the tail: opening refuses the log.
+    std::fs::write(dir.path().join("durable-sequence"), "tafel durable-sequence v1\n1\n").unwrap();
+    refused_as_damaged(dir.path(), Verify::Tail, "event 2");
+    // And the checkpoint's own record is checked.
+    std::fs::write(dir.path().join("durable-sequence"), "tafel durable-sequence v1\n2\n").unwrap();
+    refused_as_damaged(dir.path(), Verify::Tail, "event 2");
 }
 
 #[tokio::test]
