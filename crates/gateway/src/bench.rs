@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tafel_store::{AppendBatch, EventLog, ExpectedVersion, NewEvent, OpenOptions, SledLog};
 
 /// The principal `tafel bench nats` submits as.
-const BENCH_PRINCIPAL: &str = "bench";
+pub(crate) const BENCH_PRINCIPAL: &str = "bench";
 
 /// Bytes of each benchmark event's payload: about a submitted request's JSON.
 pub const PAYLOAD_BYTES: usize = 1024;
@@ -196,20 +196,34 @@ pub fn run_nats_bench(config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBench
 }
 
 /// Runs `cases` on a runtime of its own with a `nats-server` of its own, given its URL.
+pub(crate) fn start_nats_server() -> std::io::Result<(std::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let server = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
+    let url = format!("nats://127.0.0.1:{port}");
+    // Wait until it takes connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::other("nats-server did not come up"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((server, url))
+}
+
 fn with_nats_server<T, F: Future<Output = std::io::Result<T>>>(
     dir: &Path,
     cases: impl FnOnce(String) -> F,
 ) -> std::io::Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     std::fs::create_dir_all(dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = std::process::Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| std::io::Error::other(format!("cannot start nats-server (is it installed?): {e}")))?;
-    let result = runtime.block_on(cases(format!("nats://127.0.0.1:{port}")));
+    let (mut server, url) = start_nats_server()?;
+    let result = runtime.block_on(cases(url));
     let _ = server.kill();
     let _ = server.wait();
     result
@@ -241,7 +255,7 @@ async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(Sled
 
 /// A NATS client of the benchmarks' principal: replies come only to its own inbox
 /// (contract 1.1 section 2).
-async fn bench_client(url: &str) -> std::io::Result<async_nats::Client> {
+pub(crate) async fn bench_client(url: &str) -> std::io::Result<async_nats::Client> {
     let client = async_nats::ConnectOptions::new()
         .custom_inbox_prefix(format!("_INBOX.{BENCH_PRINCIPAL}"))
         .connect(url)
@@ -252,7 +266,7 @@ async fn bench_client(url: &str) -> std::io::Result<async_nats::Client> {
 }
 
 /// The request the benchmarks submit, with id and subject `id`.
-fn bench_request(id: &str) -> String {
+pub(crate) fn bench_request(id: &str) -> String {
     serde_json::json!({
         "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
         "subject": id, "data": {
@@ -295,7 +309,7 @@ async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<
 }
 
 /// `publishers` tasks each send `requests` requests one after another.
-async fn timed_requests(
+pub(crate) async fn timed_requests(
     client: &async_nats::Client,
     publishers: usize,
     requests: usize,

@@ -404,6 +404,18 @@ fn main() -> ExitCode {
                 ms(f.stop_seconds),
                 ms(f.copy_seconds)
             );
+            match &f.ingest {
+                Some(ingest) => println!(
+                    "  ingest over NATS, {} submits in flight: {:.0} events/s (p50 {:.1} ms, p99 {:.1} ms) vs the store alone: {:.0} events/s ({:.2}x)",
+                    tafel_gateway::scale::INGEST_IN_FLIGHT,
+                    ingest.nats.per_second,
+                    ingest.nats.p50_ms,
+                    ingest.nats.p99_ms,
+                    ingest.store_per_second,
+                    ingest.nats.per_second / ingest.store_per_second.max(1e-9)
+                ),
+                None => println!("  ingest over NATS: not measured (no nats-server; see the log above)"),
+            }
             for (share, seconds, baseline) in &f.as_of {
                 println!(
                     "  shortlist as_of {share:>2} % of the log: {:.2} ms from history vs {:.0} ms replaying to there ({:.0}x); the shortlist now: {:.2} ms",

@@ -40,6 +40,9 @@ pub struct ScaleFigures {
     /// Copying the views under a read lock, as a background snapshot does: the only
     /// pause the projection sees.
     pub copy_seconds: f64,
+    /// Submits over NATS into the service on the whole log, beside the store alone
+    /// (`None` when no `nats-server` could be started).
+    pub ingest: Option<Ingest>,
     /// `(share of the log, seconds for one shortlist as_of there from history, seconds
     /// for the baseline: a hushed replay of the matcher up to there)`.
     pub as_of: Vec<(u8, f64, f64)>,
@@ -106,13 +109,28 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
             Ok::<_, std::io::Error>((started.elapsed().as_secs_f64(), reply))
         }
     };
+    // Best of three: the first ask after a replay of the baseline finds the allocator
+    // handing back the replay's memory.
+    let best = |name: &'static str, body: Value| {
+        let ask = &ask;
+        async move {
+            let mut fastest = ask(name, body.clone()).await?;
+            for _ in 0..2 {
+                let again = ask(name, body.clone()).await?;
+                if again.0 < fastest.0 {
+                    fastest = again;
+                }
+            }
+            Ok::<_, std::io::Error>(fastest)
+        }
+    };
     let mut as_of = Vec::new();
     for share in [10u8, 50, 90] {
         let position = (written.events * u64::from(share) / 100).max(1);
         // The newest request that existed there.
         let request = written.requests.iter().rev().find(|(at, _)| *at <= position).map(|(_, id)| id.clone());
         let Some(request) = request else { continue };
-        let (seconds, reply) = ask("shortlist", json!({"request_id": request, "as_of": position})).await?;
+        let (seconds, reply) = best("shortlist", json!({"request_id": request, "as_of": position})).await?;
         let started = Instant::now();
         let replayed = replay_matcher(&log, position)?;
         let baseline = started.elapsed().as_secs_f64();
@@ -125,13 +143,20 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
     }
     let newest =
         written.requests.last().map(|(_, id)| id.clone()).ok_or_else(|| std::io::Error::other("no request"))?;
-    let (shortlist_now_seconds, _) = ask("shortlist", json!({"request_id": newest})).await?;
-    let (report_seconds, _) = ask("report", json!({})).await?;
+    let (shortlist_now_seconds, _) = best("shortlist", json!({"request_id": newest})).await?;
+    let (report_seconds, _) = best("report", json!({})).await?;
     let started = Instant::now();
     let all = tafel_service::stored::read_all_events(&log).map_err(std::io::Error::other)?;
     tafel_domain::report::report(&all, None).map_err(std::io::Error::other)?;
     let report_fold_seconds = started.elapsed().as_secs_f64();
     drop(all);
+    let ingest = match ingest_over_nats(service.clone(), dir).await {
+        Ok(figures) => Some(figures),
+        Err(cause) => {
+            tracing::warn!(%cause, "ingest over NATS not measured");
+            None
+        }
+    };
     let copy_seconds = copy_views(&log)?;
     let disk = disk_bytes(&path);
     log.shutdown().await;
@@ -144,6 +169,7 @@ async fn scale(dir: &Path, events: u64) -> std::io::Result<ScaleFigures> {
         snapshot_bytes,
         restart_snapshot_seconds,
         copy_seconds,
+        ingest,
         as_of,
         shortlist_now_seconds,
         report_seconds,
@@ -167,15 +193,100 @@ async fn start(
     Ok((log, service, projection))
 }
 
+/// The organiser the queries are asked as, and the entrepreneur that submits over NATS.
 fn organiser() -> std::io::Result<Principals> {
-    let file = PrincipalsFile {
-        principals: vec![PrincipalEntry {
-            id: PrincipalId::parse(ORGANISER).map_err(std::io::Error::other)?,
-            role: Role::Organiser,
+    let entry = |id: &str, role| {
+        Ok::<_, std::io::Error>(PrincipalEntry {
+            id: PrincipalId::parse(id).map_err(std::io::Error::other)?,
+            role,
             token_sha256: None,
-        }],
+        })
+    };
+    let file = PrincipalsFile {
+        principals: vec![entry(ORGANISER, Role::Organiser)?, entry(crate::bench::BENCH_PRINCIPAL, Role::Entrepreneur)?],
     };
     Principals::from_file(&file).map_err(std::io::Error::other)
+}
+
+/// Submits in flight at once when ingest is measured.
+pub const INGEST_IN_FLIGHT: usize = 256;
+/// Submits each of them sends.
+const INGEST_EACH: usize = 40;
+
+/// Ingest over NATS beside the store alone.
+#[derive(Debug)]
+pub struct Ingest {
+    pub nats: crate::bench::LatencySummary,
+    /// The store alone: the same payloads appended by as many tasks at once, one event
+    /// per append, to a fresh log.
+    pub store_per_second: f64,
+}
+
+/// [`INGEST_IN_FLIGHT`] publishers submit new requests over a `nats-server` of its own
+/// to the service on the whole log (whose views each submit waits for); then the
+/// store alone takes the same payloads from as many writers.
+async fn ingest_over_nats(service: std::sync::Arc<tafel_service::Service>, dir: &Path) -> std::io::Result<Ingest> {
+    let (mut server, url) = crate::bench::start_nats_server()?;
+    let result = async {
+        let tafel_client = crate::nats::connect(&url).await.map_err(std::io::Error::other)?;
+        let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
+        let client = crate::bench::bench_client(&url).await?;
+        let nats = crate::bench::timed_requests(&client, INGEST_IN_FLIGHT, INGEST_EACH, |publisher, index| {
+            let event = crate::bench::bench_request(&format!("ingest-{publisher}-{index}"));
+            ("tafel.submit.request.submitted.bench".to_owned(), event)
+        })
+        .await?;
+        let _ = stop_tx.send(true);
+        let _ = serving.await;
+        let store_per_second = store_alone(&dir.join("store-alone")).await?;
+        Ok(Ingest { nats, store_per_second })
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// The store's own rate for the ingest's shape: [`INGEST_IN_FLIGHT`] writers, one event
+/// per append, the same payloads.
+async fn store_alone(path: &Path) -> std::io::Result<f64> {
+    use tafel_store::{AppendBatch, AppendCondition, ExpectedVersion, NewEvent};
+    let log = SledLog::open(path, OpenOptions::default()).map_err(std::io::Error::other)?;
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for writer in 0..INGEST_IN_FLIGHT {
+        let log = log.clone();
+        writers.push(tokio::spawn(async move {
+            for index in 0..INGEST_EACH {
+                let id = format!("ingest-{writer}-{index}");
+                let payload = crate::bench::bench_request(&id).into_bytes();
+                let batch = AppendBatch {
+                    stream: format!("request/{id}"),
+                    expected: ExpectedVersion::Exactly(0),
+                    events: vec![NewEvent {
+                        id: id.clone(),
+                        principal: "bench".into(),
+                        identity: payload.clone(),
+                        payload,
+                    }],
+                    condition: AppendCondition::default(),
+                    touches: Vec::new(),
+                };
+                log.append(batch).await.map_err(std::io::Error::other)?;
+            }
+            Ok::<_, std::io::Error>(())
+        }));
+    }
+    for writer in writers {
+        writer.await.map_err(std::io::Error::other)??;
+    }
+    let per_second = (INGEST_IN_FLIGHT * INGEST_EACH) as f64 / started.elapsed().as_secs_f64();
+    log.shutdown().await;
+    drop(log);
+    let _ = std::fs::remove_dir_all(path);
+    Ok(per_second)
 }
 
 /// Replays the log up to `position` into a fresh hushed matcher: how a past shortlist

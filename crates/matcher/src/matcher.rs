@@ -410,12 +410,46 @@ impl Matcher {
         changed
     }
 
+    /// A hash of everything the shortlist shows but its `as_of`. Every field is named
+    /// (a field added to the shortlist's types fails to compile here until it is
+    /// hashed), and the hash is FNV-1a, whose values never change between builds:
+    /// fingerprints are kept in snapshots.
     fn fingerprint(&self, request: u32, compact: &Compact) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let shown = Shortlist { as_of: 0, ..self.expand(request, compact) };
-        let mut hasher = std::hash::DefaultHasher::new();
-        serde_json::to_string(&shown).unwrap_or_default().hash(&mut hasher);
-        hasher.finish().max(1)
+        let Shortlist { request_id, as_of: _, entries, consortia, near_misses } = self.expand(request, compact);
+        let mut hash = Fnv::default();
+        hash.text(request_id.as_str());
+        hash.number(entries.len() as u64);
+        for ShortlistEntry { mandate_id, financier, score, fit, max_contribution_eur, reasons } in &entries {
+            hash.text(mandate_id.as_str());
+            hash.text(financier);
+            hash.number(score.to_bits());
+            hash.number(u64::from(*fit == Fit::Full));
+            hash.number(*max_contribution_eur);
+            hash.number(reasons.len() as u64);
+            for tafel_contract::shortlist::Reason { criterion, points, detail } in reasons {
+                hash.text(criterion);
+                hash.number(points.to_bits());
+                hash.text(detail);
+            }
+        }
+        hash.number(consortia.len() as u64);
+        for Consortium { total_eur, parts } in &consortia {
+            hash.number(*total_eur);
+            hash.number(parts.len() as u64);
+            for ConsortiumPart { mandate_id, amount_eur, instrument } in parts {
+                hash.text(mandate_id.as_str());
+                hash.number(*amount_eur);
+                hash.text(instrument.as_str());
+            }
+        }
+        hash.number(near_misses.len() as u64);
+        for NearMiss { mandate_id, financier, failed, detail } in &near_misses {
+            hash.text(mandate_id.as_str());
+            hash.text(financier);
+            hash.text(failed);
+            hash.text(detail);
+        }
+        hash.0.max(1)
     }
 
     /// One pass over the requests, judging only the pair with `mandate`.
@@ -746,6 +780,34 @@ impl Matcher {
     /// Whether the live shortlists equal ones computed from scratch.
     pub fn live_equals_rebuilt(&self) -> bool {
         (0..self.requests.len()).all(|request| self.live[request] == self.compute(request as u32, DEFAULT_LIMIT))
+    }
+}
+
+/// FNV-1a over 64 bits (see [`Matcher::fingerprint`]).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn number(&mut self, value: u64) {
+        self.bytes(&value.to_le_bytes());
+    }
+
+    /// Length first, so that two texts side by side hash apart from their joins.
+    fn text(&mut self, text: &str) {
+        self.number(text.len() as u64);
+        self.bytes(text.as_bytes());
     }
 }
 

@@ -332,7 +332,13 @@ async fn follow(
         });
         match outcome {
             Ok(sequence) => {
-                applied.send_replace(sequence);
+                // Everyone waiting for the views (every submit in flight waits for them
+                // before deciding) is woken once per page the subscription read, not
+                // once per event: under load that is hundreds of wake-ups fewer per
+                // event. The page's events follow at once; the last one tells.
+                if subscription.buffered() == 0 {
+                    applied.send_replace(sequence);
+                }
                 if sequence >= publish_after {
                     snapshots.maybe_start(sequence, &views);
                 }

@@ -46,6 +46,12 @@ impl SledSubscription {
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence - self.buffer.len() as u64
     }
+
+    /// How many events it has read and not yet yielded: the next [`Subscription::next`]
+    /// answers at once while this is not 0.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
 }
 
 impl SledSubscription {
