@@ -412,11 +412,11 @@ impl Matcher {
 
     /// A hash of everything the shortlist shows but its `as_of`. Every field is named
     /// (a field added to the shortlist's types fails to compile here until it is
-    /// hashed), and the hash is FNV-1a, whose values never change between builds:
-    /// fingerprints are kept in snapshots.
+    /// hashed), and the hash's values never change between builds: fingerprints are
+    /// kept in snapshots.
     fn fingerprint(&self, request: u32, compact: &Compact) -> u64 {
         let Shortlist { request_id, as_of: _, entries, consortia, near_misses } = self.expand(request, compact);
-        let mut hash = Fnv::default();
+        let mut hash = ShownHash::default();
         hash.text(request_id.as_str());
         hash.number(entries.len() as u64);
         for ShortlistEntry { mandate_id, financier, score, fit, max_contribution_eur, reasons } in &entries {
@@ -449,7 +449,7 @@ impl Matcher {
             hash.text(failed);
             hash.text(detail);
         }
-        hash.0.max(1)
+        hash.finish().max(1)
     }
 
     /// One pass over the requests, judging only the pair with `mandate`.
@@ -783,31 +783,49 @@ impl Matcher {
     }
 }
 
-/// FNV-1a over 64 bits (see [`Matcher::fingerprint`]).
-struct Fnv(u64);
+/// A 64-bit hash of what a shortlist shows (see [`Matcher::fingerprint`]): eight bytes
+/// at a time, rotate, xor and multiply (FxHash's step), then a final mix. Its values
+/// never change between builds; it tells versions of one shortlist apart, nothing
+/// adversarial.
+struct ShownHash(u64);
 
-impl Default for Fnv {
+impl Default for ShownHash {
     fn default() -> Self {
         Self(0xcbf2_9ce4_8422_2325)
     }
 }
 
-impl Fnv {
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+impl ShownHash {
+    fn word(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95);
     }
 
     fn number(&mut self, value: u64) {
-        self.bytes(&value.to_le_bytes());
+        self.word(value);
     }
 
     /// Length first, so that two texts side by side hash apart from their joins.
     fn text(&mut self, text: &str) {
-        self.number(text.len() as u64);
-        self.bytes(text.as_bytes());
+        self.word(text.len() as u64);
+        let mut chunks = text.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(word));
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.word(u64::from_le_bytes(last));
+    }
+
+    fn finish(self) -> u64 {
+        // murmur3's finaliser, so that every input bit reaches every output bit.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
