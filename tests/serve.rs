@@ -298,27 +298,53 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
     let token = support::add_principal(data.path(), "o", "organiser");
     let founder = support::add_principal(data.path(), "fietsfabriek", "entrepreneur");
     let bank = support::add_principal(data.path(), "bank", "financier");
+    let coach = support::add_principal(data.path(), "coach", "coach");
     let snapshots = data.path().join("snapshots");
     let aside = data.path().join("snapshots-aside");
-    let mut acknowledged: Vec<String> = Vec::new();
+    // The aggregates acknowledged events created, and every acknowledged event's id.
+    let (mut acknowledged, mut events_acknowledged): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let (mut leftovers, mut loaded_after_kill) = (0, 0);
     for cycle in 0..6u64 {
         let (tafel, port, _, _) = serve_and_wait(data.path(), &["--snapshot-every", "1"]);
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let load = {
-            let (stop, founder, bank) = (stop.clone(), founder.clone(), bank.clone());
+            let (stop, founder, bank, coach) = (stop.clone(), founder.clone(), bank.clone(), coach.clone());
             std::thread::spawn(move || {
-                let mut ok = Vec::new();
+                // Aggregates created, and every event acknowledged (by id).
+                let (mut created, mut events) = (Vec::new(), Vec::new());
                 for n in 0.. {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let (event, token) = if n % 4 == 3 {
-                        let id = format!("m{cycle}-{n}");
-                        (events::envelope(&id, "tafel.mandate.published", &id, events::mandate(&id)), &bank)
-                    } else {
-                        let id = format!("r{cycle}-{n}");
-                        (events::submitted(&id, &id), &founder)
+                    let (id, aggregate) = (format!("e{cycle}-{n}"), format!("{cycle}-{n}"));
+                    let request = |k: usize| format!("r{cycle}-{k}");
+                    // Requests and mandates, coaching, withdrawals and revisions, mixed.
+                    let (event, token, creates) = match n % 16 {
+                        3 | 7 | 15 => {
+                            let m = format!("m{aggregate}");
+                            (events::envelope(&id, "tafel.mandate.published", &m, events::mandate(&m)), &bank, Some(m))
+                        }
+                        9 if n >= 8 => {
+                            let m = format!("m{cycle}-{}", n - 2);
+                            let mut terms = events::mandate(&m);
+                            terms["ticket_max_eur"] = serde_json::json!(120_000 + n as u64 * 1000);
+                            (events::envelope(&id, "tafel.mandate.revised", &m, terms), &bank, None)
+                        }
+                        1 | 5 | 13 => {
+                            let r = request(n - 1);
+                            let coached = serde_json::json!({"request_id": r, "coach": "coach",
+                                "readiness": "ready", "notes": "Klaar voor tafel."});
+                            (events::envelope(&id, "tafel.request.coached", &r, coached), &coach, None)
+                        }
+                        11 => {
+                            let r = request(n - 3);
+                            let withdrawn = serde_json::json!({"request_id": r, "reason": "Elders gefinancierd."});
+                            (events::envelope(&id, "tafel.request.withdrawn", &r, withdrawn), &founder, None)
+                        }
+                        _ => {
+                            let r = request(n);
+                            (events::submitted(&id, &r), &founder, Some(r))
+                        }
                     };
                     let body = event.to_string().into_bytes();
                     // Once Tafel is killed, the connection fails: the load ends.
@@ -326,16 +352,19 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
                         break;
                     };
                     if reply.0 == 201 {
-                        ok.push(event["id"].as_str().unwrap().to_owned());
+                        events.push(id);
+                        created.extend(creates);
                     }
                 }
-                ok
+                (created, events)
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(300 + (97 * cycle) % 400));
         tafel.signal("KILL");
         stop.store(true, Ordering::Relaxed);
-        acknowledged.extend(load.join().unwrap());
+        let (created, events) = load.join().unwrap();
+        acknowledged.extend(created);
+        events_acknowledged.extend(events);
         drop(tafel);
         let tmp = |dir: &std::path::Path| {
             std::fs::read_dir(dir).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".tmp")))
@@ -352,6 +381,27 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
             let kind = if id.starts_with('r') { "requests" } else { "mandates" };
             let (status, body) = support::http_request(port, "GET", &format!("/v1/{kind}/{id}"), Some(&token), b"");
             assert_eq!(status, 200, "acknowledged {id} is gone after kill {cycle}: {body}");
+        }
+        // Every acknowledged event is in the log, which runs without a gap to its end.
+        let mut logged = std::collections::HashSet::new();
+        let mut from = 1;
+        loop {
+            let (status, page) =
+                support::http_request(port, "GET", &format!("/v1/events?from={from}"), Some(&token), b"");
+            assert_eq!(status, 200, "{page}");
+            let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+            for event in page["events"].as_array().unwrap() {
+                assert_eq!(event["sequence"], from, "a gap in the log");
+                logged.insert(event["id"].as_str().unwrap().to_owned());
+                from += 1;
+            }
+            if page["events"].as_array().unwrap().is_empty() {
+                break;
+            }
+        }
+        assert_eq!(from - 1, last, "the log ends where Tafel said it did");
+        for id in &events_acknowledged {
+            assert!(logged.contains(id), "acknowledged event {id} is not in the log after kill {cycle}");
         }
         let from_snapshot = answers(port, &token, &requests, last);
         tafel.signal("KILL");
@@ -373,13 +423,13 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
             assert_eq!(a, b, "after kill {cycle}, an answer from the snapshot differs from a full replay's");
         }
     }
-    assert!(acknowledged.len() > 20, "too little load: {}", acknowledged.len());
+    assert!(events_acknowledged.len() > 60, "too little load: {}", events_acknowledged.len());
     // Kills fell in the middle of a snapshot (one is written after nearly every event,
     // so most kills do), and the restarts still found a whole one.
     assert!(leftovers >= 1, "no kill fell while a snapshot was written");
-    assert!(loaded_after_kill >= 1, "no restart after a kill loaded a snapshot");
+    assert!(loaded_after_kill >= 5, "only {loaded_after_kill} of 6 restarts after a kill loaded a snapshot");
     eprintln!(
         "{} events acknowledged over 6 kills; {leftovers} kills left a snapshot half-written; {loaded_after_kill} restarts loaded one",
-        acknowledged.len()
+        events_acknowledged.len()
     );
 }

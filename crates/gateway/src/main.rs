@@ -225,6 +225,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { data_dir } => {
+            if !data_dir.join("sled").is_dir() {
+                return fail(&format!("there is no log in {}", data_dir.display()));
+            }
             let options = tafel_store::OpenOptions { verify: tafel_store::Verify::All, ..Default::default() };
             match tafel_store::SledLog::open(&data_dir, options) {
                 Ok(log) => {

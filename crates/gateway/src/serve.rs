@@ -147,9 +147,11 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         };
         let Some(subscriptions) = subscriptions else {
             info!("stopping before NATS was reached");
+            service.stop_streams();
             let _ = stop_tx.send(true);
             let _ = http.await;
             log.shutdown().await;
+            let _ = projection.await;
             info!("stopped");
             return Ok(());
         };

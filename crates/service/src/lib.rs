@@ -6,9 +6,10 @@
 //! - [`Service::submit`]: the contract's checks in order, the decision on the views,
 //!   and the append with the decision's consistency boundary.
 //! - [`Service::query`]: every query of contract section 6, each reply bounded in bytes
-//!   by the transport's limit; the expensive one (a page of the log, read from disk)
-//!   runs off the async runtime, a bounded number at a time and a bounded share per
-//!   principal. A past shortlist is computed from the matcher's history, no replay.
+//!   by the transport's limit; the expensive ones (a past or frozen shortlist, computed
+//!   from the matcher's history without a replay; a page of the log, read from disk)
+//!   run off the async runtime, a bounded number at a time and a bounded share per
+//!   principal.
 //! - [`projection`]: keeps the views current from the log and feeds live shortlists;
 //!   [`snapshot`]: the views saved and loaded, so a restart replays only the tail;
 //!   [`principals`]: who may act, and the principals file; [`health`]: which parts
@@ -56,7 +57,7 @@ pub const MAX_EVENTS_PAGE: usize = 1000;
 /// How long a request waits for the views to catch up with the log before answering
 /// `unavailable`.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Expensive queries (a page of the log) running at once, on blocking threads; more wait their turn. Two cores: leave
+/// Expensive queries (past and frozen shortlists, pages of the log) running at once, on blocking threads; more wait their turn. Two cores: leave
 /// room for the writer and the submits.
 pub const MAX_EXPENSIVE_AT_ONCE: usize = 2;
 /// Expensive queries one principal may have running or waiting at once; past this it
@@ -96,6 +97,11 @@ pub async fn start_with(
         None => None,
     };
     let loaded_at = loaded.as_ref().map_or(0, Views::last_sequence);
+    // What the projection would have reported on the way, had it replayed the
+    // snapshot's part of the log.
+    for overdraft in loaded.iter().flat_map(|views| views.world.overdrafts()) {
+        error!(%overdraft, "the log holds a commitment over a mandate's budget (written before contract 1.1)");
+    }
     let fresh = || Views::new(Matcher::new(scoring).keeping_history());
     let views = Arc::new(RwLock::new(loaded.unwrap_or_else(fresh)));
     let (applied_tx, mut applied) = watch::channel(loaded_at);
@@ -103,7 +109,7 @@ pub async fn start_with(
     let health = Arc::new(Health::default());
     let sinks = ShortlistSinks::new(shortlists);
     let followers = sinks.followers.clone();
-    let snapshotter = crate::projection::Snapshotter::new(snapshots, scoring, loaded_at);
+    let snapshotter = crate::projection::Snapshotter::new(snapshots, &log, scoring, loaded_at);
     let projection = tokio::spawn(crate::projection::run(
         log.clone(),
         views.clone(),
@@ -116,7 +122,8 @@ pub async fn start_with(
     if applied.wait_for(|sequence| *sequence >= target).await.is_err() {
         return Err(ReplayFailed);
     }
-    let service = Service::new(log, views, applied, principals, health).with_shortlist_followers(followers);
+    let mut service = Service::new(log, views, applied, principals, health).with_shortlist_followers(followers);
+    service.started_from = loaded_at;
     Ok((Arc::new(service), projection))
 }
 
@@ -143,6 +150,8 @@ pub struct Service {
     shortlist_followers: Arc<ShortlistFollowers>,
     /// Turns true when Tafel stops: live readers end then.
     stopping: watch::Sender<bool>,
+    /// The position of the snapshot the views were loaded from at start; 0 for none.
+    started_from: u64,
 }
 
 impl Service {
@@ -166,6 +175,7 @@ impl Service {
             expensive_by_principal: Arc::default(),
             shortlist_followers: Arc::default(),
             stopping: watch::channel(false).0,
+            started_from: 0,
         }
     }
 
@@ -275,6 +285,12 @@ impl Service {
             problems.push(format!("the log refuses writes: {failure}"));
         }
         problems
+    }
+
+    /// The position of the snapshot the views were loaded from at start (only the log
+    /// after it was replayed); 0 when there was none.
+    pub fn started_from(&self) -> u64 {
+        self.started_from
     }
 
     /// How far the views have got.

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 use crate::health::Health;
-use crate::snapshot::{self, Policy};
+use crate::snapshot::{self, EventMark, Policy};
 use crate::stored::stored_event;
 
 /// Everything derived from the log that requests are answered from.
@@ -32,14 +32,17 @@ pub struct Views {
     pub matcher: Matcher,
     /// Every year's report, kept current.
     pub reports: Reports,
-    /// The id of the event the views stand at (a snapshot names it, so that it is never
-    /// taken for a snapshot of another log).
-    pub last_event_id: Option<String>,
+    /// The event the views stand at (a snapshot names it, so that it is never taken
+    /// for a snapshot of another log).
+    pub last_event: Option<EventMark>,
+    /// An event did not fit and the projection stopped, perhaps half way through it:
+    /// these views are never written to a snapshot.
+    pub failed: bool,
 }
 
 impl Views {
     pub fn new(matcher: Matcher) -> Self {
-        Self { world: World::default(), matcher, reports: Reports::default(), last_event_id: None }
+        Self { world: World::default(), matcher, reports: Reports::default(), last_event: None, failed: false }
     }
 
     pub fn last_sequence(&self) -> u64 {
@@ -204,6 +207,8 @@ pub async fn run(
 /// Writes snapshots of the views as its [`Policy`] says, one at a time.
 pub struct Snapshotter {
     policy: Policy,
+    /// The identity of the log the views follow.
+    log: Arc<str>,
     scoring: ScoringTable,
     /// The position of the newest snapshot written or loaded (or being written).
     last: u64,
@@ -212,8 +217,8 @@ pub struct Snapshotter {
 
 impl Snapshotter {
     /// `loaded_at`: the position of the snapshot the views were loaded from, if any.
-    pub fn new(policy: Policy, scoring: ScoringTable, loaded_at: u64) -> Self {
-        Self { policy, scoring, last: loaded_at, writing: None }
+    pub fn new(policy: Policy, log: &SledLog, scoring: ScoringTable, loaded_at: u64) -> Self {
+        Self { policy, log: Arc::from(log.identity()), scoring, last: loaded_at, writing: None }
     }
 
     /// Starts a snapshot in the background when one is due at `sequence` and none is
@@ -228,13 +233,13 @@ impl Snapshotter {
             return;
         }
         self.last = sequence;
-        let (dir, views, scoring) = (dir.clone(), views.clone(), self.scoring);
+        let (dir, log, views, scoring) = (dir.clone(), self.log.clone(), views.clone(), self.scoring);
         self.writing = Some(tokio::task::spawn_blocking(move || {
             let copy = match views.read() {
-                Ok(views) => views.clone(),
-                Err(_) => return,
+                Ok(views) if !views.failed => views.clone(),
+                _ => return,
             };
-            write_logged(&dir, &copy, scoring);
+            write_logged(&dir, &log, &copy, scoring);
         }));
     }
 
@@ -248,22 +253,25 @@ impl Snapshotter {
         if !closed {
             return;
         }
-        let (last, scoring) = (self.last, self.scoring);
+        let (last, log, scoring) = (self.last, self.log.clone(), self.scoring);
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(views) = views.read()
                 && views.last_sequence() > last
             {
-                write_logged(&dir, &views, scoring);
+                write_logged(&dir, &log, &views, scoring);
             }
         })
         .await;
     }
 }
 
-fn write_logged(dir: &std::path::Path, views: &Views, scoring: ScoringTable) {
-    let Some(event_id) = views.last_event_id.as_deref() else { return };
+fn write_logged(dir: &std::path::Path, log: &str, views: &Views, scoring: ScoringTable) {
+    if views.failed {
+        return;
+    }
+    let Some(event) = views.last_event.as_ref() else { return };
     let started = std::time::Instant::now();
-    match snapshot::write(dir, views, event_id, scoring) {
+    match snapshot::write(dir, log, views, event, scoring) {
         Ok(path) => info!(
             path = %path.display(),
             sequence = views.last_sequence(),
@@ -310,6 +318,9 @@ async fn follow(
                 .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
             let overdrafts = views.world.overdrafts().len();
+            // Marked before the event goes in, cleared once all of it is: an event that
+            // does not fit leaves the views marked, so no snapshot is taken of them.
+            views.failed = true;
             views.world.apply_data(&event, data.clone())?;
             views.reports.apply_data(&event, &data)?;
             for overdraft in &views.world.overdrafts()[overdrafts..] {
@@ -320,7 +331,8 @@ async fn follow(
                 views.matcher.speak();
             }
             assert_eq!(views.last_sequence(), record.sequence, "the views stand at the event just applied");
-            views.last_event_id = Some(record.id.clone());
+            views.last_event = Some(EventMark::of(&record));
+            views.failed = false;
             // Replaying what was there at start-up changes nothing anyone has not seen.
             if event.meta.sequence > publish_after {
                 let wanted = changed.iter().filter(|id| shortlists.wanted(id));

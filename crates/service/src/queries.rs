@@ -240,8 +240,13 @@ impl Service {
         let frozen = match cached {
             Some(frozen) => frozen,
             None => {
-                let past =
-                    self.views()?.matcher.shortlists_as_of(&agenda, DEFAULT_LIMIT, as_of).map_err(|e| internal(&e))?;
+                let views = self.views.clone();
+                let past = self
+                    .expensive(&actor.id, move || {
+                        let views = views.read().map_err(|_| internal(&"the views are poisoned"))?;
+                        views.matcher.shortlists_as_of(&agenda, DEFAULT_LIMIT, as_of).map_err(|e| internal(&e))
+                    })
+                    .await?;
                 let frozen: Arc<Vec<Value>> = Arc::new(
                     past.into_iter().flatten().filter_map(|shortlist| serde_json::to_value(shortlist).ok()).collect(),
                 );
@@ -259,27 +264,36 @@ impl Service {
     }
 
     /// `shortlist`: for those who may see it; with `as_of`, as it stood at that log
-    /// position (computed from the matcher's history, without a replay).
+    /// position (computed from the matcher's history, without a replay, as expensive
+    /// work: off the runtime, bounded per principal).
     async fn shortlist(&self, actor: &Actor, body: &Map<String, Value>) -> Result<Value, Refusal> {
         only_fields(body, &["request_id", "limit", "as_of"])?;
         let id = id_field(body, "request_id")?;
         let limit = limit_field(body)?;
         let as_of = optional_u64(body, "as_of")?;
-        let views = self.views()?;
-        if !views.world.can_see_shortlist(actor, &id) {
-            return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
-        }
-        let now = views.last_sequence();
-        match as_of {
-            Some(position) if position > now => {
-                Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")))
+        let position = {
+            let views = self.views()?;
+            if !views.world.can_see_shortlist(actor, &id) {
+                return Err(Refusal::new(ErrorCode::NotFound, format!("no request {id}")));
             }
-            Some(position) if position < now => {
-                let past = views.matcher.shortlists_as_of(std::slice::from_ref(&id), limit, position);
-                to_value(past.map_err(|e| internal(&e))?.pop().flatten(), &id)
+            let now = views.last_sequence();
+            match as_of {
+                Some(position) if position > now => {
+                    return Err(invalid_query(format!("as_of {position} is beyond the log, which ends at {now}")));
+                }
+                Some(position) if position < now => position,
+                _ => return to_value(views.matcher.shortlist(&id, limit), &id),
             }
-            _ => to_value(views.matcher.shortlist(&id, limit), &id),
-        }
+        };
+        // The past is the history's: later events add versions after `position` and
+        // change nothing at it. One pass over the mandates, off the runtime.
+        let views = self.views.clone();
+        self.expensive(&actor.id, move || {
+            let views = views.read().map_err(|_| internal(&"the views are poisoned"))?;
+            let past = views.matcher.shortlists_as_of(std::slice::from_ref(&id), limit, position);
+            to_value(past.map_err(|e| internal(&e))?.into_iter().next().flatten(), &id)
+        })
+        .await
     }
 
     /// `matches`: the requests a mandate is eligible for that the principal may see.

@@ -15,13 +15,14 @@
 //! directory costs one full replay and nothing else.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tafel_domain::World;
 use tafel_domain::report::Reports;
 use tafel_matcher::{Matcher, MatcherImage, ScoringTable};
-use tafel_store::{EventLog, SledLog};
+use tafel_store::{EventLog, RecordedEvent, SledLog};
 use tracing::{info, warn};
 
 use crate::projection::Views;
@@ -59,11 +60,45 @@ impl Policy {
     }
 }
 
+/// The version of Tafel that writes snapshots: a snapshot is read only by the same
+/// version (the rules that built the views may change between versions; an upgrade
+/// replays the log once).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The event a snapshot stands at: its id and a checksum of the whole record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMark {
+    pub id: String,
+    /// CRC-32 of the record: sequence, stream and version, id, principal, commit time
+    /// and payload.
+    pub crc32: u32,
+}
+
+impl EventMark {
+    pub fn of(record: &RecordedEvent) -> Self {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&record.sequence.to_le_bytes());
+        crc.update(&(record.stream.len() as u64).to_le_bytes());
+        crc.update(record.stream.as_bytes());
+        crc.update(&record.stream_version.to_le_bytes());
+        crc.update(&(record.id.len() as u64).to_le_bytes());
+        crc.update(record.id.as_bytes());
+        crc.update(&(record.principal.len() as u64).to_le_bytes());
+        crc.update(record.principal.as_bytes());
+        crc.update(&record.recorded_at_ms.to_le_bytes());
+        crc.update(&record.payload);
+        Self { id: record.id.clone(), crc32: crc.finalize() }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: u32,
+    version: String,
+    /// The identity of the log the views were built from ([`SledLog::identity`]).
+    log: String,
     sequence: u64,
-    event_id: String,
+    event: EventMark,
     scoring: ScoringTable,
 }
 
@@ -130,18 +165,37 @@ impl<W: Write> Write for Summing<W> {
 
 /// Writes a snapshot of `views` (which stand at the event `event_id`) into `dir`, then
 /// removes all but the newest [`KEEP`]. Returns the file written.
-pub fn write(dir: &Path, views: &Views, event_id: &str, scoring: ScoringTable) -> Result<PathBuf, SnapshotError> {
+pub fn write(
+    dir: &Path,
+    log: &str,
+    views: &Views,
+    event: &EventMark,
+    scoring: ScoringTable,
+) -> Result<PathBuf, SnapshotError> {
     let matcher = views.matcher.image().ok_or(SnapshotError::Hushed)?;
     let sequence = views.last_sequence();
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     // A name of its own, so that two writers (the background one and the one at a
     // stop) never share a temporary file.
     let temporary =
         dir.join(format!(".{}.{}.{:?}.tmp", file_name(sequence), std::process::id(), std::thread::current().id()));
     let result = (|| -> Result<PathBuf, SnapshotError> {
-        let file = std::fs::File::create(&temporary)?;
+        // The views hold what the log holds (names, KvK numbers, business plans): only
+        // Tafel's own user reads them, as with the principals file.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(crate::principals::FILE_MODE)
+            .open(&temporary)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let header = Header { format: FORMAT, sequence, event_id: event_id.to_owned(), scoring };
+        let header = Header {
+            format: FORMAT,
+            version: VERSION.to_owned(),
+            log: log.to_owned(),
+            sequence,
+            event: event.clone(),
+            scoring,
+        };
         writeln!(out, "{MAGIC}")?;
         serde_json::to_writer(&mut out, &header)?;
         writeln!(out)?;
@@ -233,6 +287,12 @@ pub fn read(path: &Path, log: &SledLog, scoring: ScoringTable) -> Result<Views, 
     if header.format != FORMAT {
         return Err(unusable(format!("format {} (this Tafel reads {FORMAT})", header.format)));
     }
+    if header.version != VERSION {
+        return Err(unusable(format!("written by Tafel {} (this is {VERSION})", header.version)));
+    }
+    if header.log != log.identity() {
+        return Err(unusable("taken of another log"));
+    }
     if header.scoring != scoring {
         return Err(unusable("taken with another scoring table"));
     }
@@ -251,11 +311,10 @@ pub fn read(path: &Path, log: &SledLog, scoring: ScoringTable) -> Result<Views, 
             log.last_sequence()
         )));
     }
-    if header.sequence > 0 {
-        let event = log.read_from(header.sequence, 1).map_err(|e| unusable(e.to_string()))?;
-        if event.first().map(|event| event.id.as_str()) != Some(header.event_id.as_str()) {
-            return Err(unusable(format!("event {} of the log is another: not this log", header.sequence)));
-        }
+    let event = log.read_from(header.sequence, 1).map_err(|e| unusable(e.to_string()))?;
+    if event.first().filter(|event| event.sequence == header.sequence).map(EventMark::of) != Some(header.event.clone())
+    {
+        return Err(unusable(format!("event {} of the log is another: not this log", header.sequence)));
     }
     let Body { world, reports, matcher } =
         serde_json::from_slice(body).map_err(|e| unusable(format!("the views do not decode: {e}")))?;
@@ -266,7 +325,7 @@ pub fn read(path: &Path, log: &SledLog, scoring: ScoringTable) -> Result<Views, 
     if world.last_sequence() != header.sequence || matcher.last_sequence() != header.sequence {
         return Err(unusable("the views do not stand where the header says"));
     }
-    Ok(Views { world, matcher, reports, last_event_id: Some(header.event_id) })
+    Ok(Views { world, matcher, reports, last_event: Some(header.event), failed: false })
 }
 
 fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {

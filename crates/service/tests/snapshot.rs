@@ -15,7 +15,7 @@ use tafel_matcher::{Matcher, ScoringTable};
 use tafel_service::principals::{Principals, PrincipalsFile};
 use tafel_service::programme::{self, Shape};
 use tafel_service::projection::Views;
-use tafel_service::snapshot::{self, Policy};
+use tafel_service::snapshot::{self, EventMark, Policy};
 use tafel_service::{Service, start_with};
 use tafel_store::{EventLog, OpenOptions, SledLog};
 
@@ -25,7 +25,7 @@ struct Seen {
     world: World,
     reports: Reports,
     matcher: Value,
-    last_event_id: Option<String>,
+    last_event: Option<EventMark>,
 }
 
 fn seen(views: &Views) -> Seen {
@@ -33,7 +33,7 @@ fn seen(views: &Views) -> Seen {
         world: views.world.clone(),
         reports: views.reports.clone(),
         matcher: serde_json::to_value(views.matcher.image().expect("views that speak")).unwrap(),
-        last_event_id: views.last_event_id.clone(),
+        last_event: views.last_event.clone(),
     }
 }
 
@@ -53,7 +53,7 @@ fn replayed(log: &SledLog, through: u64) -> Views {
     .unwrap();
     views.matcher.speak();
     if through > 0 {
-        views.last_event_id = Some(log.read_from(through, 1).unwrap()[0].id.clone());
+        views.last_event = Some(EventMark::of(&log.read_from(through, 1).unwrap()[0]));
     }
     views
 }
@@ -80,7 +80,7 @@ async fn programme_log(dir: &Path, target: u64, seed: u64) -> (SledLog, u64) {
 
 fn write_snapshot(log: &SledLog, dir: &Path, at: u64) -> PathBuf {
     let views = replayed(log, at);
-    snapshot::write(dir, &views, views.last_event_id.as_deref().unwrap(), ScoringTable::default()).unwrap()
+    snapshot::write(dir, log.identity(), &views, views.last_event.as_ref().unwrap(), ScoringTable::default()).unwrap()
 }
 
 /// Snapshot at `cut` % of a programme, then the rest of the log: the views loaded and
@@ -97,6 +97,7 @@ fn load_equals_rebuild(target: u64, seed: u64, cut: u64) -> Result<(), TestCaseE
         prop_assert_eq!(seen(&loaded), seen(&replayed(&log, at)), "loaded at {}", at);
 
         let (service, projection) = started(&log, &snapshots).await;
+        prop_assert_eq!(service.started_from(), at, "the snapshot was not used");
         let full = seen(&replayed(&log, events));
         prop_assert_eq!(service.read_views(seen).unwrap(), full, "brought up to {} from {}", events, at);
         drop(service);
@@ -144,11 +145,17 @@ fn damage(path: &Path, how: &str) {
         "empty" => Vec::new(),
         "another magic" => text.replacen("tafel views snapshot", "tafel view snapshot", 1).into_bytes(),
         "a newer format" => text.replacen("{\"format\":1,", "{\"format\":2,", 1).into_bytes(),
-        "another log's event" => {
-            let start = text.find("\"event_id\":\"").unwrap() + "\"event_id\":\"".len();
-            let end = start + text[start..].find('"').unwrap();
-            format!("{}x{}", &text[..start], &text[end..]).into_bytes()
+        "another event at its position" => {
+            let start = text.find("\"crc32\":").unwrap() + "\"crc32\":".len();
+            let end = start + text[start..].find('}').unwrap();
+            let crc: u32 = text[start..end].parse().unwrap();
+            format!("{}{}{}", &text[..start], crc ^ 1, &text[end..]).into_bytes()
         }
+        "another log" => {
+            let start = text.find("\"log\":\"").unwrap() + "\"log\":\"".len();
+            format!("{}0{}", &text[..start], &text[start + 1..]).into_bytes()
+        }
+        "another version" => text.replacen("\"version\":\"", "\"version\":\"0.", 1).into_bytes(),
         "another scoring table" => {
             assert!(text.contains("\"scoring\":{\"impact_themes\":30,"));
             text.replacen("\"scoring\":{\"impact_themes\":30,", "\"scoring\":{\"impact_themes\":31,", 1).into_bytes()
@@ -176,7 +183,9 @@ fn a_damaged_or_foreign_snapshot_is_passed_over_for_an_older_one_or_a_full_repla
             "empty",
             "another magic",
             "a newer format",
-            "another log's event",
+            "another event at its position",
+            "another log",
+            "another version",
             "another scoring table",
         ] {
             let _ = std::fs::remove_dir_all(&snapshots);
@@ -188,6 +197,7 @@ fn a_damaged_or_foreign_snapshot_is_passed_over_for_an_older_one_or_a_full_repla
             let loaded = snapshot::load(&snapshots, &log, ScoringTable::default()).expect("the older one loads");
             assert_eq!(seen(&loaded), older, "{how}: not the older snapshot's views");
             let (service, _projection) = started(&log, &snapshots).await;
+            assert_eq!(service.started_from(), older_at, "{how}: the older snapshot was not used");
             assert_eq!(service.read_views(seen).unwrap(), full, "{how}: other views than a full replay");
         }
 
@@ -267,6 +277,11 @@ fn snapshots_are_written_in_the_background_as_events_arrive_and_old_ones_removed
         drop(log);
         let kept: Vec<String> = names(&snapshots).into_iter().filter(|name| name.starts_with("snapshot-")).collect();
         assert!(kept.len() <= 2, "old snapshots were not removed: {kept:?}");
+        for name in &kept {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(snapshots.join(name)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is readable by others");
+        }
         assert_eq!(kept.last().unwrap(), &format!("snapshot-{:020}.json", written.events), "the stop's snapshot");
         let log = SledLog::open(&dir.path().join("log"), OpenOptions::default()).unwrap();
         let loaded = snapshot::load(&snapshots, &log, ScoringTable::default()).unwrap();
@@ -275,5 +290,32 @@ fn snapshots_are_written_in_the_background_as_events_arrive_and_old_ones_removed
         assert!(!names(&snapshots).iter().any(|name| name.ends_with(".tmp")), "a leftover was kept");
         assert_eq!(seen(&loaded), seen(&replayed(&log, written.events)));
         log.shutdown().await;
+    });
+}
+
+/// Found in review: two logs can hold the same ids at the same positions (clients choose
+/// ids; the demo always uses the same ones). A snapshot of one is never loaded for the
+/// other: each log has an identity of its own, and the snapshot names the record it
+/// stands at by a checksum of all of it (the "another log" damage above changes the
+/// identity alone).
+#[test]
+fn a_snapshot_of_another_log_with_the_very_same_events_is_not_used() {
+    runtime().block_on(async {
+        let first = tempfile::tempdir().unwrap();
+        let (one, events) = programme_log(first.path(), 150, 5).await;
+        let snapshots = first.path().join("snapshots");
+        write_snapshot(&one, &snapshots, events / 2);
+        assert!(snapshot::load(&snapshots, &one, ScoringTable::default()).is_some());
+        let second = tempfile::tempdir().unwrap();
+        let (other, other_events) = programme_log(second.path(), 150, 5).await;
+        assert_eq!(other_events, events);
+        let ids = |log: &SledLog| -> Vec<String> {
+            log.read_from(1, events as usize).unwrap().into_iter().map(|record| record.id).collect()
+        };
+        assert_eq!(ids(&one), ids(&other), "the two logs hold the same ids at the same positions");
+        assert_ne!(one.identity(), other.identity());
+        assert!(snapshot::load(&snapshots, &other, ScoringTable::default()).is_none(), "another log's snapshot loaded");
+        one.shutdown().await;
+        other.shutdown().await;
     });
 }

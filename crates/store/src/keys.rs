@@ -7,6 +7,10 @@
 //! - `I` + event id -> sequence, stream version (u64 BE each), SHA-256 of its identity
 
 pub const FORMAT: &[u8] = b"F";
+/// The log's identity: 16 random bytes written when the log is created (or first
+/// opened by a Tafel that knows of it), so that what was derived from one log (a
+/// snapshot) is never taken for another's.
+pub const LOG_ID: &[u8] = b"L";
 pub const EVENT: u8 = b'E';
 pub const STREAM: u8 = b'S';
 pub const ID: u8 = b'I';

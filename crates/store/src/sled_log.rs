@@ -87,6 +87,7 @@ pub(crate) fn current(slot: &Slot) -> Result<Arc<Handles>, ReadError> {
 
 struct Inner {
     path: PathBuf,
+    identity: String,
     slot: Slot,
     /// `None` only while the last handle is being dropped.
     commands: Option<mpsc::Sender<Command>>,
@@ -127,7 +128,7 @@ impl SledLog {
     pub fn open(dir: &Path, options: OpenOptions) -> Result<SledLog, OpenError> {
         let path_text = dir.display().to_string();
         let opened = open_db(dir, &options)?;
-        let (last, last_recorded_at_ms) = (opened.last, opened.last_recorded_at_ms);
+        let (last, last_recorded_at_ms, identity) = (opened.last, opened.last_recorded_at_ms, opened.identity);
         let handles = Arc::new(opened.handles);
         let slot: Slot = Arc::new(RwLock::new(Some(handles.clone())));
         info!(path = %path_text, events = last, "event log open");
@@ -151,6 +152,7 @@ impl SledLog {
         Ok(SledLog {
             inner: Arc::new(Inner {
                 path: dir.to_path_buf(),
+                identity,
                 slot,
                 commands: Some(commands),
                 durable,
@@ -183,6 +185,12 @@ impl SledLog {
         &self.inner.path
     }
 
+    /// The log's identity: random, fixed when the log was created, different for every
+    /// log (see [`keys::LOG_ID`]).
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
     /// Bytes sled uses on disk (about twice the data; see the README).
     pub fn size_on_disk(&self) -> Result<u64, ReadError> {
         Ok(self.handles()?.db.size_on_disk()?)
@@ -202,6 +210,8 @@ pub(crate) struct Opened {
     pub handles: Handles,
     pub last: u64,
     pub last_recorded_at_ms: i64,
+    /// The log's identity (see [`keys::LOG_ID`]), in hex.
+    pub identity: String,
 }
 
 /// Opens (or creates) the sled database in `dir` and checks it whole: every record
@@ -277,7 +287,20 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
             "the log ends at sequence {last}, but sequence {known_durable} was durable before: events were lost"
         )));
     }
-    Ok(Opened { handles: Handles { db, tree }, last, last_recorded_at_ms })
+    let identity = match tree.get(keys::LOG_ID).map_err(sled_error)? {
+        Some(value) => value.iter().map(|byte| format!("{byte:02x}")).collect(),
+        None => {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).map_err(|cause| OpenError::Io {
+                path: path_text.clone(),
+                source: std::io::Error::other(format!("no randomness for the log's identity: {cause}")),
+            })?;
+            tree.insert(keys::LOG_ID, &bytes).map_err(sled_error)?;
+            db.flush().map_err(sled_error)?;
+            bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+        }
+    };
+    Ok(Opened { handles: Handles { db, tree }, last, last_recorded_at_ms, identity })
 }
 
 /// The segment size of the sled database in `sled_dir`, as its `conf` file records it,
