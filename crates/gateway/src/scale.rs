@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use tafel_contract::PrincipalId;
-use tafel_contract::data::EventData;
 use tafel_contract::vocab::Role;
 use tafel_service::principals::{PrincipalEntry, Principals, PrincipalsFile};
 use tafel_service::programme::{self, Shape};
@@ -303,20 +302,8 @@ fn replay_matcher(log: &SledLog, position: u64) -> std::io::Result<tafel_matcher
 /// Replays the whole log into views as the projection keeps them, then times one copy
 /// of them (what a background snapshot does under the read lock).
 fn copy_views(log: &SledLog) -> std::io::Result<f64> {
-    let mut views =
-        tafel_service::projection::Views::new(tafel_matcher::Matcher::new(Default::default()).keeping_history());
-    views.matcher.hush();
-    tafel_service::stored::for_each_event(log, log.last_sequence(), |event| {
-        let envelope = &event.envelope;
-        let data =
-            EventData::parse(envelope.event_type, &envelope.subject, &envelope.data).map_err(|e| e.to_string())?;
-        views.world.apply_data(&event, data.clone())?;
-        views.reports.apply_data(&event, &data)?;
-        views.matcher.apply_parsed(&event, &data);
-        Ok(())
-    })
-    .map_err(std::io::Error::other)?;
-    views.matcher.speak();
+    let views = tafel_service::projection::replay(log, log.last_sequence(), Default::default())
+        .map_err(std::io::Error::other)?;
     let started = Instant::now();
     let copy = views.clone();
     let seconds = started.elapsed().as_secs_f64();

@@ -11,9 +11,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tafel_contract::AggregateId;
 use tafel_contract::data::EventData;
 use tafel_contract::shortlist::Shortlist;
+use tafel_contract::{AggregateId, StoredEvent};
 use tafel_domain::World;
 use tafel_domain::report::Reports;
 use tafel_matcher::{DEFAULT_LIMIT, Matcher, ScoringTable};
@@ -48,6 +48,34 @@ impl Views {
     pub fn last_sequence(&self) -> u64 {
         self.world.last_sequence()
     }
+
+    /// Applies the next stored event (its data parsed) to every view; returns the
+    /// requests whose live shortlist changed.
+    pub fn apply(&mut self, event: &StoredEvent, data: &EventData) -> Result<Vec<AggregateId>, String> {
+        self.world.apply_data(event, data.clone())?;
+        self.reports.apply_data(event, data)?;
+        Ok(self.matcher.apply_parsed(event, data))
+    }
+}
+
+/// Fresh views replayed from `log` up to `through`, as a start without a snapshot
+/// builds them (hushed, then speaking). Blocking: it reads the log.
+pub fn replay(log: &SledLog, through: u64, scoring: ScoringTable) -> Result<Views, String> {
+    let mut views = Views::new(Matcher::new(scoring).keeping_history());
+    views.matcher.hush();
+    crate::stored::for_each_event(log, through, |event| {
+        let envelope = &event.envelope;
+        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        views.apply(&event, &data).map(|_| ())
+    })?;
+    views.matcher.speak();
+    let at = views.last_sequence();
+    if at > 0 {
+        let record = log.read_from(at, 1).map_err(|e| e.to_string())?;
+        views.last_event = record.first().map(EventMark::of);
+    }
+    Ok(views)
 }
 
 /// Changed shortlists waiting to be published: the latest of each request, in the order
@@ -321,12 +349,10 @@ async fn follow(
             // Marked before the event goes in, cleared once all of it is: an event that
             // does not fit leaves the views marked, so no snapshot is taken of them.
             views.failed = true;
-            views.world.apply_data(&event, data.clone())?;
-            views.reports.apply_data(&event, &data)?;
+            let changed = views.apply(&event, &data)?;
             for overdraft in &views.world.overdrafts()[overdrafts..] {
                 error!(%overdraft, "the log holds a commitment over a mandate's budget (written before contract 1.1)");
             }
-            let changed = views.matcher.apply_parsed(&event, &data);
             if event.meta.sequence == publish_after {
                 views.matcher.speak();
             }

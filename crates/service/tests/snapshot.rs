@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use tafel_contract::data::EventData;
 use tafel_domain::World;
 use tafel_domain::report::Reports;
-use tafel_matcher::{Matcher, ScoringTable};
+use tafel_matcher::ScoringTable;
 use tafel_service::principals::{Principals, PrincipalsFile};
 use tafel_service::programme::{self, Shape};
 use tafel_service::projection::Views;
@@ -37,25 +36,10 @@ fn seen(views: &Views) -> Seen {
     }
 }
 
-/// The views of a replay of `log` up to `through`, as the projection builds them.
+/// The views of a replay of `log` up to `through`, as a start without a snapshot
+/// builds them.
 fn replayed(log: &SledLog, through: u64) -> Views {
-    let mut views = Views::new(Matcher::new(ScoringTable::default()).keeping_history());
-    views.matcher.hush();
-    tafel_service::stored::for_each_event(log, through, |event| {
-        let envelope = &event.envelope;
-        let data =
-            EventData::parse(envelope.event_type, &envelope.subject, &envelope.data).map_err(|e| e.to_string())?;
-        views.world.apply_data(&event, data.clone())?;
-        views.reports.apply_data(&event, &data)?;
-        views.matcher.apply_parsed(&event, &data);
-        Ok(())
-    })
-    .unwrap();
-    views.matcher.speak();
-    if through > 0 {
-        views.last_event = Some(EventMark::of(&log.read_from(through, 1).unwrap()[0]));
-    }
-    views
+    tafel_service::projection::replay(log, through, ScoringTable::default()).unwrap()
 }
 
 fn principals() -> Principals {
