@@ -232,7 +232,7 @@ fn snapshots(dir: &Path) -> Vec<(u64, PathBuf)> {
             Some((sequence, entry.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
     found
 }
 
