@@ -302,7 +302,7 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
     let snapshots = data.path().join("snapshots");
     let aside = data.path().join("snapshots-aside");
     // The aggregates acknowledged events created, and every acknowledged event's id.
-    let (mut acknowledged, mut events_acknowledged): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let (mut acknowledged, mut events_acknowledged): (Vec<String>, Vec<(String, String)>) = (Vec::new(), Vec::new());
     let (mut leftovers, mut loaded_after_kill) = (0, 0);
     for cycle in 0..6u64 {
         let (tafel, port, _, _) = serve_and_wait(data.path(), &["--snapshot-every", "1"]);
@@ -352,7 +352,7 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
                         break;
                     };
                     if reply.0 == 201 {
-                        events.push(id);
+                        events.push((id, event["type"].as_str().unwrap().to_owned()));
                         created.extend(creates);
                     }
                 }
@@ -400,7 +400,7 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
             }
         }
         assert_eq!(from - 1, last, "the log ends where Tafel said it did");
-        for id in &events_acknowledged {
+        for (id, _) in &events_acknowledged {
             assert!(logged.contains(id), "acknowledged event {id} is not in the log after kill {cycle}");
         }
         let from_snapshot = answers(port, &token, &requests, last);
@@ -424,6 +424,16 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
         }
     }
     assert!(events_acknowledged.len() > 60, "too little load: {}", events_acknowledged.len());
+    // The mix really was mixed: every kind of event was acknowledged.
+    for kind in [
+        "tafel.request.submitted",
+        "tafel.request.coached",
+        "tafel.request.withdrawn",
+        "tafel.mandate.published",
+        "tafel.mandate.revised",
+    ] {
+        assert!(events_acknowledged.iter().any(|(_, t)| t == kind), "no {kind} was acknowledged");
+    }
     // Kills fell in the middle of a snapshot (one is written after nearly every event,
     // so most kills do), and the restarts still found a whole one.
     assert!(leftovers >= 1, "no kill fell while a snapshot was written");

@@ -168,6 +168,11 @@ enum BenchCommand {
     },
 }
 
+/// Commands that read a stopped Tafel's log do not make one where there is none.
+fn existing_log(data_dir: &std::path::Path) -> Result<(), String> {
+    if data_dir.join("sled").is_dir() { Ok(()) } else { Err(format!("there is no log in {}", data_dir.display())) }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -225,8 +230,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { data_dir } => {
-            if !data_dir.join("sled").is_dir() {
-                return fail(&format!("there is no log in {}", data_dir.display()));
+            if let Err(why) = existing_log(&data_dir) {
+                return fail(&why);
             }
             let options = tafel_store::OpenOptions { verify: tafel_store::Verify::All, ..Default::default() };
             match tafel_store::SledLog::open(&data_dir, options) {
@@ -239,6 +244,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Report { data_dir, year, format } => {
+            if let Err(why) = existing_log(&data_dir) {
+                return fail(&why);
+            }
             let log = match tafel_store::SledLog::open(&data_dir, tafel_store::OpenOptions::default()) {
                 Ok(log) => log,
                 Err(error) => return fail(&format!("{error} (is a Tafel still running on it?)")),

@@ -187,13 +187,20 @@ pub fn add(path: &Path, id: PrincipalId, role: Role) -> Result<String, Principal
     Ok(token)
 }
 
+/// Creates `directory` (and its parents) readable by Tafel's user alone when it does
+/// not exist yet (the data directory: the log, snapshots and principals live there).
+fn private_directory(directory: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(directory)
+}
+
 /// An exclusive lock on `<file>.lock` beside the principals file, held until the
 /// returned file is dropped; it blocks until earlier holders (in this process or
 /// another) are done. The lock file is never removed: two writers that locked two
 /// different incarnations of it would not exclude each other.
 pub fn lock(path: &Path) -> Result<File, PrincipalsError> {
     let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
-    std::fs::create_dir_all(directory_of(path)).map_err(write_error)?;
+    private_directory(directory_of(path)).map_err(write_error)?;
     let lock_file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -212,7 +219,7 @@ pub fn lock(path: &Path) -> Result<File, PrincipalsError> {
 pub fn write_file(path: &Path, file: &PrincipalsFile) -> Result<(), PrincipalsError> {
     let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
     let directory = directory_of(path);
-    std::fs::create_dir_all(directory).map_err(write_error)?;
+    private_directory(directory).map_err(write_error)?;
     let text = serde_json::to_string_pretty(file).map_err(|e| write_error(std::io::Error::other(e)))? + "\n";
     let (temporary, mut handle) = create_temporary(path).map_err(write_error)?;
     let written = handle

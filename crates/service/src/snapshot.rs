@@ -15,7 +15,7 @@
 //! directory costs one full replay and nothing else.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -60,10 +60,10 @@ impl Policy {
     }
 }
 
-/// The version of Tafel that writes snapshots: a snapshot is read only by the same
-/// version (the rules that built the views may change between versions; an upgrade
-/// replays the log once).
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The build of the views that writes snapshots: Tafel's version and a hash of the
+/// sources the views are built by (see `build.rs`). A snapshot is read only by the
+/// same build: when a rule, a fingerprint or a field changes, the log is replayed once.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+views.", env!("TAFEL_VIEWS_BUILD"));
 
 /// The event a snapshot stands at: its id and a checksum of the whole record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +175,8 @@ pub fn write(
     let matcher = views.matcher.image().ok_or(SnapshotError::Hushed)?;
     let sequence = views.last_sequence();
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    // Also when it was made before snapshots were kept to Tafel's user alone.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     // A name of its own, so that two writers (the background one and the one at a
     // stop) never share a temporary file.
     let temporary =

@@ -140,8 +140,8 @@ impl SledLog {
             dir.to_path_buf(),
             options,
             (slot.clone(), handles),
-            last,
-            last_recorded_at_ms,
+            (last, last_recorded_at_ms),
+            identity.clone(),
             WriterSignals { durable: durable_tx, failure: failure.clone() },
         );
         let handle = std::thread::Builder::new()
@@ -220,7 +220,20 @@ pub(crate) struct Opened {
 /// be durable. Used on open, and by the writer to reopen the log after a failed write.
 pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenError> {
     let path_text = dir.display().to_string();
-    std::fs::create_dir_all(dir).map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+    // The log holds people's names, KvK numbers and plans: a new data directory is
+    // Tafel's user's alone, and one that others may read is warned about.
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| OpenError::Io { path: path_text.clone(), source })?;
+        let mode = std::fs::metadata(dir).map(|meta| meta.permissions().mode() & 0o777).unwrap_or(0o700);
+        if mode & 0o077 != 0 {
+            warn!(path = %path_text, mode = %format!("{mode:o}"), "others may read the data directory: chmod 700 it");
+        }
+    }
     let sled_error = |source| OpenError::Sled { path: path_text.clone(), source };
     let segment_size = segment_size(&dir.join("sled"));
     if segment_size < SEGMENT_SIZE_BYTES {

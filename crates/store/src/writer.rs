@@ -47,6 +47,8 @@ pub(crate) struct WriterSignals {
 }
 
 pub(crate) struct Writer {
+    /// The identity of the log this writer writes (a reopened log must be the same).
+    identity: String,
     dir: PathBuf,
     options: OpenOptions,
     /// Where everyone else finds the log's handles.
@@ -94,14 +96,15 @@ impl Writer {
         dir: PathBuf,
         options: OpenOptions,
         (slot, current): (Slot, Arc<Handles>),
-        last_sequence: u64,
-        last_recorded_at_ms: i64,
+        (last_sequence, last_recorded_at_ms): (u64, i64),
+        identity: String,
         signals: WriterSignals,
     ) -> Self {
         let WriterSignals { durable, failure } = signals;
         let checkpoint_interval = options.checkpoint_interval;
         Self {
             dir,
+            identity,
             options,
             slot,
             current: Some(current),
@@ -405,12 +408,18 @@ impl Writer {
             }
         };
         let durable = *self.durable.borrow();
-        if opened.last < durable {
-            let why = format!(
-                "the reopened log ends at sequence {}, but {durable} was acknowledged: events were lost; it stays \
-                 closed until an operator looks at it",
-                opened.last
-            );
+        let lost = opened.last < durable;
+        if lost || opened.identity != self.identity {
+            let why = if lost {
+                format!(
+                    "the reopened log ends at sequence {}, but {durable} was acknowledged: events were lost; it stays \
+                     closed until an operator looks at it",
+                    opened.last
+                )
+            } else {
+                "the reopened log is another log (its identity changed); it stays closed until an operator looks at it"
+                    .to_owned()
+            };
             error!("{why}");
             self.reopenable = false;
             self.failed = Some(why.clone());
