@@ -443,3 +443,55 @@ fn sigkill_while_snapshots_are_written_leaves_views_equal_to_a_full_replay() {
         events_acknowledged.len()
     );
 }
+
+/// Issue 12 (in part): at the default log level, Tafel's log never holds a token, nor the
+/// personal data of an event (an organisation's name, its KvK number, a summary), not
+/// even when the event is refused and its bad field named.
+#[test]
+fn the_log_holds_no_token_and_no_personal_data() {
+    let data = tempfile::tempdir().unwrap();
+    let founder = support::add_principal(data.path(), "fietsfabriek", "entrepreneur");
+    let organiser = support::add_principal(data.path(), "o", "organiser");
+    let port = support::free_port();
+    let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}"), "--demo"]);
+    let mut lines = Vec::new();
+    while !lines.iter().any(|line: &String| line.contains("tafel is up")) {
+        lines.push(tafel.stderr.recv_timeout(support::PATIENCE).expect("tafel never came up"));
+    }
+    let secret = |id: &str, kvk: &str| {
+        let mut event = events::submitted(id, id);
+        event["data"]["organisation"]["name"] = serde_json::json!("Geheime Werkplaats Zuid");
+        event["data"]["organisation"]["kvk"] = serde_json::json!(kvk);
+        event["data"]["summary"] = serde_json::json!("Ons plan-Zeldzaam-Woord voor de wijk.");
+        event.to_string().into_bytes()
+    };
+    let (status, reply) = support::http_request(port, "POST", "/v1/events", Some(&founder), &secret("p1", "87654321"));
+    assert_eq!(status, 201, "{reply}");
+    // Refused: a KvK number of seven digits, named in the refusal, not in the log.
+    let (status, reply) = support::http_request(port, "POST", "/v1/events", Some(&founder), &secret("p2", "7654321"));
+    assert_eq!(status, 400, "{reply}");
+    let (status, _) = support::http_request(port, "GET", "/v1/requests/p1", Some(&organiser), b"");
+    assert_eq!(status, 200);
+    let (status, _) = support::http_request(port, "GET", "/v1/requests/p1", Some("not-a-token"), b"");
+    assert_eq!(status, 401);
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+    // Every line, to the last: the reader ends when the process's stderr closes.
+    while let Ok(line) = tafel.stderr.recv_timeout(support::PATIENCE) {
+        lines.push(line);
+    }
+    assert!(lines.iter().any(|line| line.contains("stopped")), "the log was not read to its end:\n{lines:#?}");
+    for line in lines.iter().filter(|line| !line.starts_with("demo principal ")) {
+        for secret in [
+            founder.as_str(),
+            organiser.as_str(),
+            "not-a-token",
+            "Geheime Werkplaats",
+            "87654321",
+            "7654321",
+            "Zeldzaam-Woord",
+        ] {
+            assert!(!line.contains(secret), "the log holds {secret:?}: {line}");
+        }
+    }
+}
