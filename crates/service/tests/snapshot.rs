@@ -136,8 +136,11 @@ fn damage(path: &Path, how: &str) {
             format!("{}{}{}", &text[..start], crc ^ 1, &text[end..]).into_bytes()
         }
         "another log" => {
+            // Another first hex digit than the log's own (a fixed one would be the same
+            // for one log in sixteen).
             let start = text.find("\"log\":\"").unwrap() + "\"log\":\"".len();
-            format!("{}0{}", &text[..start], &text[start + 1..]).into_bytes()
+            let other = if &text[start..start + 1] == "0" { "1" } else { "0" };
+            format!("{}{other}{}", &text[..start], &text[start + 1..]).into_bytes()
         }
         "another version" => text.replacen("\"version\":\"", "\"version\":\"0.", 1).into_bytes(),
         "another scoring table" => {
