@@ -112,10 +112,7 @@ fn the_demo_loads_once_and_the_report_reads_its_figures_offline() {
     let mut tafel = Tafel::serve(data.path(), &["--demo"]);
     // Each demo principal's token is printed once on stderr, for the person at the
     // terminal, and goes nowhere near the tracing log.
-    let mut lines = Vec::new();
-    while !lines.iter().any(|line: &String| line.contains("tafel is up")) {
-        lines.push(tafel.stderr.recv_timeout(support::PATIENCE).expect("tafel never came up"));
-    }
+    let lines = tafel.lines_until("tafel is up");
     assert!(lines.iter().any(|line| line.contains("demo loaded")), "{lines:#?}");
     let tokens: Vec<(String, String)> = lines
         .iter()
@@ -277,10 +274,7 @@ fn serve_and_wait(data: &std::path::Path, extra: &[&str]) -> (Tafel, u16, bool, 
     let mut args = vec!["--http", http.as_str()];
     args.extend_from_slice(extra);
     let tafel = Tafel::serve(data, &args);
-    let mut lines = Vec::new();
-    while !lines.iter().any(|line: &String| line.contains("tafel is up")) {
-        lines.push(tafel.stderr.recv_timeout(support::PATIENCE).expect("tafel never came up"));
-    }
+    let lines = tafel.lines_until("tafel is up");
     let loaded = lines.iter().any(|line| line.contains("views loaded from a snapshot"));
     let up = lines.last().unwrap();
     let last = up.split("events=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
@@ -454,10 +448,7 @@ fn the_log_holds_no_token_and_no_personal_data() {
     let organiser = support::add_principal(data.path(), "o", "organiser");
     let port = support::free_port();
     let mut tafel = Tafel::serve(data.path(), &["--http", &format!("127.0.0.1:{port}"), "--demo"]);
-    let mut lines = Vec::new();
-    while !lines.iter().any(|line: &String| line.contains("tafel is up")) {
-        lines.push(tafel.stderr.recv_timeout(support::PATIENCE).expect("tafel never came up"));
-    }
+    let mut lines = tafel.lines_until("tafel is up");
     let secret = |id: &str, kvk: &str| {
         let mut event = events::submitted(id, id);
         event["data"]["organisation"]["name"] = serde_json::json!("Geheime Werkplaats Zuid");

@@ -46,6 +46,16 @@ impl Tafel {
         Tafel { child, stderr: lines }
     }
 
+    /// Every log line up to and including the first containing `text` (for a test that
+    /// reads what came before it too); panics if it never comes.
+    pub fn lines_until(&self, text: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        while !lines.iter().any(|line: &String| line.contains(text)) {
+            lines.push(self.stderr.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("tafel never logged {text:?}")));
+        }
+        lines
+    }
+
     /// Waits for a log line containing `text`; panics with what was seen otherwise.
     pub fn wait_for_log(&self, text: &str) -> String {
         let deadline = Instant::now() + PATIENCE;

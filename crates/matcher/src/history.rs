@@ -38,13 +38,6 @@ impl History {
             _ => versions.push((position, value)),
         }
     }
-
-    /// How many versions are kept, over all requests, mandates and days.
-    pub fn version_count(&self) -> usize {
-        self.requests.iter().map(Vec::len).sum::<usize>()
-            + self.mandates.iter().map(Vec::len).sum::<usize>()
-            + self.days.len()
-    }
 }
 
 #[cfg(test)]

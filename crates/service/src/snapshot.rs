@@ -54,10 +54,6 @@ impl Policy {
     pub fn beside(log: &SledLog) -> Self {
         Self { dir: Some(log.path().join(DIR)), every: DEFAULT_EVERY }
     }
-
-    pub fn off() -> Self {
-        Self { dir: None, every: 0 }
-    }
 }
 
 /// The build of the views that writes snapshots: Tafel's version and a hash of the
