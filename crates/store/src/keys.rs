@@ -3,7 +3,10 @@
 //!
 //! - `F` -> the record format version (u32, big-endian)
 //! - `E` + sequence (u64 BE) -> the event record ([`crate::record`])
-//! - `S` + stream + 0x00 + stream version (u64 BE) -> sequence (u64 BE)
+//! - `S` + stream + 0x00 + first stream version (u64 BE) -> first sequence, count (u64
+//!   BE each): one entry per append, covering its events (which have contiguous
+//!   versions and sequences). Logs written before this held one entry per event whose
+//!   value is just the sequence; both read as a [`StreamRun`].
 //! - `I` + event id -> sequence, stream version (u64 BE each), SHA-256 of its identity
 
 pub const FORMAT: &[u8] = b"F";
@@ -38,6 +41,46 @@ pub fn stream_entry(stream: &str, version: u64) -> Vec<u8> {
     let mut key = stream_prefix(stream);
     key.extend_from_slice(&version.to_be_bytes());
     key
+}
+
+/// One stream-index entry: `count` events of a stream from `first_version`, at
+/// sequences from `first_sequence`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamRun {
+    pub first_version: u64,
+    pub first_sequence: u64,
+    pub count: u64,
+}
+
+impl StreamRun {
+    pub fn encode(&self) -> [u8; 16] {
+        let mut value = [0; 16];
+        value[..8].copy_from_slice(&self.first_sequence.to_be_bytes());
+        value[8..].copy_from_slice(&self.count.to_be_bytes());
+        value
+    }
+
+    /// Reads an entry from its key (which ends in the first version) and value.
+    pub fn decode(key: &[u8], value: &[u8]) -> Option<Self> {
+        let first_version = decode_u64(key.get(key.len().checked_sub(8)?..)?)?;
+        let (first_sequence, count) = match value.len() {
+            8 => (decode_u64(value)?, 1),
+            16 => (decode_u64(&value[..8])?, decode_u64(&value[8..])?),
+            _ => return None,
+        };
+        (first_version >= 1 && count >= 1).then_some(Self { first_version, first_sequence, count })
+    }
+
+    pub fn last_version(&self) -> u64 {
+        self.first_version + self.count - 1
+    }
+
+    /// The sequence of the event at `version`, if this run holds it.
+    pub fn sequence_of(&self, version: u64) -> Option<u64> {
+        (self.first_version..=self.last_version())
+            .contains(&version)
+            .then(|| self.first_sequence + version - self.first_version)
+    }
 }
 
 pub fn id(id: &str) -> Vec<u8> {

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::error::{AppendError, OpenError, ReadError};
-use crate::keys::{self, IdEntry};
+use crate::keys::{self, IdEntry, StreamRun};
 use crate::record::{self, RECORD_FORMAT};
 use crate::subscription::SledSubscription;
 use crate::writer::{Command, QueuedAppend, Writer, WriterSignals};
@@ -392,10 +392,10 @@ impl EventLog for SledLog {
         let durable = self.durable();
         for entry in self.handles()?.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
             let (key, value) = entry?;
-            let sequence = keys::decode_u64(&value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
-            if sequence <= durable {
-                return keys::decode_u64(&key[key.len() - 8..])
-                    .ok_or_else(|| ReadError::Damaged("stream index".into()));
+            let run = StreamRun::decode(&key, &value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            if run.first_sequence <= durable {
+                // An append is made durable as a whole; the bound is for safety only.
+                return Ok(run.first_version + run.count.min(durable - run.first_sequence + 1) - 1);
             }
         }
         Ok(0)
@@ -403,20 +403,28 @@ impl EventLog for SledLog {
 
     fn read_stream(&self, stream: &str, from_version: u64) -> Result<Vec<RecordedEvent>, ReadError> {
         let durable = self.durable();
-        let start = keys::stream_entry(stream, from_version.max(1));
+        let from_version = from_version.max(1);
+        let handles = self.handles()?;
+        // The run holding `from_version` may start before it.
+        let start = match stream_run_covering(&handles.tree, stream, from_version)? {
+            Some(run) => run.first_version,
+            None => from_version,
+        };
         let prefix = keys::stream_prefix(stream);
         let mut events = Vec::new();
-        let handles = self.handles()?;
-        for entry in handles.tree.range(start..) {
+        for entry in handles.tree.range(keys::stream_entry(stream, start)..) {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
             }
-            let sequence = keys::decode_u64(&value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
-            if sequence > durable {
-                break;
+            let run = StreamRun::decode(&key, &value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+            for version in run.first_version.max(from_version)..=run.last_version() {
+                let sequence = run.first_sequence + version - run.first_version;
+                if sequence > durable {
+                    return Ok(events);
+                }
+                events.push(read_event(&handles.tree, sequence)?);
             }
-            events.push(read_event(&handles.tree, sequence)?);
         }
         Ok(events)
     }
@@ -437,6 +445,17 @@ impl EventLog for SledLog {
             from_sequence,
         )
     }
+}
+
+/// The stream-index entry holding `version` of `stream`, if there is one.
+fn stream_run_covering(tree: &sled::Tree, stream: &str, version: u64) -> Result<Option<StreamRun>, ReadError> {
+    let Some(entry) = tree.range(keys::stream_entry(stream, 0)..=keys::stream_entry(stream, version)).next_back()
+    else {
+        return Ok(None);
+    };
+    let (key, value) = entry?;
+    let run = StreamRun::decode(&key, &value).ok_or_else(|| ReadError::Damaged("stream index".into()))?;
+    Ok((run.last_version() >= version).then_some(run))
 }
 
 /// Reads up to `limit` events with sequences in `from..=through`.
@@ -502,10 +521,9 @@ fn verify(tree: &sled::Tree, from: u64) -> Result<(u64, i64), String> {
         }
         return Ok((0, 0));
     };
-    let indexed = tree
-        .get(keys::stream_entry(&event.stream, event.stream_version))
+    let indexed = stream_run_covering(tree, &event.stream, event.stream_version)
         .map_err(|error| error.to_string())?
-        .and_then(|value| keys::decode_u64(&value));
+        .and_then(|run| run.sequence_of(event.stream_version));
     if indexed != Some(event.sequence) {
         return Err(format!("the stream index does not point at the last event {last}"));
     }

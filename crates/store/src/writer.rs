@@ -314,12 +314,14 @@ impl Writer {
             };
             let entry = IdEntry { sequence, stream_version, identity_sha256: *digest };
             pending.batch.insert(&keys::event(sequence), record::encode(&recorded));
-            pending.batch.insert(keys::stream_entry(&batch.stream, stream_version), &sequence.to_be_bytes());
             pending.batch.insert(keys::id(&recorded.id), entry.encode().to_vec());
             pending.ids.insert(recorded.id, entry);
             pending.events += 1;
             positions.push(Position { sequence, stream_version });
         }
+        // One stream-index entry covers the whole append.
+        let run = keys::StreamRun { first_version: current + 1, first_sequence, count };
+        pending.batch.insert(keys::stream_entry(&batch.stream, run.first_version), &run.encode());
         let last_sequence = first_sequence + count - 1;
         for stream in batch.touches {
             pending.last_on.insert(stream, last_sequence);
@@ -350,9 +352,10 @@ impl Writer {
         let version = match last {
             None => 0,
             Some(entry) => {
-                let (key, _) = entry.map_err(unavailable)?;
-                keys::decode_u64(&key[key.len() - 8..])
+                let (key, value) = entry.map_err(unavailable)?;
+                keys::StreamRun::decode(&key, &value)
                     .ok_or_else(|| AppendError::Unavailable("the stream index is damaged".into()))?
+                    .last_version()
             }
         };
         self.heads.insert(stream.to_owned(), version);

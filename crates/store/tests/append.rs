@@ -381,3 +381,45 @@ async fn a_log_shorter_than_its_checkpoint_is_reported_on_open() {
         Ok(_) => panic!("a shortened log was opened"),
     }
 }
+
+/// Logs written before the stream index held one entry per append had one entry per
+/// event (its value just the sequence): such a log reads, verifies and goes on alike.
+#[tokio::test]
+async fn a_stream_index_of_one_entry_per_event_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path());
+        log.append(batch("r/1", ExpectedVersion::Exactly(0), vec![event("a", "1"), event("b", "2")])).await.unwrap();
+        log.append(batch("r/2", ExpectedVersion::Exactly(0), vec![event("c", "3")])).await.unwrap();
+        log.append(batch("r/1", ExpectedVersion::Exactly(2), vec![event("d", "4")])).await.unwrap();
+        log.shutdown().await;
+    }
+    {
+        // Rewrite the index as the old layout had it: S + stream + 0 + version -> sequence.
+        let db = raw_sled(dir.path());
+        let db = db.open_tree("log").unwrap();
+        let runs: Vec<_> = db.scan_prefix(b"S").map(Result::unwrap).collect();
+        assert_eq!(runs.len(), 3, "one entry per append");
+        for (stream, versions_and_sequences) in [("r/1", [(1u64, 1u64), (2, 2), (3, 4)].as_slice()), ("r/2", &[(1, 3)])]
+        {
+            for &(version, sequence) in versions_and_sequences {
+                let mut key = vec![b'S'];
+                key.extend_from_slice(stream.as_bytes());
+                key.push(0);
+                key.extend_from_slice(&version.to_be_bytes());
+                db.insert(key, &sequence.to_be_bytes()).unwrap();
+            }
+        }
+        assert_eq!(db.scan_prefix(b"S").count(), 4, "the old layout has one entry per event");
+        db.flush().unwrap();
+    }
+    let log = SledLog::open(dir.path(), OpenOptions { verify: Verify::All, ..OpenOptions::default() }).unwrap();
+    assert_eq!(log.stream_version("r/1").unwrap(), 3);
+    let sequences = |from| log.read_stream("r/1", from).unwrap().iter().map(|e| e.sequence).collect::<Vec<_>>();
+    assert_eq!(sequences(1), vec![1, 2, 4]);
+    assert_eq!(sequences(2), vec![2, 4]);
+    assert_eq!(sequences(3), vec![4]);
+    let next = log.append(batch("r/1", ExpectedVersion::Exactly(3), vec![event("e", "5")])).await.unwrap();
+    assert_eq!(next.positions, vec![Position { sequence: 5, stream_version: 4 }]);
+    assert_eq!(log.read_stream("r/1", 2).unwrap().iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![2, 4, 5]);
+}

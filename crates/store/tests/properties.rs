@@ -162,6 +162,23 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Gap-free, consecutive per-stream versions, each id once.
+/// Every stream read from every version (and its head) is the log's events of that
+/// stream from that version on.
+fn check_streams(log: &SledLog, stored: &[RecordedEvent]) -> Result<(), TestCaseError> {
+    for stream in 0..STREAMS {
+        let stream = format!("stream-{stream}");
+        let of_stream: Vec<&RecordedEvent> = stored.iter().filter(|event| event.stream == stream).collect();
+        prop_assert_eq!(log.stream_version(&stream).unwrap(), of_stream.len() as u64);
+        for from in 0..=of_stream.len() as u64 + 1 {
+            let read = log.read_stream(&stream, from).unwrap();
+            let expected: Vec<RecordedEvent> =
+                of_stream.iter().filter(|event| event.stream_version >= from).map(|event| (*event).clone()).collect();
+            prop_assert_eq!(read, expected, "stream {} from version {}", stream, from);
+        }
+    }
+    Ok(())
+}
+
 fn check_log_invariants(events: &[RecordedEvent]) -> Result<(), TestCaseError> {
     let mut versions: HashMap<&str, u64> = HashMap::new();
     let mut ids = HashSet::new();
@@ -196,6 +213,30 @@ proptest! {
             }
             let stored = log.read_from(1, 10_000).unwrap();
             check_log_invariants(&stored)?;
+            check_streams(&log, &stored)?;
+            // Opened again, the heads come from the stream index on disk.
+            log.shutdown().await;
+            drop(log);
+            let log = SledLog::open(dir.path(), OpenOptions::default()).unwrap();
+            check_streams(&log, &stored)?;
+            for stream in 0..STREAMS {
+                let stream = format!("stream-{stream}");
+                let head = stored.iter().filter(|event| event.stream == stream).count() as u64;
+                let batch = AppendBatch {
+                    stream: stream.clone(),
+                    expected: ExpectedVersion::Exactly(head),
+                    events: vec![NewEvent {
+                        id: format!("after-{stream}"),
+                        principal: "p".into(),
+                        identity: b"after".to_vec(),
+                        payload: b"{}".to_vec(),
+                    }],
+                    condition: Default::default(),
+                    touches: Vec::new(),
+                };
+                let appended = log.append(batch).await.unwrap();
+                prop_assert_eq!(appended.positions[0].stream_version, head + 1);
+            }
             let stored: Vec<(String, String)> = stored.into_iter().map(|e| (e.id, e.stream)).collect();
             prop_assert_eq!(stored, model.log);
             Ok(())
