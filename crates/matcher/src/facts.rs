@@ -307,6 +307,156 @@ impl MandateFacts {
     }
 }
 
+/// The hot copies of every mandate, in step with the mandates, and beside them the
+/// fields of rules 2-7 (all but the region) as columns, one array per field, for the
+/// first pass over the mandates ([`HotMandates::candidates`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HotMandates {
+    rows: Vec<MandateHot>,
+    instruments: Vec<u8>,
+    stages: Vec<u8>,
+    required_certifications: Vec<u8>,
+    themes: Vec<u32>,
+    ticket_min_eur: Vec<u64>,
+    cap_eur: Vec<u64>,
+    /// Whether the mandate can carry part of a request: it co-finances and its
+    /// minimum ticket fits under its cap.
+    partial: Vec<bool>,
+    /// Rule 8 for a mandate with one region: a request's packed region, masked to the
+    /// mandate's code length, equals the mandate's code. Zero and zero (always equal)
+    /// for a mandate that invests anywhere or in several regions (which `judge` sees).
+    region_mask: Vec<u64>,
+    region_chars: Vec<u64>,
+}
+
+impl MandateHot {
+    /// The mask and the code of rule 8's test over the columns (see [`HotMandates`]).
+    fn region_test(&self) -> (u64, u64) {
+        if self.region_kind != 1 {
+            return (0, 0);
+        }
+        // The code's bytes sit at the top of the five; a shorter request region has
+        // zeros where the mandate's code has letters, so it never passes.
+        let mask = !(u64::MAX >> (8 * u32::from(self.only_region.len))) >> 24;
+        (mask, self.only_region.chars & mask)
+    }
+}
+
+impl HotMandates {
+    pub fn push(&mut self, hot: MandateHot) {
+        self.rows.push(hot);
+        self.instruments.push(hot.instruments);
+        self.stages.push(hot.stages);
+        self.required_certifications.push(hot.required_certifications);
+        self.themes.push(hot.themes);
+        self.ticket_min_eur.push(hot.ticket_min_eur);
+        self.cap_eur.push(hot.cap_eur);
+        self.partial.push(hot.co_financing & (hot.ticket_min_eur <= hot.cap_eur));
+        let (mask, chars) = hot.region_test();
+        self.region_mask.push(mask);
+        self.region_chars.push(chars);
+    }
+
+    pub fn set(&mut self, index: usize, hot: MandateHot) {
+        self.rows[index] = hot;
+        self.instruments[index] = hot.instruments;
+        self.stages[index] = hot.stages;
+        self.required_certifications[index] = hot.required_certifications;
+        self.themes[index] = hot.themes;
+        self.ticket_min_eur[index] = hot.ticket_min_eur;
+        self.cap_eur[index] = hot.cap_eur;
+        self.partial[index] = hot.co_financing & (hot.ticket_min_eur <= hot.cap_eur);
+        (self.region_mask[index], self.region_chars[index]) = hot.region_test();
+    }
+
+    pub fn rows(&self) -> &[MandateHot] {
+        &self.rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The mandates that can be eligible for `request` or a near miss of it, as a bit
+    /// set (bit `i % 64` of word `i / 64` for mandate `i`) in `out`: those failing at
+    /// most one of rules 2-8 (instruments, stage, certifications, themes, minimum ticket,
+    /// capacity, and the region of a mandate with one region). A pair failing two can
+    /// be neither, whether it is open or not, so [`judge`] need only see these. The rules are counted over the
+    /// columns 64 mandates at a time with no branch, which the compiler turns into
+    /// vector instructions (AVX2's, on a CPU that has them).
+    pub fn candidates(&self, request: &RequestFacts, out: &mut Vec<u64>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: this CPU has AVX2, as checked just above.
+            unsafe { self.candidates_avx2(request, out) };
+            return;
+        }
+        self.count_failures(request, out);
+    }
+
+    /// [`HotMandates::candidates`] compiled for AVX2 (four 64-bit lanes instead of two).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn candidates_avx2(&self, request: &RequestFacts, out: &mut Vec<u64>) {
+        self.count_failures(request, out);
+    }
+
+    /// [`HotMandates::candidates`] without the choice of instructions (for the tests).
+    pub fn candidates_portable(&self, request: &RequestFacts, out: &mut Vec<u64>) {
+        self.count_failures(request, out);
+    }
+
+    #[inline(always)]
+    fn count_failures(&self, request: &RequestFacts, out: &mut Vec<u64>) {
+        out.clear();
+        let amount = request.amount_eur;
+        let mut failed = [0u8; 64];
+        let mut start = 0;
+        while start < self.rows.len() {
+            let end = (start + 64).min(self.rows.len());
+            let failed = &mut failed[..end - start];
+            let columns = self.instruments[start..end]
+                .iter()
+                .zip(&self.stages[start..end])
+                .zip(&self.required_certifications[start..end])
+                .zip(&self.themes[start..end])
+                .zip(&self.ticket_min_eur[start..end])
+                .zip(&self.cap_eur[start..end])
+                .zip(&self.partial[start..end])
+                .zip(self.region_mask[start..end].iter().zip(&self.region_chars[start..end]));
+            for (count, (((((((instruments, stages), required), themes), ticket_min), cap), partial), region)) in
+                failed.iter_mut().zip(columns)
+            {
+                let (region_mask, region_chars) = region;
+                *count = u8::from(request.instruments & instruments == 0)
+                    + u8::from(request.stage & stages == 0)
+                    + u8::from(required & !request.certifications != 0)
+                    + u8::from((*themes != 0) & (themes & request.themes == 0))
+                    + u8::from(*ticket_min > amount)
+                    + u8::from((amount > *cap) & !partial)
+                    + u8::from(request.region.chars & region_mask != *region_chars);
+            }
+            let word = failed.iter().enumerate().fold(0u64, |word, (bit, count)| word | u64::from(*count <= 1) << bit);
+            out.push(word);
+            start = end;
+        }
+    }
+}
+
+impl FromIterator<MandateHot> for HotMandates {
+    fn from_iter<I: IntoIterator<Item = MandateHot>>(items: I) -> Self {
+        let mut hot = HotMandates::default();
+        for item in items {
+            hot.push(item);
+        }
+        hot
+    }
+}
+
 /// A mandate read through its hot copy; the full mandate is touched only for a mandate
 /// with several regions.
 #[derive(Clone, Copy)]

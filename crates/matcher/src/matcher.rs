@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consortium::{self, Candidate};
 use crate::eligibility::{Eligible, Rule};
-use crate::facts::{HotMandate, MandateFacts, MandateHot, RequestFacts, Verdict, judge, near_miss_detail};
+use crate::facts::{HotMandate, HotMandates, MandateFacts, RequestFacts, Verdict, judge, near_miss_detail};
 use crate::history::{History, Versions};
 use crate::scoring::{self, ScoringTable, Weights};
 
@@ -133,7 +133,7 @@ pub struct Matcher {
     request_index: HashMap<AggregateId, u32>,
     mandates: Vec<MandateFacts>,
     /// The fields of each mandate read on every pair, in step with `mandates`.
-    hot: Vec<MandateHot>,
+    hot: HotMandates,
     mandate_index: HashMap<AggregateId, u32>,
     live: Vec<Compact>,
     /// A fingerprint of what each live shortlist shows, to report only real changes.
@@ -160,7 +160,7 @@ impl Matcher {
             requests: Vec::new(),
             request_index: HashMap::new(),
             mandates: Vec::new(),
-            hot: Vec::new(),
+            hot: HotMandates::default(),
             mandate_index: HashMap::new(),
             live: Vec::new(),
             published: Vec::new(),
@@ -295,7 +295,7 @@ impl Matcher {
                         index
                     }
                 };
-                self.hot[index as usize] = self.mandates[index as usize].hot();
+                self.hot.set(index as usize, self.mandates[index as usize].hot());
                 changed_mandates.push(index);
                 if let Some(until) = self.mandates[index as usize].valid_until
                     && self.today.is_none_or(|today| until >= today)
@@ -309,7 +309,7 @@ impl Matcher {
                     let mandate = &mut self.mandates[index as usize];
                     mandate.closed = true;
                     mandate.revision += 1;
-                    self.hot[index as usize] = mandate.hot();
+                    self.hot.set(index as usize, mandate.hot());
                     changed_mandates.push(index);
                     self.mandate_changed(index, &mut touched_requests);
                 }
@@ -330,7 +330,7 @@ impl Matcher {
                             continue;
                         }
                         mandate.revision += 1;
-                        self.hot[index as usize] = mandate.hot();
+                        self.hot.set(index as usize, mandate.hot());
                         if !touched.contains(&index) {
                             touched.push(index);
                         }
@@ -554,8 +554,25 @@ impl Matcher {
     fn compute(&self, request: u32, limit: usize) -> Compact {
         let facts = &self.requests[request as usize];
         let mut eligible: Vec<Entry> = Vec::new();
-        let mut near_misses: Vec<Near> = Vec::new();
-        for (index, (hot, full)) in self.hot.iter().zip(&self.mandates).enumerate() {
+        // The best near misses so far, in rank order: most pairs that miss by one rule
+        // rank below the last of them and are let go at once.
+        let mut near_misses: Vec<Near> = Vec::with_capacity(MAX_NEAR_MISSES + 1);
+        let id = |mandate: u32| &self.mandates[mandate as usize].mandate_id;
+        let mut candidates = Vec::with_capacity(self.hot.len().div_ceil(64));
+        self.hot.candidates(facts, &mut candidates);
+        let rows = self.hot.rows();
+        let indexes = candidates.iter().enumerate().flat_map(|(word_index, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    word_index * 64 + bit
+                })
+            })
+        });
+        for index in indexes {
+            let (hot, full) = (&rows[index], &self.mandates[index]);
             let mandate = &HotMandate { hot, full };
             match judge(facts, mandate, self.today) {
                 Verdict::Eligible(fit) => {
@@ -568,22 +585,30 @@ impl Matcher {
                         max_contribution_eur: fit.max_contribution_eur,
                     });
                 }
-                Verdict::NearMiss(rule) => near_misses.push(Near {
-                    mandate: index as u32,
-                    revision: hot.revision(),
-                    rule,
-                    score_tenths: scoring::score(&self.weights, facts, mandate, None).total_tenths(),
-                }),
+                Verdict::NearMiss(rule) => {
+                    let score_tenths = scoring::score(&self.weights, facts, mandate, None).total_tenths();
+                    let ranks_before = |other: &Near| {
+                        rank(score_tenths, &full.mandate_id) < rank(other.score_tenths, id(other.mandate))
+                    };
+                    if near_misses.len() == MAX_NEAR_MISSES
+                        && near_misses.last().is_some_and(|last| !ranks_before(last))
+                    {
+                        continue;
+                    }
+                    let position = near_misses.iter().position(ranks_before).unwrap_or(near_misses.len());
+                    near_misses
+                        .insert(position, Near { mandate: index as u32, revision: hot.revision(), rule, score_tenths });
+                    near_misses.truncate(MAX_NEAR_MISSES);
+                }
                 Verdict::Neither => {}
             }
         }
-        let id = |mandate: u32| &self.mandates[mandate as usize].mandate_id;
         let by_rank = |a: u32, a_id: u32, b: u32, b_id: u32| rank(a, id(a_id)).cmp(&rank(b, id(b_id)));
         let has_full_fit = eligible.iter().any(|e| e.fit == Fit::Full);
         // Consortia need every eligible mandate in rank order; otherwise the top will do.
         let keep = if has_full_fit { limit } else { eligible.len() };
         top(&mut eligible, keep, |a, b| by_rank(a.score_tenths, a.mandate, b.score_tenths, b.mandate));
-        top(&mut near_misses, MAX_NEAR_MISSES, |a, b| by_rank(a.score_tenths, a.mandate, b.score_tenths, b.mandate));
+        near_misses.shrink_to_fit();
         let consortia = if has_full_fit || eligible.len() < consortium::MIN_PARTS {
             Vec::new()
         } else {
