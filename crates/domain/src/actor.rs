@@ -26,7 +26,7 @@ impl Actor {
         if event_type.publisher() == Some(self.role) {
             Ok(())
         } else {
-            Err(Refusal::new(ErrorCode::Forbidden, format!("a {} may not publish {event_type}", self.role)))
+            Err(Refusal::new(ErrorCode::Forbidden, format!("the role {} may not publish {event_type}", self.role)))
         }
     }
 
