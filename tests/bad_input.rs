@@ -470,7 +470,11 @@ fn corpus() -> Vec<Bad> {
     ));
     // A principal token that is no id fails step 1 (the subject), and with no inbox of
     // a principal to answer in, the refusal goes to `tafel.rejected.>` (section 2).
-    cases.push(subject("a subject naming no valid principal", "tafel.submit.request.submitted.ACME", "subject_mismatch"));
+    cases.push(subject(
+        "a subject naming no valid principal",
+        "tafel.submit.request.submitted.ACME",
+        "subject_mismatch",
+    ));
     cases
 }
 

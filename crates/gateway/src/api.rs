@@ -23,15 +23,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tafel_contract::reply::{ErrorCode, Refusal, SubmitReply};
 use tafel_contract::{AggregateId, MAX_EVENT_BYTES, SubmitRoute};
 use tafel_domain::Actor;
 
 use tafel_service::{HTTP_MAX_REPLY_BYTES, Service};
 
-/// Query-string parameters the queries take as numbers.
-const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
 /// Longest a submit's body may take to arrive, once its head has.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often an idle live shortlist sends a keep-alive comment.
@@ -335,22 +333,11 @@ async fn query(
             return refused(&refusal, json_bytes(&json!({"error": refusal})));
         }
     };
-    let mut body = Map::new();
-    for (key, value) in parameters {
-        // `?state=&limit=` (the contract's table writes routes so) means: not given.
-        if value.is_empty() {
-            continue;
-        }
-        let number = NUMERIC_PARAMETERS.contains(&key.as_str()).then(|| value.parse::<u64>().ok()).flatten();
-        if body.insert(key.clone(), number.map_or(Value::String(value), Value::from)).is_some() {
-            let refusal = Refusal::new(ErrorCode::InvalidQuery, format!("{key} is given twice"));
-            return refused(&refusal, json_bytes(&json!({"error": refusal})));
-        }
-    }
-    if let Some((field, id)) = path_id {
-        body.insert(field.to_owned(), Value::String(id));
-    }
-    match service.query_result(name, actor.id.as_str(), &json_bytes(&body), HTTP_MAX_REPLY_BYTES).await {
+    let body = match tafel_service::query_body(parameters, path_id) {
+        Ok(body) => body,
+        Err(refusal) => return refused(&refusal, json_bytes(&json!({"error": refusal}))),
+    };
+    match service.query_result(name, actor.id.as_str(), &body, HTTP_MAX_REPLY_BYTES).await {
         Ok(reply) => json_response(StatusCode::OK, reply),
         Err(refusal) => refused(&refusal, json_bytes(&json!({"error": refusal}))),
     }

@@ -28,6 +28,7 @@ pub mod stored;
 pub mod telemetry;
 
 mod queries;
+pub use queries::{QUERIES, query_body};
 mod submit;
 
 use std::collections::HashMap;

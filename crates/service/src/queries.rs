@@ -30,6 +30,34 @@ pub const QUERIES: [&str; 10] = [
 ];
 use crate::stored::stored_event;
 
+/// Query-string parameters that are numbers in a query's body (section 6).
+const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
+
+/// A query's body from a query string's parameters (as HTTP gives them): each key once
+/// (twice is `invalid_query`), an empty value as not given, the numeric parameters as
+/// numbers when they are whole and not negative (otherwise as the text, which the query
+/// then refuses), and the path's id as `id_field` when there is one.
+pub fn query_body(
+    parameters: impl IntoIterator<Item = (String, String)>,
+    path_id: Option<(&str, String)>,
+) -> Result<Vec<u8>, Refusal> {
+    let mut body = Map::new();
+    for (key, value) in parameters {
+        // `?state=&limit=` (the contract's table writes routes so) means: not given.
+        if value.is_empty() {
+            continue;
+        }
+        let number = NUMERIC_PARAMETERS.contains(&key.as_str()).then(|| value.parse::<u64>().ok()).flatten();
+        if body.insert(key.clone(), number.map_or(Value::String(value), Value::from)).is_some() {
+            return Err(Refusal::new(ErrorCode::InvalidQuery, format!("{key} is given twice")));
+        }
+    }
+    if let Some((field, id)) = path_id {
+        body.insert(field.to_owned(), Value::String(id));
+    }
+    serde_json::to_vec(&body).map_err(|e| internal(&e))
+}
+
 /// Bytes of `{"events":[],"next":18446744073709551615}` around a page's events.
 const EVENTS_PAGE_OVERHEAD_BYTES: usize = 64;
 /// Bytes of `{"roundtables":[],"next":"<id of up to 64 characters>"}` around a list.

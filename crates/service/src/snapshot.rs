@@ -275,7 +275,12 @@ pub fn load(dir: &Path, log: &SledLog, scoring: ScoringTable) -> Option<Views> {
 
 /// Reads one snapshot and checks it against `log`.
 pub fn read(path: &Path, log: &SledLog, scoring: ScoringTable) -> Result<Views, SnapshotError> {
-    let bytes = std::fs::read(path)?;
+    decode(&std::fs::read(path)?, log, scoring)
+}
+
+/// [`read`] on a snapshot's bytes: every check, whatever the bytes (the fuzz target
+/// `snapshot` feeds it anything).
+pub fn decode(bytes: &[u8], log: &SledLog, scoring: ScoringTable) -> Result<Views, SnapshotError> {
     let (magic, rest) = split_line(&bytes).ok_or_else(|| unusable("no magic line"))?;
     if magic != MAGIC.as_bytes() {
         return Err(unusable("not a snapshot"));
