@@ -281,7 +281,7 @@ pub fn read(path: &Path, log: &SledLog, scoring: ScoringTable) -> Result<Views, 
 /// [`read`] on a snapshot's bytes: every check, whatever the bytes (the fuzz target
 /// `snapshot` feeds it anything).
 pub fn decode(bytes: &[u8], log: &SledLog, scoring: ScoringTable) -> Result<Views, SnapshotError> {
-    let (magic, rest) = split_line(&bytes).ok_or_else(|| unusable("no magic line"))?;
+    let (magic, rest) = split_line(bytes).ok_or_else(|| unusable("no magic line"))?;
     if magic != MAGIC.as_bytes() {
         return Err(unusable("not a snapshot"));
     }
