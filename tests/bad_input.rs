@@ -516,7 +516,10 @@ fn readable(port: u16, admin: &str, bank: &str) -> Vec<(String, u16, String)> {
         "/v1/mandates/c-m1",
         "/v1/roundtables/c-t1",
         "/v1/requests/c-r1/shortlist",
+        "/v1/requests/c-r1/shortlist?as_of=3",
+        "/v1/requests/c-r5/shortlist",
         "/v1/requests/c-r9/shortlist",
+        "/v1/mandates/c-m1/matches",
         "/v1/report",
         "/readyz",
     ];
@@ -550,6 +553,12 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
         clients.insert(id, connect_as(&nats.url(), id).await);
     }
 
+    // Nothing refused may reach the fan-out or change a shortlist: followed from the
+    // start, so that what the given events publish can be told apart.
+    let mut published = clients["admin"].subscribe("tafel.events.>").await.unwrap();
+    let mut shortlists = clients["admin"].subscribe("tafel.shortlist.>").await.unwrap();
+    clients["admin"].flush().await.unwrap();
+
     // The given world, and a withdrawn request c-r5.
     let mut given = cases::given();
     given.push(("acme", submitted("c-r5", "c-r5")));
@@ -563,6 +572,12 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
         let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
         assert_eq!(reply["accepted"], json!(true), "given {event}: {reply}");
     }
+    for sequence in 1..=given.len() as u64 {
+        let message = tokio::time::timeout(Duration::from_secs(10), published.next()).await.unwrap().unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(event["sequence"], json!(sequence));
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), shortlists.next()).await {}
     let before = readable(port, &tokens["admin"], &tokens["bank-a"]);
     assert!(before.iter().all(|(_, status, _)| *status == 200), "{before:?}");
 
@@ -725,6 +740,30 @@ async fn every_bad_input_gets_its_code_and_changes_nothing() {
     for ((path, status, body), (_, status_after, body_after)) in before.iter().zip(&after) {
         assert_eq!((status, body), (status_after, body_after), "{path} changed");
     }
+    for (subject, subscription) in [("tafel.events.>", &mut published), ("tafel.shortlist.>", &mut shortlists)] {
+        if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), subscription.next()).await {
+            panic!("a refused event reached {subject}: {}", String::from_utf8_lossy(&message.payload));
+        }
+    }
+    // The ids of refused events were not used up: each is accepted once its event is
+    // good, over either transport.
+    let reply = clients["acme"]
+        .request(
+            "tafel.submit.request.submitted.acme",
+            Bytes::from(submitted("bad-amount-0", "bad-amount-0").to_string()),
+        )
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["accepted"], json!(true), "{reply}");
+    let (status, body) = http_request(
+        port,
+        "POST",
+        "/v1/events",
+        Some(&tokens["acme"]),
+        submitted("bad-sdg-18", "bad-sdg-18").to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{body}");
     // And the service still takes a good event.
     let (status, body) = http_request(
         port,

@@ -1372,3 +1372,122 @@ async fn the_shared_cases_over_nats() {
         assert_eq!(outcome, case.expect.describe(), "case {index}: {} asks {:?}", case.who, case.ask);
     }
 }
+
+/// Tafel's resident memory, from `/proc/<pid>/status`, in bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Issue 12: a subscriber on `tafel.events.>` that stops reading (a connection that
+/// never reads its socket) holds up nothing: every submit of 64 publishers is
+/// acknowledged within the client's timeout, a healthy subscriber gets every event
+/// once and in order while the NATS server holds the stalled one's backlog (its pending
+/// limit set low here, 256 KiB; its write deadline the default 10 s), and Tafel's memory grows
+/// by no more than its log cache and views take. The fan-out publishes on a connection of its own, since the server
+/// stalls the connection that feeds a slow consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_holds_up_neither_submits_nor_fan_out_nor_memory() {
+    use std::io::{Read, Write};
+    const PUBLISHERS: usize = 64;
+    const EVENTS_EACH: usize = 80;
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "max_pending: 262144\nmax_payload: 131072\n").unwrap();
+    let nats = NatsServer::start_with_config(config.path());
+    let data = data_with_principals();
+    let (tafel, _) = serve_with_nats(data.path(), &nats);
+    let pid = tafel.child.id();
+
+    // The stalled subscriber: subscribes on a raw socket, then never reads again.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", nats.port)).unwrap();
+    {
+        // A small receive window, so that the kernel does not take the backlog in.
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = 4096;
+        // SAFETY: a valid socket, and a pointer to an int of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                stalled.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0);
+    }
+    let mut info = [0u8; 4096];
+    let _ = stalled.read(&mut info).unwrap();
+    stalled.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB tafel.events.> 1\r\nPING\r\n").unwrap();
+    let watcher = Client::connect(&nats).await;
+    let mut fanned_out = watcher.nats.subscribe("tafel.events.>").await.unwrap();
+    watcher.nats.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let memory_before = resident_bytes(pid);
+
+    let mut publishers = Vec::new();
+    for publisher in 0..PUBLISHERS {
+        let client = Client::connect(&nats).await;
+        publishers.push(tokio::spawn(async move {
+            let request_id = format!("slow{publisher}");
+            for index in 0..EVENTS_EACH {
+                let mut body = request(&request_id);
+                // About 4 KiB per event (the longest summary), 20 MiB in all: far more
+                // than the stalled subscriber's pending limit and socket buffer take.
+                // (With the fan-out on the connection that answers submits, the server's
+                // stalls made submits miss the client's 10 s timeout.)
+                body["summary"] = json!("x".repeat(4000));
+                let id = format!("slow{publisher}-{index}");
+                let event = if index == 0 {
+                    envelope(&id, "tafel.request.submitted", &request_id, body)
+                } else {
+                    envelope(&id, "tafel.request.revised", &request_id, body)
+                };
+                let reply = client.submit("acme", &event).await;
+                assert!(accepted(&reply), "{reply}");
+            }
+        }));
+    }
+    let started = std::time::Instant::now();
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let submitting = started.elapsed();
+    let total = (PUBLISHERS * EVENTS_EACH) as u64;
+    let mut received = Vec::new();
+    while (received.len() as u64) < total {
+        let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
+            .await
+            .unwrap_or_else(|_| panic!("the fan-out stalled at {} of {total}", received.len()))
+            .unwrap();
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        received.push(event["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(received, (1..=total).collect::<Vec<u64>>(), "fan-out delivers each event once, in order");
+    let fanning_out = started.elapsed();
+    let memory_after = resident_bytes(pid);
+
+    // What the stalled subscriber got (read for two seconds now), for the record: the
+    // server holds its backlog, not Tafel.
+    stalled.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let (mut buffered, mut chunk, reading) = (Vec::new(), [0u8; 65536], std::time::Instant::now());
+    while reading.elapsed() < Duration::from_secs(2) {
+        match stalled.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => buffered.extend_from_slice(&chunk[..read]),
+        }
+    }
+    let delivered = String::from_utf8_lossy(&buffered).matches("MSG tafel.events.").count();
+    // Tafel publishes each event once to the server and keeps no backlog per
+    // subscriber (the server does, up to its limit); this bound, the log's cache and
+    // views included, catches a gross leak, not a subtle one.
+    let growth = memory_after.saturating_sub(memory_before);
+    assert!(growth < 256 << 20, "Tafel's memory grew by {growth} bytes");
+    eprintln!(
+        "slow subscriber: {total} events acknowledged and fanned out; the stalled one got {delivered}; \
+         Tafel's memory grew {} KiB; submits took {submitting:?}, the fan-out {fanning_out:?}",
+        growth / 1024
+    );
+    drop(tafel);
+}

@@ -18,7 +18,8 @@ fuzz_target!(|input: &[u8]| {
     let name = names[usize::from(selector & 0x0f) % names.len()];
     let (principal, _) = world::PRINCIPALS[usize::from(selector >> 4) % world::PRINCIPALS.len()];
     let body = if selector & 0x80 != 0 {
-        // The rest as a query string, and (for the queries of one aggregate) a path id.
+        // The rest as a query string (the path's id, which HTTP adds, is one of its
+        // parameters here: the same key in the body).
         let pairs = form_urlencoded::parse(rest).map(|(k, v)| (k.into_owned(), v.into_owned()));
         match tafel_service::query_body(pairs, None) {
             Ok(body) => body,

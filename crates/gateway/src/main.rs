@@ -24,7 +24,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// less memory (see the README). Failing, it changes nothing, so its result is ignored.
 fn no_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes one integer argument and touches no memory of ours.
-    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused) };
 }
 
 #[derive(Parser)]

@@ -13,9 +13,30 @@ use crate::eligibility::{Eligible, Rule};
 
 /// A NUTS code packed left-aligned in five bytes, with its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "PackedRegionParts")]
 pub struct PackedRegion {
     chars: u64,
     len: u8,
+}
+
+/// A [`PackedRegion`] as read from a snapshot, before it is checked.
+#[derive(Deserialize)]
+struct PackedRegionParts {
+    chars: u64,
+    len: u8,
+}
+
+impl TryFrom<PackedRegionParts> for PackedRegion {
+    type Error = String;
+
+    /// Only what [`PackedRegion::new`] makes: 2-5 bytes, none of them zero, nothing
+    /// after them (the masks and shifts of matching rely on it).
+    fn try_from(PackedRegionParts { chars, len }: PackedRegionParts) -> Result<Self, String> {
+        let fits = (2..=5).contains(&len)
+            && chars >> 40 == 0
+            && (0..5u32).all(|index| ((chars >> (8 * (4 - index))) & 0xff == 0) == (index >= u32::from(len)));
+        if fits { Ok(Self { chars, len }) } else { Err(format!("not a packed NUTS code: {chars:#x}, length {len}")) }
+    }
 }
 
 impl PackedRegion {
@@ -169,6 +190,12 @@ impl MandateFacts {
         }
     }
 
+    /// Whether the inline copy of a lone region is that region (a snapshot could say
+    /// otherwise).
+    pub fn regions_agree(&self) -> bool {
+        self.only_region == (self.regions.len() == 1).then(|| self.regions[0])
+    }
+
     /// Rule 1's half about the mandate.
     #[inline(always)]
     pub fn is_active(&self, today: Option<CalendarDate>) -> bool {
@@ -308,7 +335,7 @@ impl MandateFacts {
 }
 
 /// The hot copies of every mandate, in step with the mandates, and beside them the
-/// fields of rules 2-7 (all but the region) as columns, one array per field, for the
+/// fields of rules 2-8 (the region only for a mandate with one) as columns, one array per field, for the
 /// first pass over the mandates ([`HotMandates::candidates`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HotMandates {
@@ -322,7 +349,7 @@ pub struct HotMandates {
     /// Whether the mandate can carry part of a request: it co-finances and its
     /// minimum ticket fits under its cap.
     partial: Vec<bool>,
-    /// Rule 8 for a mandate with one region: a request's packed region, masked to the
+    /// Rule 4 (the region) for a mandate with one region: a request's packed region, masked to the
     /// mandate's code length, equals the mandate's code. Zero and zero (always equal)
     /// for a mandate that invests anywhere or in several regions (which `judge` sees).
     region_mask: Vec<u64>,
@@ -330,7 +357,7 @@ pub struct HotMandates {
 }
 
 impl MandateHot {
-    /// The mask and the code of rule 8's test over the columns (see [`HotMandates`]).
+    /// The mask and the code of rule 4's test over the columns (see [`HotMandates`]).
     fn region_test(&self) -> (u64, u64) {
         if self.region_kind != 1 {
             return (0, 0);

@@ -909,7 +909,9 @@ impl Matcher {
     /// be the table it scored with). An image that does not hang together is refused.
     pub fn from_image(table: ScoringTable, image: MatcherImage) -> Result<Self, String> {
         let MatcherImage { requests, mandates, live, published, expiries, today, last_sequence, history } = image;
-        let requests_agree = live.len() == requests.len() && published.len() == requests.len();
+        let requests_agree = live.len() == requests.len()
+            && published.len() == requests.len()
+            && mandates.iter().all(MandateFacts::regions_agree);
         let indexes_agree = live.iter().all(|compact| {
             let mandate_ok = |m: u32| (m as usize) < mandates.len();
             compact.entries.iter().all(|e| mandate_ok(e.mandate))

@@ -570,3 +570,46 @@ fn an_image_that_does_not_hang_together_is_refused() {
     image["live"] = serde_json::json!([]);
     assert!(Matcher::from_image(ScoringTable::default(), serde_json::from_value(image).unwrap()).is_err());
 }
+
+/// A snapshot's mandate regions are checked as they are read: a packed code no NUTS
+/// code makes is refused (it once made matching shift out of range), and so is an
+/// inline copy of a lone region that is not that region.
+#[test]
+fn an_image_with_impossible_regions_is_refused() {
+    let mut matcher = Matcher::new(ScoringTable::default());
+    let mandate = Op::Mandate {
+        slot: 0,
+        min: 0,
+        max: 1,
+        instruments: 1,
+        stages: 1,
+        themes: 0,
+        regions: 1,
+        required: 0,
+        co_financing: false,
+        budget: None,
+        valid_days: None,
+    };
+    for (sequence, (day, event)) in events(&[mandate]).iter().enumerate() {
+        matcher.apply_data(sequence as u64 + 1, Some(*day), event);
+    }
+    let image = serde_json::to_value(matcher.image().unwrap()).unwrap();
+    assert_eq!(image["mandates"][0]["regions"].as_array().unwrap().len(), 1, "{image}");
+    let read = |image: &serde_json::Value| {
+        serde_json::from_value::<tafel_matcher::MatcherImage>(image.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|image| Matcher::from_image(ScoringTable::default(), image).map(|_| ()))
+    };
+    assert!(read(&image).is_ok());
+    for len in [0, 1, 6, 8, 200] {
+        let mut bad = image.clone();
+        bad["mandates"][0]["regions"][0]["len"] = serde_json::json!(len);
+        assert!(read(&bad).is_err(), "a region of length {len} was taken");
+    }
+    let mut bad = image.clone();
+    bad["mandates"][0]["regions"][0]["chars"] = serde_json::json!(1u64 << 45);
+    assert!(read(&bad).is_err());
+    let mut bad = image.clone();
+    bad["mandates"][0]["only_region"] = serde_json::Value::Null;
+    assert!(read(&bad).is_err(), "a lone region without its inline copy was taken");
+}

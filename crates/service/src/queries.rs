@@ -47,7 +47,10 @@ pub fn query_body(
         if value.is_empty() {
             continue;
         }
-        let number = NUMERIC_PARAMETERS.contains(&key.as_str()).then(|| value.parse::<u64>().ok()).flatten();
+        // Digits only: `parse` would also take a leading `+`, which JSON does not.
+        let digits = value.bytes().all(|b| b.is_ascii_digit());
+        let number =
+            (NUMERIC_PARAMETERS.contains(&key.as_str()) && digits).then(|| value.parse::<u64>().ok()).flatten();
         if body.insert(key.clone(), number.map_or(Value::String(value), Value::from)).is_some() {
             return Err(Refusal::new(ErrorCode::InvalidQuery, format!("{key} is given twice")));
         }

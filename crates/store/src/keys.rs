@@ -1,7 +1,7 @@
 //! The key layout of the one sled tree that holds the log. One tree, so that an event,
 //! its stream-index entry and its id-index entry go into one atomic batch.
 //!
-//! - `F` -> the record format version (u32, big-endian)
+//! - `F` -> the log's format ([`LOG_FORMAT`], u32, big-endian)
 //! - `E` + sequence (u64 BE) -> the event record ([`crate::record`])
 //! - `S` + stream + 0x00 + first stream version (u64 BE) -> first sequence, count (u64
 //!   BE each): one entry per append, covering its events (which have contiguous
@@ -10,6 +10,13 @@
 //! - `I` + event id -> sequence, stream version (u64 BE each), SHA-256 of its identity
 
 pub const FORMAT: &[u8] = b"F";
+/// The layout the format marker names: 1, a stream-index entry per event (and record
+/// format 1); 2, a stream-index entry per append. This code reads both and marks a log
+/// of layout 1 as 2 when it opens it (its old entries still read), so that an older
+/// Tafel refuses the log as of an unknown format instead of misreading it.
+pub const LOG_FORMAT: u32 = 2;
+/// Layouts this code opens.
+pub const LOG_FORMATS_READ: [u32; 2] = [1, 2];
 /// The log's identity: 16 random bytes written when the log is created (or first
 /// opened by a Tafel that knows of it), so that what was derived from one log (a
 /// snapshot) is never taken for another's.

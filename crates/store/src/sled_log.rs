@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry, StreamRun};
-use crate::record::{self, RECORD_FORMAT};
+use crate::record;
 use crate::subscription::SledSubscription;
 use crate::writer::{Command, QueuedAppend, Writer, WriterSignals};
 use crate::{
@@ -272,16 +272,17 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
                 .try_into()
                 .map(u32::from_be_bytes)
                 .map_err(|_| damaged("the format marker is unreadable".into()))?;
-            if found != u32::from(RECORD_FORMAT) {
-                return Err(OpenError::UnsupportedFormat {
-                    path: path_text,
-                    found,
-                    supported: u32::from(RECORD_FORMAT),
-                });
+            if !keys::LOG_FORMATS_READ.contains(&found) {
+                return Err(OpenError::UnsupportedFormat { path: path_text, found, supported: keys::LOG_FORMAT });
+            }
+            if found != keys::LOG_FORMAT {
+                tree.insert(keys::FORMAT, &keys::LOG_FORMAT.to_be_bytes()).map_err(sled_error)?;
+                db.flush().map_err(sled_error)?;
+                info!(path = %path_text, from = found, to = keys::LOG_FORMAT, "the log's format marker was brought up to date");
             }
         }
         None if tree.is_empty() => {
-            tree.insert(keys::FORMAT, &u32::from(RECORD_FORMAT).to_be_bytes()).map_err(sled_error)?;
+            tree.insert(keys::FORMAT, &keys::LOG_FORMAT.to_be_bytes()).map_err(sled_error)?;
             db.flush().map_err(sled_error)?;
         }
         None => {

@@ -411,6 +411,8 @@ async fn a_stream_index_of_one_entry_per_event_still_reads() {
             }
         }
         assert_eq!(db.scan_prefix(b"S").count(), 4, "the old layout has one entry per event");
+        // And its format marker said 1.
+        db.insert(b"F", &1u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     let log = SledLog::open(dir.path(), OpenOptions { verify: Verify::All, ..OpenOptions::default() }).unwrap();
@@ -422,4 +424,18 @@ async fn a_stream_index_of_one_entry_per_event_still_reads() {
     let next = log.append(batch("r/1", ExpectedVersion::Exactly(3), vec![event("e", "5")])).await.unwrap();
     assert_eq!(next.positions, vec![Position { sequence: 5, stream_version: 4 }]);
     assert_eq!(log.read_stream("r/1", 2).unwrap().iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![2, 4, 5]);
+    log.shutdown().await;
+    drop(log);
+    // The marker now says 2, so that an older Tafel refuses the log rather than misread
+    // the new entries; a marker this code does not know is refused.
+    {
+        let db = raw_sled(dir.path()).open_tree("log").unwrap();
+        assert_eq!(db.get(b"F").unwrap().unwrap().as_ref(), 2u32.to_be_bytes());
+        db.insert(b"F", &3u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        SledLog::open(dir.path(), OpenOptions::default()),
+        Err(OpenError::UnsupportedFormat { found: 3, supported: 2, .. })
+    ));
 }

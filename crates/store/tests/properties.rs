@@ -161,7 +161,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-/// Gap-free, consecutive per-stream versions, each id once.
 /// Every stream read from every version (and its head) is the log's events of that
 /// stream from that version on.
 fn check_streams(log: &SledLog, stored: &[RecordedEvent]) -> Result<(), TestCaseError> {
@@ -179,6 +178,7 @@ fn check_streams(log: &SledLog, stored: &[RecordedEvent]) -> Result<(), TestCase
     Ok(())
 }
 
+/// Gap-free, consecutive per-stream versions, each id once.
 fn check_log_invariants(events: &[RecordedEvent]) -> Result<(), TestCaseError> {
     let mut versions: HashMap<&str, u64> = HashMap::new();
     let mut ids = HashSet::new();
