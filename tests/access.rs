@@ -261,10 +261,9 @@ async fn every_role_and_event_type_on_its_own_and_on_anothers_aggregate() {
                     let (given, event) = cell_events(event_type, &cell, &owners);
                     world.given(given).await;
                     // Creating another's aggregate: the other creates it first.
-                    if !own && publisher == &role && event_type.ends_with(".submitted")
-                        || !own && publisher == &role && event_type.ends_with(".published")
-                        || !own && publisher == &role && event_type.ends_with(".scheduled")
-                    {
+                    let creates =
+                        [".submitted", ".published", ".scheduled"].iter().any(|end| event_type.ends_with(end));
+                    if !own && publisher == &role && creates {
                         let mut first = event.clone();
                         first["id"] = json!(format!("{cell}-first"));
                         world.given(vec![(other, first)]).await;
