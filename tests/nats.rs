@@ -1491,3 +1491,71 @@ async fn a_slow_subscriber_holds_up_neither_submits_nor_fan_out_nor_memory() {
     );
     drop(tafel);
 }
+
+/// Issue 12: the per-principal rate limit (`--rate-limit`, contract 1.1 `rate_limited`):
+/// past its burst a principal is answered `rate_limited`, over HTTP with 429 and
+/// `Retry-After` and over NATS with the same code, while another principal is served;
+/// once its bucket refills it is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_over_its_rate_is_told_to_wait_and_others_are_served() {
+    use std::io::{Read, Write};
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let acme = add_principal(data.path(), "acme", "entrepreneur");
+    let rival = add_principal(data.path(), "rival", "entrepreneur");
+    let http_port = support::free_port();
+    let tafel = Tafel::serve(
+        data.path(),
+        &["--nats", &nats.url(), "--http", &format!("127.0.0.1:{http_port}"), "--rate-limit", "5"],
+    );
+    tafel.wait_for_log("tafel is up");
+    // A burst of twice the rate passes; the next is refused, with Retry-After.
+    let ask = |token: &str| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+        write!(
+            stream,
+            "GET /v1/requests HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let answers: Vec<String> = (0..30).map(|_| ask(&acme)).collect();
+    let refused: Vec<&String> = answers.iter().filter(|r| r.starts_with("HTTP/1.1 429")).collect();
+    assert!(!refused.is_empty(), "30 asks at once, none refused");
+    assert!(answers.iter().filter(|r| r.starts_with("HTTP/1.1 200")).count() >= 10, "the burst did not pass");
+    let first = refused[0];
+    assert!(first.to_ascii_lowercase().contains("retry-after: 1"), "{first}");
+    assert!(first.contains("\"rate_limited\""), "{first}");
+    // Another principal is served meanwhile.
+    assert!(ask(&rival).starts_with("HTTP/1.1 200"));
+    // Over NATS: the same principal, the same code.
+    let client = connect_as(&nats.url(), "acme", Duration::from_secs(10)).await;
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        let reply = client.request("tafel.query.requests.acme", Bytes::from_static(b"{}")).await.unwrap();
+        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+        codes.push(reply["error"]["code"].as_str().unwrap_or("answered").to_owned());
+    }
+    assert!(codes.iter().any(|code| code == "rate_limited"), "{codes:?}");
+    // Submits over the limit get the code in the contract's reply shape.
+    let mut submit_codes = Vec::new();
+    for index in 0..30 {
+        let event = submitted(&format!("rl-{index}"), &format!("rl-{index}"));
+        let reply =
+            client.request("tafel.submit.request.submitted.acme", Bytes::from(event.to_string())).await.unwrap();
+        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+        submit_codes.push(if reply["accepted"] == json!(true) {
+            "accepted".to_owned()
+        } else {
+            reply["error"]["code"].as_str().unwrap().to_owned()
+        });
+    }
+    assert!(submit_codes.iter().all(|code| code == "accepted" || code == "rate_limited"), "{submit_codes:?}");
+    assert!(submit_codes.iter().any(|code| code == "rate_limited"), "{submit_codes:?}");
+    // Refilled, it is served again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(ask(&acme).starts_with("HTTP/1.1 200"));
+    drop(tafel);
+}

@@ -65,6 +65,10 @@ enum Command {
         /// also written at every clean stop); 0: only at a stop.
         #[arg(long = "snapshot-every", env = "TAFEL_SNAPSHOT_EVERY", default_value_t = tafel_service::snapshot::DEFAULT_EVERY)]
         snapshot_every: u64,
+        /// Submits and queries per second each principal may send (twice as many at
+        /// once); more are answered `rate_limited` (HTTP 429). 0: no limit.
+        #[arg(long = "rate-limit", env = "TAFEL_RATE_LIMIT", default_value_t = tafel_service::limits::DEFAULT_PER_SECOND)]
+        rate_limit: u32,
     },
     /// Checks every record of the log of a Tafel that is not running (opening checks
     /// only the tail since the last durable checkpoint).
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
             demo,
             insecure_nats,
             snapshot_every,
+            rate_limit,
         } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -217,6 +222,7 @@ fn main() -> ExitCode {
                 demo,
                 insecure_nats,
                 snapshot_every,
+                rate_limit,
             };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub insecure_nats: bool,
     /// Events between two snapshots of the views written in the background.
     pub snapshot_every: u64,
+    /// Submits and queries per second per principal; 0: no limit.
+    pub rate_limit: u32,
 }
 
 impl ServeConfig {
@@ -103,6 +105,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let snapshots = tafel_service::snapshot::Policy { every: config.snapshot_every, ..Policy::beside(&log) };
     let (service, projection) =
         tafel_service::start_with(log.clone(), principals, scoring, shortlists.clone(), snapshots).await?;
+    service.limiter.set(tafel_service::limits::RateLimit::per_second(config.rate_limit));
     if config.demo {
         if log.last_sequence() == 0 {
             load_demo(&service, &principals_path).await?;

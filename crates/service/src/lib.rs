@@ -19,6 +19,7 @@
 //! Visibility and roles are decided in `tafel-domain`; this crate only asks.
 
 pub mod health;
+pub mod limits;
 pub mod principals;
 pub mod programme;
 pub mod projection;
@@ -153,6 +154,8 @@ pub struct Service {
     stopping: watch::Sender<bool>,
     /// The position of the snapshot the views were loaded from at start; 0 for none.
     started_from: u64,
+    /// The per-principal rate limit of submits and queries (none unless set).
+    pub limiter: limits::Limiter,
 }
 
 impl Service {
@@ -177,6 +180,7 @@ impl Service {
             shortlist_followers: Arc::default(),
             stopping: watch::channel(false).0,
             started_from: 0,
+            limiter: limits::Limiter::default(),
         }
     }
 

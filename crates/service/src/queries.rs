@@ -93,6 +93,9 @@ impl Service {
         max_reply_bytes: usize,
     ) -> Result<Vec<u8>, Refusal> {
         let started = std::time::Instant::now();
+        if let Some(actor) = self.principals().actor(principal) {
+            self.limiter.take(&actor.id)?;
+        }
         let reply = match self.answer(name, principal, body, max_reply_bytes).await {
             Ok(reply) if reply.len() <= max_reply_bytes => Ok(reply),
             Ok(reply) => {

@@ -38,6 +38,12 @@ impl Service {
 
     /// The reply, and the event's type once step 1 has read it.
     async fn submit_inner(&self, raw: &[u8], route: &SubmitRoute) -> (SubmitReply, Option<EventType>) {
+        // Before anything costs: a known principal over its share is told to wait.
+        if let Some(actor) = self.principals().actor(&route.principal)
+            && let Err(refusal) = self.limiter.take(&actor.id)
+        {
+            return (SubmitReply::refused(None, refusal), None);
+        }
         // Step 1.
         let envelope = match parse_envelope(raw, route) {
             Ok(envelope) => envelope,
