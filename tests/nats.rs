@@ -1559,3 +1559,32 @@ async fn a_principal_over_its_rate_is_told_to_wait_and_others_are_served() {
     assert!(ask(&acme).starts_with("HTTP/1.1 200"));
     drop(tafel);
 }
+
+/// Issue 12: `tafel loadgen` sends a steady mixed load over NATS and over HTTP to a
+/// running Tafel and prints a line of figures per interval; nothing it sends is refused.
+#[test]
+fn loadgen_runs_a_mixed_load_over_both_transports() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let token = add_principal(data.path(), "acme", "entrepreneur");
+    let (tafel, http_port) = serve_with_nats(data.path(), &nats);
+    let pid = tafel.child.id().to_string();
+    let http = format!("127.0.0.1:{http_port}");
+    for transport in [vec!["--nats", &nats.url(), "--as", "acme"], vec!["--http", &http, "--token", &token]] {
+        let mut args = vec!["loadgen", "--rate", "200", "--seconds", "3", "--interval", "1", "--pid", &pid];
+        args.extend(transport);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel")).args(&args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        let lines: Vec<&str> = stdout.lines().filter(|line| line.contains(" ok ")).collect();
+        assert!(lines.len() >= 3, "{stdout}");
+        let ok: u64 = lines
+            .iter()
+            .map(|line| line.split_whitespace().skip_while(|w| *w != "ok").nth(1).unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert!(ok >= 500, "only {ok} answered: {stdout}");
+        assert!(lines.iter().all(|line| line.contains("errors     0")), "{stdout}");
+        assert!(lines[0].contains("MiB"), "Tafel's memory is shown: {stdout}");
+    }
+    drop(tafel);
+}

@@ -267,6 +267,11 @@ pub(crate) async fn bench_client(url: &str) -> std::io::Result<async_nats::Clien
 
 /// The request the benchmarks submit, with id and subject `id`.
 pub(crate) fn bench_request(id: &str) -> String {
+    bench_request_value(id).to_string()
+}
+
+/// [`bench_request`] as JSON.
+pub(crate) fn bench_request_value(id: &str) -> serde_json::Value {
     serde_json::json!({
         "specversion": "1.0", "id": id, "source": "/bench", "type": "tafel.request.submitted",
         "subject": id, "data": {
@@ -276,7 +281,6 @@ pub(crate) fn bench_request(id: &str) -> String {
             "instruments": ["loan"], "stage": "growth", "impact_themes": [7, 12], "certifications": []
         }
     })
-    .to_string()
 }
 
 async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {

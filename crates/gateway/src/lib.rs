@@ -15,6 +15,7 @@ pub mod bench;
 pub mod demo;
 pub mod fanout;
 pub mod http;
+pub mod loadgen;
 pub mod nats;
 pub mod openapi;
 pub mod scale;

@@ -105,6 +105,34 @@ enum Command {
         #[command(subcommand)]
         which: PrincipalsCommand,
     },
+    /// A steady rate of mixed submits and queries against a running Tafel, over NATS
+    /// or HTTP, printing latency and Tafel's memory per interval.
+    Loadgen {
+        /// Send over NATS, to this server, as the principals of --as.
+        #[arg(long, conflicts_with = "http")]
+        nats: Option<String>,
+        /// Entrepreneurs to send as over NATS (comma-separated; they take turns).
+        #[arg(long = "as", value_delimiter = ',', default_value = "loadgen")]
+        principals: Vec<String>,
+        /// Send over HTTP, to Tafel at this address, with the tokens of --token.
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// Entrepreneurs' bearer tokens over HTTP (comma-separated; they take turns).
+        #[arg(long = "token", value_delimiter = ',')]
+        tokens: Vec<String>,
+        /// Requests per second (seven in ten submit, one revises, two read a shortlist).
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// How long to send, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seconds between two lines of figures.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// Tafel's process id, to show its resident memory.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Run a benchmark beside its baseline and print the figures.
     Bench {
         #[command(subcommand)]
@@ -308,6 +336,32 @@ fn main() -> ExitCode {
                 }
             }
             ExitCode::SUCCESS
+        }
+        Command::Loadgen { nats, principals, http, tokens, rate, seconds, interval, pid } => {
+            let target = match (nats, http) {
+                (Some(url), None) => tafel_gateway::loadgen::Target::Nats { url, principals },
+                (None, Some(address)) if !tokens.is_empty() => tafel_gateway::loadgen::Target::Http { address, tokens },
+                _ => return fail(&"give --nats URL (and --as), or --http ADDRESS and --token"),
+            };
+            let config = tafel_gateway::loadgen::LoadConfig {
+                target,
+                per_second: rate,
+                seconds,
+                interval_seconds: interval,
+                pid,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error),
+            };
+            println!("loadgen: {rate} requests per second for {seconds} s");
+            match runtime.block_on(tafel_gateway::loadgen::run(&config, |figures| println!("{figures}"))) {
+                Ok(figures) => {
+                    let errors: u64 = figures.iter().map(|f| f.errors).sum();
+                    if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+                }
+                Err(error) => fail(&error),
+            }
         }
         Command::Bench { which: BenchCommand::Matcher { requests, mandates, seed } } => {
             let figures = tafel_gateway::bench::run_matcher_bench(requests, mandates, seed);
