@@ -5,9 +5,9 @@
 //! The load is open-loop: each request is due at its own tick, whether earlier ones
 //! were answered or not, and its latency is counted from when it was due, so a Tafel
 //! that falls behind shows it in the figures (no coordinated omission). Of every ten
-//! ticks, seven submit a new request, one revises a request submitted about 70 ticks
-//! earlier and two ask for the shortlist of one submitted about 80 ticks earlier; the
-//! principals given take turns, each its own entrepreneur.
+//! ticks, seven submit a new request, one revises a request submitted about a second
+//! earlier and two ask for the shortlist of one; the principals given take turns, each
+//! its own entrepreneur.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +119,8 @@ pub async fn run(
     let mut figures = Vec::new();
     let mut next_report = Duration::from_secs(config.interval_seconds.max(1));
     let mut tick: u64 = 0;
+    // Revisions and reads look a second of ticks back (at least 70), a multiple of ten.
+    let lag = u64::from(config.per_second).max(70).div_ceil(10) * 10;
     loop {
         let due = period.mul_f64(tick as f64);
         let elapsed = started.elapsed();
@@ -148,7 +150,7 @@ pub async fn run(
         let (sender, window, run_id) = (sender.clone(), window.clone(), run_id.clone());
         let due_at = started + due;
         tokio::spawn(async move {
-            let outcome = send(&sender, &run_id, tick).await;
+            let outcome = send(&sender, &run_id, tick, lag).await;
             let latency = due_at.elapsed();
             if let Ok(mut window) = window.lock() {
                 window.latencies.push(latency);
@@ -229,26 +231,27 @@ async fn connect(target: &Target) -> std::io::Result<Sender> {
 }
 
 /// The request of tick `tick`: whether it is a submit, the type or query name, the
-/// body, and the tick of the request it is about (which says whose it is).
-fn request_of(run_id: &str, tick: u64) -> (bool, &'static str, Value, u64) {
+/// body, and the tick of the request it is about (which says whose it is). `lag` (a
+/// multiple of ten) is how many ticks back a revision or a read looks.
+fn request_of(run_id: &str, tick: u64, lag: u64) -> (bool, &'static str, Value, u64) {
     let id = |tick: u64| format!("lg-{run_id}-{tick}");
-    // Ticks 0-6 of ten submit; 7 revises, 8 and 9 read the request of a tick 6 some
-    // 70-80 ticks back (so one that was submitted, and long since answered).
+    // Ticks 0-6 of ten submit; 7 revises, 8 and 9 read the request of a tick 6 about
+    // `lag` ticks back (one that was submitted, and long since answered).
     match tick % 10 {
-        7 if tick >= 71 => {
-            let mut event = crate::bench::bench_request_value(&id(tick - 71));
+        7 if tick > lag => {
+            let mut event = crate::bench::bench_request_value(&id(tick - lag - 1));
             event["id"] = json!(id(tick));
             event["type"] = json!("tafel.request.revised");
-            (true, "tafel.request.revised", event, tick - 71)
+            (true, "tafel.request.revised", event, tick - lag - 1)
         }
-        8 if tick >= 82 => (false, "shortlist", json!({"request_id": id(tick - 82)}), tick - 82),
-        9 if tick >= 83 => (false, "shortlist", json!({"request_id": id(tick - 83)}), tick - 83),
+        8 if tick > lag + 1 => (false, "shortlist", json!({"request_id": id(tick - lag - 2)}), tick - lag - 2),
+        9 if tick > lag + 2 => (false, "shortlist", json!({"request_id": id(tick - lag - 3)}), tick - lag - 3),
         _ => (true, "tafel.request.submitted", crate::bench::bench_request_value(&id(tick)), tick),
     }
 }
 
-async fn send(sender: &Sender, run_id: &str, tick: u64) -> Outcome {
-    let (submit, name, body, owner_tick) = request_of(run_id, tick);
+async fn send(sender: &Sender, run_id: &str, tick: u64, lag: u64) -> Outcome {
+    let (submit, name, body, owner_tick) = request_of(run_id, tick, lag);
     // A request's submit, revision and shortlist go as the same principal.
     let reply: Option<Value> = match sender {
         Sender::Nats(clients) => {
