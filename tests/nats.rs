@@ -979,8 +979,7 @@ async fn report_year(client: &Client) -> i64 {
 /// completes on the new connection, so a flush is no confirmation. Fan-out confirms by a
 /// round trip on its own connection and publishes again from the cursor when the
 /// connection changed: across many restarts of nats-server during a stream of submits,
-/// a subscriber sees every sequence at least once, and the first sight of each is in
-/// order.
+/// a subscriber that takes each event following the last one it took gets them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_skips_nothing_across_many_nats_restarts() {
     const RESTARTS: usize = 8;
@@ -1012,21 +1011,25 @@ async fn fan_out_skips_nothing_across_many_nats_restarts() {
     let (acknowledged, _) = submitting.await.unwrap();
     assert_eq!(acknowledged.len(), EVENTS);
 
-    let mut first_seen = Vec::new();
-    let mut highest = 0;
-    while highest < EVENTS as u64 {
+    // Read as proto/README.md says: take the event that follows the last one taken and
+    // wait for the rest, which fan-out publishes again from its last confirmed event
+    // after a reconnect (a later event can come first: crates/gateway/tests/fanout_model.rs).
+    let mut taken = 0;
+    let mut out_of_order = 0;
+    while taken < EVENTS as u64 {
         let message = tokio::time::timeout(Duration::from_secs(20), fanned_out.next())
             .await
-            .unwrap_or_else(|_| panic!("fan-out skipped events: the highest seen is {highest} of {EVENTS}"))
+            .unwrap_or_else(|_| panic!("fan-out skipped events: taken in order up to {taken} of {EVENTS}"))
             .unwrap();
         let event: Value = serde_json::from_slice(&message.payload).unwrap();
         let sequence = event["sequence"].as_u64().unwrap();
-        if sequence > highest {
-            first_seen.push(sequence);
-            highest = sequence;
+        if sequence == taken + 1 {
+            taken = sequence;
+        } else if sequence > taken + 1 {
+            out_of_order += 1;
         }
     }
-    assert_eq!(first_seen, (1..=EVENTS as u64).collect::<Vec<u64>>(), "a sequence was skipped");
+    eprintln!("{out_of_order} events arrived ahead of an earlier one and came again in order");
 }
 
 /// Contract section 7 and issue 8: with the NATS server gone, SIGTERM still ends Tafel,
@@ -1385,17 +1388,18 @@ fn resident_bytes(pid: u32) -> u64 {
 /// acknowledged within the client's timeout, a healthy subscriber gets every event once
 /// and in order, and Tafel's memory grows by no more than its log cache and views take.
 /// The NATS server holds the stalled one's backlog (its pending limit set low here,
-/// 256 KiB) and stalls the connection that feeds it (Tafel's) until its write deadline
-/// (2 s, as in deploy/nats-server.conf) cuts it off; with the server's default of 10 s,
-/// submits miss a client's 10 s timeout.
+/// 256 KiB) and stalls the connection that feeds it until its write deadline cuts it
+/// off: here the server's default of 10 s (deploy/nats-server.conf sets 2 s). That is
+/// the fan-out's own connection, not the one submits are answered on: when they shared
+/// one, submits missed the client's 10 s timeout under this deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_holds_up_neither_submits_nor_fan_out_nor_memory() {
     use std::io::{Read, Write};
     const PUBLISHERS: usize = 64;
     const EVENTS_EACH: usize = 80;
     let config = tempfile::NamedTempFile::new().unwrap();
-    // The write deadline of deploy/nats-server.conf.
-    std::fs::write(config.path(), "max_pending: 262144\nmax_payload: 131072\nwrite_deadline: \"2s\"\n").unwrap();
+    // The server's default write deadline (10 s), longer than deploy/nats-server.conf's.
+    std::fs::write(config.path(), "max_pending: 262144\nmax_payload: 131072\n").unwrap();
     let nats = NatsServer::start_with_config(config.path());
     let data = data_with_principals();
     let (tafel, _) = serve_with_nats(data.path(), &nats);

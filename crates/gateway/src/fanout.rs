@@ -13,6 +13,9 @@
 //! The client's count of connections, taken before the first unconfirmed publish and
 //! again after the marker returns, says whether it was the same connection; if not,
 //! fan-out rewinds to the saved cursor and publishes again.
+//!
+//! The decisions are [`Progress`]'s methods, free of I/O; `tests/fanout_model.rs`
+//! model-checks them against every interleaving with the NATS client and crashes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,16 +113,92 @@ impl Confirmer {
 }
 
 /// Where fan-out stands: what it published, what is saved as confirmed, and which
-/// connection the unconfirmed events went out on.
-struct Progress {
+/// connection the unconfirmed events went out on. Every decision of the protocol is a
+/// method here, free of I/O, so that the model checker (`tests/fanout_model.rs`) drives
+/// the very code [`run`] does through every interleaving with NATS and crashes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Progress {
     published: u64,
     saved: u64,
     /// The client's connection count when the first unconfirmed event was published.
     connection: Option<u64>,
 }
 
+/// What a confirmed round trip leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Confirmed {
+    /// The connection changed under unconfirmed events: publish again from after this
+    /// sequence (the saved cursor).
+    Rewind(u64),
+    /// Everything published reached the server: save this sequence as the cursor.
+    Save(u64),
+}
+
+impl Progress {
+    /// Fan-out starting from the saved cursor.
+    pub fn from_cursor(saved: u64) -> Self {
+        Self { published: saved, saved, connection: None }
+    }
+
+    /// The last sequence handed to the client.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// The sequence saved as confirmed.
+    pub fn saved(&self) -> u64 {
+        self.saved
+    }
+
+    /// Whether anything published waits for confirmation.
+    pub fn unconfirmed(&self) -> bool {
+        self.published > self.saved
+    }
+
+    /// Whether so much waits for confirmation that fan-out confirms before going on.
+    pub fn confirmation_due(&self) -> bool {
+        self.published - self.saved >= MAX_UNCONFIRMED_EVENTS
+    }
+
+    /// Never publish past events that may have been lost with a connection: once it
+    /// changed (or is down), confirm first, and go back if need be, so that subscribers
+    /// get the events again in order.
+    pub fn must_confirm_before_publishing(&self, connects: u64, connected: bool) -> bool {
+        self.connection.is_some_and(|connection| connection != connects) || !connected
+    }
+
+    /// `sequence` was handed to the client while it had made `connects` connections.
+    pub fn publish(&mut self, sequence: u64, connects: u64) {
+        if self.connection.is_none() {
+            self.connection = Some(connects);
+        }
+        self.published = sequence;
+    }
+
+    /// A marker published after every unconfirmed event came back, and the client has
+    /// now made `connects` connections.
+    pub fn confirmed(&mut self, connects: u64) -> Confirmed {
+        if self.connection != Some(connects) {
+            self.published = self.saved;
+            self.connection = None;
+            return Confirmed::Rewind(self.saved);
+        }
+        Confirmed::Save(self.published)
+    }
+
+    /// The cursor file now durably says `sequence`.
+    pub fn save(&mut self, sequence: u64) {
+        self.saved = sequence;
+        self.connection = None;
+    }
+}
+
 fn connections(client: &async_nats::Client) -> u64 {
     client.statistics().connects.load(Ordering::Relaxed)
+}
+
+fn connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
 }
 
 /// Publishes from the saved cursor on, until `stop` turns true; then confirms and saves
@@ -146,7 +225,7 @@ pub async fn run(
             return;
         }
     };
-    let mut progress = Progress { published: saved, saved, connection: None };
+    let mut progress = Progress::from_cursor(saved);
     let mut subscription = log.subscribe(saved + 1);
     let mut confirm = tokio::time::interval(CONFIRM_INTERVAL);
     // A confirmation that waited for its timeout must not be followed by a burst of
@@ -158,7 +237,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = stop.changed() => break,
-            _ = confirm.tick(), if progress.published > progress.saved => {
+            _ = confirm.tick(), if progress.unconfirmed() => {
                 if let Some(rewind) = confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await {
                     subscription = log.subscribe(rewind + 1);
                 }
@@ -181,29 +260,22 @@ pub async fn run(
                         break;
                     }
                 };
-                // Never publish past events that may have been lost with a connection:
-                // once it changed (or is down), confirm first, and go back if need be,
-                // so that subscribers get the events again in order.
-                if progress.connection.is_some_and(|connection| connection != connections(&client))
-                    || client.connection_state() != async_nats::connection::State::Connected
-                {
+                if progress.must_confirm_before_publishing(connections(&client), connected(&client)) {
                     match confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await {
                         Some(rewind) => {
                             subscription = log.subscribe(rewind + 1);
                             continue;
                         }
-                        None if progress.published > progress.saved => {
+                        None if progress.unconfirmed() => {
                             // Not confirmed (the server is away): try this event again.
-                            subscription = log.subscribe(progress.published + 1);
+                            subscription = log.subscribe(progress.published() + 1);
                             tokio::time::sleep(RETRY_DELAY).await;
                             continue;
                         }
                         None => {}
                     }
                 }
-                if progress.connection.is_none() {
-                    progress.connection = Some(connections(&client));
-                }
+                let connects = connections(&client);
                 let subject = events_subject(&record.stream);
                 loop {
                     match tokio::time::timeout(PUBLISH_TIMEOUT, client.publish(subject.clone(), body.clone())).await {
@@ -220,8 +292,8 @@ pub async fn run(
                     }
                     tokio::time::sleep(RETRY_DELAY).await;
                 }
-                progress.published = record.sequence;
-                if progress.published - progress.saved >= MAX_UNCONFIRMED_EVENTS
+                progress.publish(record.sequence, connects);
+                if progress.confirmation_due()
                     && let Some(rewind) = confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await
                 {
                     subscription = log.subscribe(rewind + 1);
@@ -229,7 +301,7 @@ pub async fn run(
             }
         }
     }
-    if progress.published > progress.saved {
+    if progress.unconfirmed() {
         confirm_and_save(&client, &mut confirmer, &dir, &mut progress, &mut confirm_failed).await;
     }
 }
@@ -248,21 +320,18 @@ async fn confirm_and_save(
         failed.happened(&cause);
         return None;
     }
-    if progress.connection != Some(connections(client)) {
-        info!(
-            from = progress.saved + 1,
-            "NATS reconnected under unconfirmed fan-out; publishing again from the cursor"
-        );
-        progress.published = progress.saved;
-        progress.connection = None;
-        return Some(progress.saved);
-    }
-    let (directory, published) = (dir.to_path_buf(), progress.published);
+    let published = match progress.confirmed(connections(client)) {
+        Confirmed::Rewind(saved) => {
+            info!(from = saved + 1, "NATS reconnected under unconfirmed fan-out; publishing again from the cursor");
+            return Some(saved);
+        }
+        Confirmed::Save(published) => published,
+    };
+    let directory = dir.to_path_buf();
     match tokio::task::spawn_blocking(move || write_cursor(&directory, published)).await {
         Ok(Ok(())) => {
             failed.ended();
-            progress.saved = published;
-            progress.connection = None;
+            progress.save(published);
         }
         Ok(Err(cause)) => failed.happened(&format!("cannot save the fan-out cursor: {cause}")),
         Err(cause) => failed.happened(&cause),

@@ -158,21 +158,30 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("stopped");
             return Ok(());
         };
-        // The fan-out shares the connection that answers submits: a subscriber that
-        // stops reading makes the NATS server stall this connection until its
-        // `write_deadline` cuts that subscriber off (2 s in deploy/nats-server.conf).
-        // A connection of its own was tried and made the fan-out skip events across
-        // NATS restarts (tests/nats.rs); see the README's Guarantees.
+        // The fan-out publishes on a connection of its own: a subscriber that stops
+        // reading makes the NATS server stall the connection that feeds it, and that
+        // must not be the one submits and queries are answered on.
+        let fanout_client = match nats::connect(url).await {
+            Ok(fanout_client) => fanout_client,
+            Err(cause) => {
+                service.stop_streams();
+                let _ = stop_tx.send(true);
+                let _ = http.await;
+                log.shutdown().await;
+                let _ = projection.await;
+                return Err(cause.into());
+            }
+        };
         nats_tasks.push(tokio::spawn(fanout::run(
             log.clone(),
-            client.clone(),
+            fanout_client.clone(),
             config.data_dir.clone(),
             stop.clone(),
             service.health.clone(),
         )));
         nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
         if let Some(shortlists) = shortlists {
-            tokio::spawn(fanout::publish_shortlists(client.clone(), shortlists));
+            tokio::spawn(fanout::publish_shortlists(fanout_client, shortlists));
         }
     }
 

@@ -12,7 +12,7 @@ use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry, StreamRun};
 use crate::record;
 use crate::subscription::SledSubscription;
-use crate::writer::{Command, QueuedAppend, Writer, WriterSignals};
+use crate::writer::{Command, QueuedAppend, SharedFailure, Writer, WriterSignals};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,
     MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent, SEGMENT_SIZE_BYTES,
@@ -94,7 +94,7 @@ struct Inner {
     durable: watch::Receiver<u64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Why the writer refuses every append, once a write or flush failed.
-    failure: Arc<Mutex<Option<String>>>,
+    failure: SharedFailure,
 }
 
 impl Inner {
@@ -135,7 +135,7 @@ impl SledLog {
 
         let (durable_tx, durable) = watch::channel(last);
         let (commands, receiver) = mpsc::channel(MAX_QUEUED_APPENDS);
-        let failure = Arc::new(Mutex::new(None));
+        let failure = SharedFailure::default();
         let writer = Writer::new(
             dir.to_path_buf(),
             options,
@@ -178,7 +178,7 @@ impl SledLog {
     /// Why the log refuses every append, when a write or flush failed (what is on disk
     /// is then unknown until the log is reopened and verified); `None` while healthy.
     pub fn write_failure(&self) -> Option<String> {
-        self.inner.failure.lock().ok().and_then(|failure| failure.clone())
+        self.inner.failure.lock().ok().and_then(|failure| failure.why.clone())
     }
 
     pub fn path(&self) -> &Path {

@@ -6,12 +6,12 @@
 //! from catching up to tailing has no gap and no duplicate, however appends race it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
 use crate::error::ReadError;
 use crate::sled_log::{Slot, current, read_range};
+use crate::writer::SharedFailure;
 use crate::{RecordedEvent, Subscription};
 
 /// How long a subscription waits before reading again when the log cannot be read.
@@ -24,21 +24,17 @@ pub struct SledSubscription {
     /// writer can reopen the log under a subscription).
     slot: Slot,
     /// Why the writer refuses appends, while it does: reads failing then are waited
-    /// out (the writer is about to reopen the log); at any other time a failed read
-    /// ends the subscription, so whoever follows the log reports it.
-    failure: Arc<Mutex<Option<String>>>,
+    /// out (the writer is about to reopen the log), as are reads that failed while a
+    /// reopen finished; at any other time a failed read ends the subscription, so
+    /// whoever follows the log reports it.
+    failure: SharedFailure,
     durable: watch::Receiver<u64>,
     next_sequence: u64,
     buffer: VecDeque<RecordedEvent>,
 }
 
 impl SledSubscription {
-    pub(crate) fn new(
-        slot: Slot,
-        failure: Arc<Mutex<Option<String>>>,
-        durable: watch::Receiver<u64>,
-        from_sequence: u64,
-    ) -> Self {
+    pub(crate) fn new(slot: Slot, failure: SharedFailure, durable: watch::Receiver<u64>, from_sequence: u64) -> Self {
         Self { slot, failure, durable, next_sequence: from_sequence.max(1), buffer: VecDeque::new() }
     }
 
@@ -55,11 +51,24 @@ impl SledSubscription {
 }
 
 impl SledSubscription {
-    /// Whether the writer refuses appends (and so will reopen the log), or is reopening
-    /// it right now.
-    fn log_is_failing(&self) -> bool {
-        self.failure.lock().map(|failure| failure.is_some()).unwrap_or(true)
+    /// How many times the writer has reopened the log; `None` if that cannot be told.
+    fn reopens(&self) -> Option<u64> {
+        self.failure.lock().map(|failure| failure.reopens).ok()
+    }
+
+    /// Whether a read that failed may have failed because of the writer: it refuses
+    /// appends (and so will reopen the log), is reopening it right now, or reopened it
+    /// since `reopens_before` was taken, before the read. Checked in that order: the
+    /// model in `tests/watermark_model.rs` found that without the last check a read
+    /// failing just before a reopen finished ended the subscription.
+    fn failed_because_of_the_writer(&self, reopens_before: Option<u64>) -> bool {
+        let (failing, reopens) = match self.failure.lock() {
+            Ok(failure) => (failure.why.is_some(), failure.reopens),
+            Err(_) => return true,
+        };
+        failing
             || self.slot.read().map(|slot| slot.is_none()).unwrap_or(true)
+            || reopens_before.is_none_or(|before| before != reopens)
     }
 }
 
@@ -71,6 +80,7 @@ impl Subscription for SledSubscription {
             }
             let durable = *self.durable.borrow_and_update();
             if self.next_sequence <= durable {
+                let reopens_before = self.reopens();
                 // A page is a disk read: off the async runtime. Dropping this future
                 // while it waits loses nothing: the position moves only below.
                 let (slot, from) = (self.slot.clone(), self.next_sequence);
@@ -85,7 +95,7 @@ impl Subscription for SledSubscription {
                     // The log cannot be read just now (the writer is reopening it after
                     // a failed write): what is durable stays durable, so wait and read
                     // again rather than end the subscription.
-                    Err(ReadError::Unavailable(_)) if self.log_is_failing() => {
+                    Err(ReadError::Unavailable(_)) if self.failed_because_of_the_writer(reopens_before) => {
                         if self.durable.has_changed().is_err() {
                             return Err(ReadError::Closed);
                         }

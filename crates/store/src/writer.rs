@@ -43,8 +43,20 @@ pub(crate) struct QueuedAppend {
 /// refuses writes, if it does.
 pub(crate) struct WriterSignals {
     pub durable: watch::Sender<u64>,
-    pub failure: Arc<Mutex<Option<String>>>,
+    pub failure: SharedFailure,
 }
+
+/// Why the writer refuses appends, if it does, and how many times it has reopened the
+/// log. A reader whose read failed while the log was being reopened compares the count
+/// from before its read: the reopen may have finished (and `why` been cleared) before
+/// the reader looks, and the read must then be tried again, not taken for damage.
+#[derive(Debug, Default)]
+pub(crate) struct LogFailure {
+    pub why: Option<String>,
+    pub reopens: u64,
+}
+
+pub(crate) type SharedFailure = Arc<Mutex<LogFailure>>;
 
 pub(crate) struct Writer {
     /// The identity of the log this writer writes (a reopened log must be the same).
@@ -73,8 +85,8 @@ pub(crate) struct Writer {
     /// Set when a write or flush failed: what is on disk is then unknown, so the writer
     /// refuses everything until the log is reopened (and verified).
     failed: Option<String>,
-    /// The same, for readers of the log's health (readiness).
-    failure: Arc<Mutex<Option<String>>>,
+    /// The same, for readers of the log's health (readiness) and subscriptions.
+    failure: SharedFailure,
     last_reopen_attempt: Option<Instant>,
     /// False once a reopen found the log shorter than what was acknowledged: that is
     /// damage, and only an operator can decide what to do.
@@ -208,7 +220,7 @@ impl Writer {
                 let why = format!("the log could not be written ({cause}); it must be reopened");
                 self.failed = Some(why.clone());
                 if let Ok(mut failure) = self.failure.lock() {
-                    *failure = Some(why.clone());
+                    failure.why = Some(why.clone());
                 }
                 for (reply, _) in answers {
                     let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
@@ -427,7 +439,7 @@ impl Writer {
             self.reopenable = false;
             self.failed = Some(why.clone());
             if let Ok(mut failure) = self.failure.lock() {
-                *failure = Some(why);
+                failure.why = Some(why);
             }
             return;
         }
@@ -443,7 +455,8 @@ impl Writer {
         self.opened_at = opened.last;
         self.failed = None;
         if let Ok(mut failure) = self.failure.lock() {
-            *failure = None;
+            failure.why = None;
+            failure.reopens += 1;
         }
         // Events of the failed group that did reach the disk are durable now: their
         // appenders were told `unavailable`, and a resend is answered as a duplicate.
