@@ -1,6 +1,7 @@
 //! Writes the seed corpora of the fuzz targets into `<dir>/<target>/`: the contract's
 //! examples (`proto/examples`) as HTTP and NATS submits, the world's real records and
-//! snapshot body, and one query of each kind by each principal. Run with the directory
+//! snapshot body, one query of each kind by each principal, and each web form filled in
+//! right and each page with a query string. Run with the directory
 //! in `TAFEL_FUZZ_SEEDS`; it is a libFuzzer binary like the targets (so that it links
 //! with their instrumentation) that writes the seeds before fuzzing anything and exits.
 
@@ -80,6 +81,22 @@ fn write_seeds(dir: &Path) {
             body.to_owned()
         };
         write("query", format!("q-{selector}"), &[&[selector][..], rest.as_bytes()].concat());
+    }
+
+    // Forms: each filled in right by its principal, in both languages, with and without
+    // the CSRF token; pages: each with a query string of its kind.
+    for (which, (_, principal, fields)) in world::FORMS.iter().enumerate() {
+        let who = world::PRINCIPALS.iter().position(|(id, _)| id == principal).expect("a principal") as u8;
+        for how in [who, who | 0x20, who | 0x80] {
+            write("form", format!("form-{which}-{how}"), &[&[how, which as u8][..], fields.as_bytes()].concat());
+        }
+    }
+    let queries = ["state=ready", "state=open&lang=en", "year=2021", "as_of=3", "from=1&limit=5", "code=nl"];
+    for (which, _) in world::PAGES.iter().enumerate() {
+        for (index, query) in queries.iter().enumerate() {
+            let how = 0x40 | (index % world::PRINCIPALS.len()) as u8;
+            write("form", format!("page-{which}-{index}"), &[&[how, which as u8][..], query.as_bytes()].concat());
+        }
     }
 
     // Snapshots: the world's real snapshot, whole, and its body behind a fitting trailer.

@@ -120,3 +120,76 @@ pub fn world() -> &'static World {
         World { runtime, log, service, _dir: dir }
     })
 }
+
+/// Every form of the web pages but signing out: its path, the principal it is meant for, and fields it
+/// takes when filled in right (the seeds of the `form` target).
+#[allow(dead_code)] // Each target uses what it needs.
+pub const FORMS: [(&str, &str, &str); 14] = [
+    (
+        "/requests/new",
+        "acme",
+        "organisation.name=Acme&organisation.kvk=12345678&organisation.region=NL324&title=Bikes&summary=More+bikes\
+         &amount_eur=50.000&instruments=loan&stage=growth&impact_themes=8&event_id=form-r",
+    ),
+    (
+        "/requests/r1/revise",
+        "acme",
+        "organisation.name=Acme&organisation.kvk=12345678&organisation.region=NL324&title=Bikes&summary=\
+         &amount_eur=%E2%82%AC+150.000&instruments=loan&instruments=equity&stage=early_revenue&impact_themes=8\
+         &impact_themes=12&certifications=b_corp&event_id=form-r1",
+    ),
+    ("/requests/r2/withdraw", "acme", "reason=done&event_id=form-w"),
+    ("/requests/r2/coach", "coach", "readiness=ready&notes=Goed&event_id=form-c"),
+    (
+        "/mandates/new",
+        "bank",
+        "financier.name=Bank+A&financier.kind=bank&ticket_min_eur=10000&ticket_max_eur=20.000&instruments=loan\
+         &stages=growth&impact_themes=7&regions=NL3&required_certifications=b_corp&co_financing=true\
+         &budget_eur=100000&event_id=form-m",
+    ),
+    (
+        "/mandates/m1/revise",
+        "bank",
+        "financier.name=Bank&financier.kind=bank&ticket_min_eur=50000&ticket_max_eur=200000&instruments=loan\
+         &stages=early_revenue&regions=NL&co_financing=false&event_id=form-m1",
+    ),
+    ("/mandates/m1/close", "bank", "reason=done&event_id=form-mc"),
+    ("/roundtables/new", "organiser", "title=Spring&date=2027-04-01&mandate_ids=m1&event_id=form-t"),
+    ("/roundtables/t1/agenda", "organiser", "request_ids=r1&request_ids=r2&event_id=form-a"),
+    (
+        "/roundtables/t1/assess",
+        "bank",
+        "prefix=a0-0-&request_id=r1&mandate_id=m1&a0-0-interest=maybe&a0-0-scores.impact=4&a0-0-notes=x&event_id=form-s",
+    ),
+    ("/roundtables/t1/recuse", "bank", "request_id=r1&mandate_id=m1&reason_field=r&r=conflict&event_id=form-x"),
+    (
+        "/roundtables/t1/conclude",
+        "organiser",
+        "outcome=r1&commit.r1.m1=yes&amount.r1.m1=50.000&instrument.r1.m1=loan&version=3&event_id=form-o",
+    ),
+    ("/signin", "acme", "token=not-a-token&next=%2Frequests"),
+    ("/signin/demo", "acme", "principal=rival"),
+];
+
+/// Every page that reads a query string or a path's id.
+#[allow(dead_code)] // Each target uses what it needs.
+pub const PAGES: [&str; 18] = [
+    "/",
+    "/signin",
+    "/language/en",
+    "/requests",
+    "/requests/new",
+    "/requests/r1",
+    "/requests/r1/revise",
+    "/coaching",
+    "/mandates",
+    "/mandates/new",
+    "/mandates/m1",
+    "/mandates/m1/revise",
+    "/matches",
+    "/roundtables",
+    "/roundtables/new",
+    "/roundtables/t1",
+    "/dashboard",
+    "/report.csv",
+];
