@@ -1041,6 +1041,10 @@ fn sigterm_while_nats_is_down_exits_zero() {
     let (mut tafel, _) = serve_with_nats(data.path(), &nats);
     nats.stop();
     tafel.wait_for_log("NATS disconnected");
+    terminate_within_30_s(&mut tafel);
+}
+
+fn terminate_within_30_s(tafel: &mut Tafel) {
     let asked = std::time::Instant::now();
     tafel.signal("TERM");
     let status = loop {
@@ -1051,6 +1055,27 @@ fn sigterm_while_nats_is_down_exits_zero() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// Issue 12 (found in review): with the NATS server gone, events waiting for the
+/// fan-out's confirmation and 3 000 submits over HTTP behind them (their shortlist
+/// updates fill the NATS client's queue, on which the confirmation's marker then
+/// waits), SIGTERM still ends Tafel in bounded time; it used to wait for the server.
+#[test]
+fn sigterm_while_nats_is_down_under_http_submits_exits_zero() {
+    let mut nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let token = add_principal(data.path(), "acme", "entrepreneur");
+    let (mut tafel, port) = serve_with_nats(data.path(), &nats);
+    nats.stop();
+    tafel.wait_for_log("NATS disconnected");
+    for index in 0..3000 {
+        let id = format!("queued-{index}");
+        let event = submitted(&id, &id).to_string();
+        let (status, body) = support::http_request(port, "POST", "/v1/events", Some(&token), event.as_bytes());
+        assert_eq!(status, 201, "{body}");
+    }
+    terminate_within_30_s(&mut tafel);
 }
 
 /// Contract 1.1 section 6 and issue 8: a page of `events` ends early rather than exceed

@@ -285,7 +285,7 @@ pub(crate) fn bench_request_value(id: &str) -> serde_json::Value {
 
 async fn nats_cases(url: &str, config: &NatsBenchConfig) -> std::io::Result<Vec<NatsBenchRow>> {
     let (log, service) = bench_service(&config.dir, None).await?;
-    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
+    let tafel_client = crate::nats::connect(url, "tafel").await.map_err(std::io::Error::other)?;
     let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));
@@ -523,13 +523,13 @@ pub fn run_http_bench(config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBench
 async fn http_cases(url: &str, config: &HttpBenchConfig) -> std::io::Result<Vec<HttpBenchRow>> {
     const TOKEN: &str = "bench-token";
     let (log, service) = bench_service(&config.dir, Some(TOKEN)).await?;
-    let tafel_client = crate::nats::connect(url).await.map_err(std::io::Error::other)?;
+    let tafel_client = crate::nats::connect(url, "tafel").await.map_err(std::io::Error::other)?;
     let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service.clone(), stop.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http_addr = listener.local_addr()?;
-    let router = crate::http::app(crate::http::HttpState { service, nats: None, web: Default::default() });
+    let router = crate::http::app(crate::http::HttpState { service, nats: Vec::new(), web: Default::default() });
     let mut http_stop = stop.clone();
     let http_server =
         tokio::spawn(crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, async move {

@@ -94,13 +94,16 @@ impl Confirmer {
         Ok(Self { subject, markers, next_marker: 0 })
     }
 
-    /// Publishes a marker and waits for it to come back through the server.
+    /// Publishes a marker and waits for it to come back through the server, for at most
+    /// [`CONFIRM_TIMEOUT`] in all: handing the marker to a client whose queue is full
+    /// (the server away) waits too, and must not hold up a stop.
     async fn round_trip(&mut self, client: &async_nats::Client) -> Result<(), String> {
         self.next_marker += 1;
         let marker = self.next_marker.to_string();
-        client.publish(self.subject.clone(), Bytes::from(marker.clone())).await.map_err(|e| e.to_string())?;
+        let (subject, markers) = (self.subject.clone(), &mut self.markers);
         let returned = async {
-            while let Some(message) = self.markers.next().await {
+            client.publish(subject, Bytes::from(marker.clone())).await.map_err(|e| e.to_string())?;
+            while let Some(message) = markers.next().await {
                 // Markers of earlier, timed-out round trips may still arrive.
                 if message.payload.as_ref() == marker.as_bytes() {
                     return Ok(());
@@ -361,20 +364,26 @@ pub fn shortlist_updated(shortlist: &tafel_contract::shortlist::Shortlist) -> se
 
 /// Publishes each changed shortlist as a `tafel.shortlist.updated` event on
 /// `tafel.shortlist.<request-id>` (never stored, never on `tafel.events`), until the
-/// projection closes the outbox. A slow server holds back only this task.
+/// projection closes the outbox. A slow server holds back only this task, and only for
+/// [`PUBLISH_TIMEOUT`] per update: one the client cannot take by then (its queue full
+/// while the server is away) is dropped, as NATS drops what a subscriber misses; the
+/// request's next change publishes its shortlist anew.
 pub async fn publish_shortlists(client: async_nats::Client, outbox: Arc<tafel_service::projection::ShortlistOutbox>) {
     let mut failed = RepeatedWarning::new("cannot publish a shortlist update");
     while let Some(shortlists) = outbox.take().await {
         for shortlist in shortlists {
             let subject = format!("tafel.shortlist.{}", shortlist.request_id);
             match serde_json::to_vec(&shortlist_updated(&shortlist)) {
-                Ok(body) => match client.publish(subject, Bytes::from(body)).await {
-                    Ok(()) => {
-                        failed.ended();
-                        metrics::counter!(crate::telemetry::SHORTLISTS_PUBLISHED).increment(1);
+                Ok(body) => {
+                    match tokio::time::timeout(PUBLISH_TIMEOUT, client.publish(subject, Bytes::from(body))).await {
+                        Ok(Ok(())) => {
+                            failed.ended();
+                            metrics::counter!(crate::telemetry::SHORTLISTS_PUBLISHED).increment(1);
+                        }
+                        Ok(Err(cause)) => failed.happened(&cause),
+                        Err(_) => failed.happened(&"the NATS client's buffer stayed full; an update was dropped"),
                     }
-                    Err(cause) => failed.happened(&cause),
-                },
+                }
                 Err(cause) => error!(%cause, "cannot encode a shortlist update"),
             }
         }

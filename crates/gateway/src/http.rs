@@ -20,8 +20,9 @@ use tafel_service::Service;
 #[derive(Clone)]
 pub struct HttpState {
     pub service: Arc<Service>,
-    /// The NATS client, when Tafel serves NATS: readiness waits for its connection.
-    pub nats: Option<async_nats::Client>,
+    /// The NATS clients, when Tafel serves NATS (the one answering submits and queries,
+    /// and the fan-out's): readiness waits for each one's connection.
+    pub nats: Vec<async_nats::Client>,
     /// What the web pages are served with (the demo's one-click sign-in, with `--demo`).
     pub web: tafel_web::WebConfig,
 }
@@ -109,8 +110,7 @@ pub fn app(state: HttpState) -> Router {
 /// serving; otherwise 503 with the reasons, one per line.
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let mut problems = state.service.problems();
-    let nats_ok =
-        state.nats.as_ref().is_none_or(|client| client.connection_state() == async_nats::connection::State::Connected);
+    let nats_ok = state.nats.iter().all(|client| client.connection_state() == async_nats::connection::State::Connected);
     if !nats_ok {
         problems.push("waiting for NATS".into());
     }
@@ -127,7 +127,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 /// What a 200 from `/readyz` says: Tafel serves a NATS server without authentication
 /// only when allowed (loopback or `--insecure-nats`), and says so here too.
 fn ready_body(state: &HttpState) -> &'static str {
-    match &state.nats {
+    match state.nats.first() {
         Some(client) if !client.server_info().auth_required => {
             "ready; the NATS server does not require authentication, so any client of it can pose as any principal\n"
         }
@@ -145,7 +145,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     metrics::gauge!(PROJECTION_LAG).set(durable.saturating_sub(service.applied_sequence()) as f64);
     metrics::gauge!(PARTS_STOPPED).set(service.problems().len() as f64);
     metrics::gauge!(SHORTLIST_FOLLOWERS).set(service.shortlist_followers() as f64);
-    if let Some(client) = &state.nats {
+    if let Some(client) = state.nats.first() {
         metrics::counter!(NATS_CONNECTS).absolute(client.statistics().connects.load(Ordering::Relaxed));
     }
     // sled walks its files for this: off the async runtime.

@@ -41,8 +41,9 @@ pub enum NatsError {
 }
 
 /// Connects, retrying until the server is there, and reconnects for ever after. A user
-/// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in.
-pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+/// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in. The
+/// connection is named `name` for the server's monitoring (`tafel`, `tafel-fanout`).
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsError> {
     let address: async_nats::ServerAddr = url.parse().map_err(|error: std::io::Error| NatsError::Connect {
         url: without_credentials(url),
         detail: error.to_string(),
@@ -54,7 +55,7 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
         _ => async_nats::ConnectOptions::new(),
     };
     options
-        .name("tafel")
+        .name(name)
         // A subscription buffers at most what Tafel may have in flight: messages of up
         // to `max_payload` each, so the default (65 536) would let a flood grow memory
         // without bound.
@@ -331,7 +332,8 @@ mod tests {
     /// is not in the error (it used to be).
     #[tokio::test]
     async fn connect_errors_do_not_show_the_password() {
-        let error = connect("nats://tafel:hunter2@127.0.0.1:notaport").await.expect_err("the URL does not parse");
+        let error =
+            connect("nats://tafel:hunter2@127.0.0.1:notaport", "tafel").await.expect_err("the URL does not parse");
         let text = error.to_string();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("nats://***@127.0.0.1:notaport"), "{text}");

@@ -227,7 +227,7 @@ pub struct Ingest {
 async fn ingest_over_nats(service: std::sync::Arc<tafel_service::Service>, dir: &Path) -> std::io::Result<Ingest> {
     let (mut server, url) = crate::bench::start_nats_server()?;
     let result = async {
-        let tafel_client = crate::nats::connect(&url).await.map_err(std::io::Error::other)?;
+        let tafel_client = crate::nats::connect(&url, "tafel").await.map_err(std::io::Error::other)?;
         let subscriptions = crate::nats::subscribe(&tafel_client).await.map_err(std::io::Error::other)?;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let serving = tokio::spawn(crate::nats::serve(tafel_client, subscriptions, service, stop));

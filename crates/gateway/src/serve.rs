@@ -115,9 +115,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     }
     let (stop_tx, stop) = watch::channel(false);
 
-    let nats_client = match &config.nats_url {
-        Some(url) => Some(nats::connect(url).await?),
-        None => None,
+    // The fan-out (and the shortlist updates) publish on a connection of their own: a
+    // subscriber that stops reading makes the NATS server stall the connection that
+    // feeds it, and that must not be the one submits and queries are answered on.
+    let (nats_client, fanout_client) = match &config.nats_url {
+        Some(url) => (Some(nats::connect(url, "tafel").await?), Some(nats::connect(url, "tafel-fanout").await?)),
+        None => (None, None),
     };
 
     // HTTP first, so that liveness answers while NATS is still being reached.
@@ -128,7 +131,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     if config.demo && !http_addr.ip().is_loopback() {
         warn!(http = %http_addr, "--demo on an address others can reach: anyone who reaches it can sign in as any demo principal with one click");
     }
-    let router = app(HttpState { service: service.clone(), nats: nats_client.clone(), web: web_config(config.demo) });
+    let nats_clients = nats_client.iter().chain(&fanout_client).cloned().collect();
+    let router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) });
     let mut http_stop = stop.clone();
     let http = tokio::spawn(async move {
         let shutdown = async move {
@@ -138,7 +142,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     });
 
     let mut nats_tasks = Vec::new();
-    if let Some(client) = &nats_client {
+    if let (Some(client), Some(fanout_client)) = (&nats_client, &fanout_client) {
         let url = config.nats_url.as_deref().unwrap_or_default();
         let subscriptions = tokio::select! {
             subscriptions = async {
@@ -158,20 +162,6 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("stopped");
             return Ok(());
         };
-        // The fan-out publishes on a connection of its own: a subscriber that stops
-        // reading makes the NATS server stall the connection that feeds it, and that
-        // must not be the one submits and queries are answered on.
-        let fanout_client = match nats::connect(url).await {
-            Ok(fanout_client) => fanout_client,
-            Err(cause) => {
-                service.stop_streams();
-                let _ = stop_tx.send(true);
-                let _ = http.await;
-                log.shutdown().await;
-                let _ = projection.await;
-                return Err(cause.into());
-            }
-        };
         nats_tasks.push(tokio::spawn(fanout::run(
             log.clone(),
             fanout_client.clone(),
@@ -181,7 +171,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         )));
         nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
         if let Some(shortlists) = shortlists {
-            tokio::spawn(fanout::publish_shortlists(fanout_client, shortlists));
+            tokio::spawn(fanout::publish_shortlists(fanout_client.clone(), shortlists));
         }
     }
 

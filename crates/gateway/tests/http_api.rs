@@ -55,7 +55,7 @@ impl Api {
         .unwrap();
         let (service, _projection) =
             start_service(log, principals, tafel_matcher::ScoringTable::default(), None).await.unwrap();
-        Api { router: app(HttpState { service, nats: None, web: Default::default() }), _dir: dir }
+        Api { router: app(HttpState { service, nats: Vec::new(), web: Default::default() }), _dir: dir }
     }
 
     /// Sends a request as `principal` (no token when `None`); the status, the headers

@@ -51,9 +51,9 @@ impl SledSubscription {
 }
 
 impl SledSubscription {
-    /// How many times the writer has reopened the log; `None` if that cannot be told.
-    fn reopens(&self) -> Option<u64> {
-        self.failure.lock().map(|failure| failure.reopens).ok()
+    /// How many times the writer has reopened the log.
+    fn reopens(&self) -> u64 {
+        self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).reopens
     }
 
     /// Whether a read that failed may have failed because of the writer: it refuses
@@ -61,14 +61,12 @@ impl SledSubscription {
     /// since `reopens_before` was taken, before the read. Checked in that order: the
     /// model in `tests/watermark_model.rs` found that without the last check a read
     /// failing just before a reopen finished ended the subscription.
-    fn failed_because_of_the_writer(&self, reopens_before: Option<u64>) -> bool {
-        let (failing, reopens) = match self.failure.lock() {
-            Ok(failure) => (failure.why.is_some(), failure.reopens),
-            Err(_) => return true,
+    fn failed_because_of_the_writer(&self, reopens_before: u64) -> bool {
+        let (failing, reopens) = {
+            let failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (failure.why.is_some(), failure.reopens)
         };
-        failing
-            || self.slot.read().map(|slot| slot.is_none()).unwrap_or(true)
-            || reopens_before.is_none_or(|before| before != reopens)
+        failing || self.slot.read().map(|slot| slot.is_none()).unwrap_or(true) || reopens_before != reopens
     }
 }
 

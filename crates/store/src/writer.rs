@@ -219,7 +219,8 @@ impl Writer {
                 error!(%cause, "the event log could not be written; refusing writes until it is reopened");
                 let why = format!("the log could not be written ({cause}); it must be reopened");
                 self.failed = Some(why.clone());
-                if let Ok(mut failure) = self.failure.lock() {
+                {
+                    let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     failure.why = Some(why.clone());
                 }
                 for (reply, _) in answers {
@@ -438,7 +439,8 @@ impl Writer {
             error!("{why}");
             self.reopenable = false;
             self.failed = Some(why.clone());
-            if let Ok(mut failure) = self.failure.lock() {
+            {
+                let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 failure.why = Some(why);
             }
             return;
@@ -454,7 +456,8 @@ impl Writer {
         self.last_on.clear();
         self.opened_at = opened.last;
         self.failed = None;
-        if let Ok(mut failure) = self.failure.lock() {
+        {
+            let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             failure.why = None;
             failure.reopens += 1;
         }
