@@ -94,7 +94,9 @@ struct Period {
 /// aggregates, never with the log's length.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reports {
-    requests: HashMap<AggregateId, RequestTrack>,
+    /// Ordered, not hashed, so that growing never rehashes them all at once (see the
+    /// matcher's request index).
+    requests: BTreeMap<AggregateId, RequestTrack>,
     tables: HashMap<AggregateId, TableTrack>,
     mandate_owner: HashMap<AggregateId, PrincipalId>,
     mandate_closed_on: HashMap<AggregateId, CalendarDate>,

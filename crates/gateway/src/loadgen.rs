@@ -7,7 +7,8 @@
 //! that falls behind shows it in the figures (no coordinated omission). Of every ten
 //! ticks, seven submit a new request, one revises a request submitted about a second
 //! earlier and two ask for the shortlist of one; the principals given take turns, each
-//! its own entrepreneur.
+//! its own entrepreneur. With a limit on requests, once that many are submitted the
+//! submits revise them in turn: a programme of a steady size, its log still growing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,11 @@ pub struct LoadConfig {
     pub interval_seconds: u64,
     /// Tafel's process id, to read its resident memory.
     pub pid: Option<u32>,
+    /// About this many requests (a few more: the first second's ticks all submit): once
+    /// they are submitted, the ticks that would submit
+    /// a new one revise them in turn instead, so that the programme stops growing (the
+    /// log still grows, by the revisions). `None`: every submit is a new request.
+    pub requests: Option<u64>,
 }
 
 /// What one interval saw.
@@ -149,8 +155,9 @@ pub async fn run(
         sent.fetch_add(1, Ordering::Relaxed);
         let (sender, window, run_id) = (sender.clone(), window.clone(), run_id.clone());
         let due_at = started + due;
+        let pool = config.requests.map(|requests| pool_ticks(requests, lag));
         tokio::spawn(async move {
-            let outcome = send(&sender, &run_id, tick, lag).await;
+            let outcome = send(&sender, &run_id, tick, lag, pool).await;
             let latency = due_at.elapsed();
             if let Ok(mut window) = window.lock() {
                 window.latencies.push(latency);
@@ -230,10 +237,36 @@ async fn connect(target: &Target) -> std::io::Result<Sender> {
     }
 }
 
+/// The ticks that submit `requests` new requests (seven in ten do), a multiple of ten
+/// and more than `lag`, so that every tick after them has one to revise or read.
+fn pool_ticks(requests: u64, lag: u64) -> u64 {
+    (requests * 10).div_ceil(7).div_ceil(10).max(lag / 10 + 1) * 10
+}
+
 /// The request of tick `tick`: whether it is a submit, the type or query name, the
 /// body, and the tick of the request it is about (which says whose it is). `lag` (a
-/// multiple of ten) is how many ticks back a revision or a read looks.
-fn request_of(run_id: &str, tick: u64, lag: u64) -> (bool, &'static str, Value, u64) {
+/// multiple of ten) is how many ticks back a revision or a read looks; past `pool`
+/// ticks (when given), each tick is about the request of its tick modulo `pool`, and a
+/// submit revises it.
+fn request_of(run_id: &str, tick: u64, lag: u64, pool: Option<u64>) -> (bool, &'static str, Value, u64) {
+    if let Some(pool) = pool
+        && tick >= pool
+    {
+        let (submit, name, mut body, about) = request_of(run_id, tick % pool + pool, lag, None);
+        let about = about % pool;
+        let id = format!("lg-{run_id}-{about}");
+        let body = if submit {
+            let mut event = crate::bench::bench_request_value(&id);
+            event["id"] = json!(format!("lg-{run_id}-{tick}"));
+            event["type"] = json!("tafel.request.revised");
+            event
+        } else {
+            body["request_id"] = json!(id);
+            body
+        };
+        let name = if submit { "tafel.request.revised" } else { name };
+        return (submit, name, body, about);
+    }
     let id = |tick: u64| format!("lg-{run_id}-{tick}");
     // Ticks 0-6 of ten submit; 7 revises, 8 and 9 read the request of a tick 6 about
     // `lag` ticks back (one that was submitted, and long since answered).
@@ -250,8 +283,8 @@ fn request_of(run_id: &str, tick: u64, lag: u64) -> (bool, &'static str, Value, 
     }
 }
 
-async fn send(sender: &Sender, run_id: &str, tick: u64, lag: u64) -> Outcome {
-    let (submit, name, body, owner_tick) = request_of(run_id, tick, lag);
+async fn send(sender: &Sender, run_id: &str, tick: u64, lag: u64, pool: Option<u64>) -> Outcome {
+    let (submit, name, body, owner_tick) = request_of(run_id, tick, lag, pool);
     // A request's submit, revision and shortlist go as the same principal.
     let reply: Option<Value> = match sender {
         Sender::Nats(clients) => {
@@ -313,4 +346,37 @@ fn resident_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kilobytes * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a limit on requests, every tick past the first `pool` is about a request
+    /// one of those submitted, a submit there revises it (under an event id of its own),
+    /// and about as many requests as asked for are submitted.
+    #[test]
+    fn a_limited_load_revises_and_reads_only_requests_it_submitted() {
+        let (requests, lag) = (500, 100);
+        let pool = pool_ticks(requests, lag);
+        let mut submitted = std::collections::HashSet::new();
+        let mut event_ids = std::collections::HashSet::new();
+        for tick in 0..pool * 5 {
+            let (submit, name, body, about) = request_of("t", tick, lag, Some(pool));
+            let request = if submit { body["data"]["request_id"].clone() } else { body["request_id"].clone() };
+            assert_eq!(request, json!(format!("lg-t-{about}")), "tick {tick}");
+            if submit {
+                assert!(event_ids.insert(body["id"].as_str().unwrap().to_owned()), "tick {tick} reuses an event id");
+            }
+            if name == "tafel.request.submitted" {
+                assert!(tick < pool, "tick {tick} submits a new request past the pool");
+                submitted.insert(about);
+            } else {
+                assert!(submitted.contains(&about), "tick {tick} ({name}) is about {about}, never submitted");
+            }
+        }
+        // The first `lag` ticks all submit (nothing to revise or read yet).
+        let most = requests + 3 * lag / 10 + 10;
+        assert!((requests..=most).contains(&(submitted.len() as u64)), "{}", submitted.len());
+    }
 }

@@ -132,6 +132,10 @@ enum Command {
         /// Tafel's process id, to show its resident memory.
         #[arg(long)]
         pid: Option<u32>,
+        /// About this many requests: once submitted, submits revise them in turn (a
+        /// programme of a steady size; the log still grows).
+        #[arg(long)]
+        requests: Option<u64>,
     },
     /// Run a benchmark beside its baseline and print the figures.
     Bench {
@@ -337,7 +341,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Loadgen { nats, principals, http, tokens, rate, seconds, interval, pid } => {
+        Command::Loadgen { nats, principals, http, tokens, rate, seconds, interval, pid, requests } => {
             let target = match (nats, http) {
                 (Some(url), None) => tafel_gateway::loadgen::Target::Nats { url, principals },
                 (None, Some(address)) if !tokens.is_empty() => tafel_gateway::loadgen::Target::Http { address, tokens },
@@ -349,6 +353,7 @@ fn main() -> ExitCode {
                 seconds,
                 interval_seconds: interval,
                 pid,
+                requests,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,

@@ -130,7 +130,10 @@ impl Compact {
 pub struct Matcher {
     weights: Weights,
     requests: Vec<RequestFacts>,
-    request_index: HashMap<AggregateId, u32>,
+    /// Ordered, not hashed: a hash map's growth rehashes every entry at once, a pause
+    /// of tens of milliseconds at a quarter of a million requests, under the lock every
+    /// submit waits for (a B-tree grows a node at a time).
+    request_index: BTreeMap<AggregateId, u32>,
     mandates: Vec<MandateFacts>,
     /// The fields of each mandate read on every pair, in step with `mandates`.
     hot: HotMandates,
@@ -158,7 +161,7 @@ impl Matcher {
         Self {
             weights: Weights::from(table),
             requests: Vec::new(),
-            request_index: HashMap::new(),
+            request_index: BTreeMap::new(),
             mandates: Vec::new(),
             hot: HotMandates::default(),
             mandate_index: HashMap::new(),

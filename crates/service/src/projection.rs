@@ -233,26 +233,33 @@ pub async fn run(
 }
 
 /// Writes snapshots of the views as its [`Policy`] says, one at a time.
+///
+/// A snapshot is not copied from the live views: copying them took the projection's
+/// lock for as long as the copy lasted (a second at half a million events), and every
+/// submit waits for the projection. It is built beside them instead, on a thread of its
+/// own at a lower priority: the newest snapshot, then the log after it up to the
+/// sequence due, replayed as a start does ([`build_at`]). That costs a replay of the
+/// events since the last snapshot and a second copy of the views while it lasts; the
+/// live views never stop for it.
 pub struct Snapshotter {
     policy: Policy,
-    /// The identity of the log the views follow.
-    log: Arc<str>,
+    /// The log the views follow.
+    log: SledLog,
     scoring: ScoringTable,
     /// The position of the newest snapshot written or loaded (or being written).
     last: u64,
-    writing: Option<tokio::task::JoinHandle<()>>,
+    writing: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Snapshotter {
     /// `loaded_at`: the position of the snapshot the views were loaded from, if any.
     pub fn new(policy: Policy, log: &SledLog, scoring: ScoringTable, loaded_at: u64) -> Self {
-        Self { policy, log: Arc::from(log.identity()), scoring, last: loaded_at, writing: None }
+        Self { policy, log: log.clone(), scoring, last: loaded_at, writing: None }
     }
 
-    /// Starts a snapshot in the background when one is due at `sequence` and none is
-    /// being written: the views are copied under a read lock (the only pause the
-    /// projection sees), then written off the runtime.
-    fn maybe_start(&mut self, sequence: u64, views: &Arc<RwLock<Views>>) {
+    /// Starts building a snapshot when one is due at `sequence` and none is being
+    /// built. Never waits for anything.
+    fn maybe_start(&mut self, sequence: u64) {
         let Some(dir) = &self.policy.dir else { return };
         if self.policy.every == 0 || sequence < self.last.saturating_add(self.policy.every) {
             return;
@@ -261,21 +268,30 @@ impl Snapshotter {
             return;
         }
         self.last = sequence;
-        let (dir, log, views, scoring) = (dir.clone(), self.log.clone(), views.clone(), self.scoring);
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            let copy = match views.read() {
-                Ok(views) if !views.failed => views.clone(),
-                _ => return,
-            };
-            write_logged(&dir, &log, &copy, scoring);
-        }));
+        let (dir, log, scoring) = (dir.clone(), self.log.clone(), self.scoring);
+        let spawned = std::thread::Builder::new().name("tafel-snapshot".into()).spawn(move || {
+            lower_this_threads_priority();
+            let started = std::time::Instant::now();
+            match build_at(&dir, &log, sequence, scoring) {
+                Ok(views) => {
+                    let built_ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(sequence, built_ms, "snapshot built beside the views");
+                    write_logged(&dir, log.identity(), &views, scoring);
+                }
+                Err(cause) => warn!(%cause, sequence, "snapshot not built"),
+            }
+        });
+        match spawned {
+            Ok(handle) => self.writing = Some(handle),
+            Err(cause) => warn!(%cause, "cannot start a thread to build a snapshot"),
+        }
     }
 
-    /// At the end: waits for a snapshot being written and, when the log closed (a
-    /// clean stop), writes one of the views as they stand, unless one stands there.
+    /// At the end: waits for a snapshot being built and, when the log closed (a clean
+    /// stop), writes one of the views as they stand, unless one stands there.
     async fn finish(mut self, views: Arc<RwLock<Views>>, closed: bool) {
         if let Some(writing) = self.writing.take() {
-            let _ = writing.await;
+            let _ = tokio::task::spawn_blocking(move || writing.join()).await;
         }
         let Some(dir) = self.policy.dir.clone() else { return };
         if !closed {
@@ -286,10 +302,47 @@ impl Snapshotter {
             if let Ok(views) = views.read()
                 && views.last_sequence() > last
             {
-                write_logged(&dir, &log, &views, scoring);
+                write_logged(&dir, log.identity(), &views, scoring);
             }
         })
         .await;
+    }
+}
+
+/// The views as they stood at `through`, built as a start builds them: from the newest
+/// snapshot at or before it in `dir` (or from nothing), then the log's events after it,
+/// replayed hushed. Blocking: it reads the snapshot and the log.
+pub fn build_at(dir: &std::path::Path, log: &SledLog, through: u64, scoring: ScoringTable) -> Result<Views, String> {
+    let mut views = snapshot::load_at_most(dir, log, scoring, through)
+        .unwrap_or_else(|| Views::new(Matcher::new(scoring).keeping_history()));
+    let from = views.last_sequence() + 1;
+    views.matcher.hush();
+    crate::stored::for_each_event_from(log, from, through, |event| {
+        let envelope = &event.envelope;
+        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        views.apply(&event, &data).map(|_| ())
+    })?;
+    views.matcher.speak();
+    if views.last_sequence() != through {
+        return Err(format!("the log ends at {} before {through}", views.last_sequence()));
+    }
+    if through >= from {
+        let record = log.read_from(through, 1).map_err(|e| e.to_string())?;
+        views.last_event = record.first().map(EventMark::of);
+    }
+    Ok(views)
+}
+
+/// Makes the calling thread (only it) yield to the rest of Tafel: a snapshot can wait,
+/// a submit should not.
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority with PRIO_PROCESS and a thread id (0 is not used: that would be
+    // the whole process) changes only that thread's nice value on Linux.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, thread, 19);
     }
 }
 
@@ -378,7 +431,7 @@ async fn follow(
                     applied.send_replace(sequence);
                 }
                 if sequence >= publish_after {
-                    snapshots.maybe_start(sequence, &views);
+                    snapshots.maybe_start(sequence);
                 }
             }
             Err(cause) => {

@@ -159,6 +159,66 @@ impl<W: Write> Write for Summing<W> {
     }
 }
 
+/// Bytes a snapshot writes before it starts their write-back.
+const PACE_BYTES: u64 = 8 << 20;
+
+/// The snapshot file, written back as it is written: every [`PACE_BYTES`] it starts the
+/// write-back of what came since and waits for the range before. So a snapshot of
+/// hundreds of megabytes never leaves more than twice that waiting for the disk, and the
+/// log's fsyncs (which every submit waits for) never queue behind all of it at the end.
+struct Paced {
+    file: std::fs::File,
+    written: u64,
+    /// Where the range being written back starts, and where the next one will.
+    writing_from: u64,
+    next_from: u64,
+}
+
+impl Paced {
+    fn new(file: std::fs::File) -> Self {
+        Self { file, written: 0, writing_from: 0, next_from: 0 }
+    }
+}
+
+impl Write for Paced {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.written += written as u64;
+        if self.written - self.next_from >= PACE_BYTES {
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::fd::AsRawFd;
+                let fd = self.file.as_raw_fd();
+                let (before, start) = (self.next_from - self.writing_from, self.written - self.next_from);
+                // SAFETY: an open file's descriptor and ranges within what was written.
+                // A failure here only loses the pacing: the fsync at the end reports
+                // any error of the data itself.
+                unsafe {
+                    libc::sync_file_range(
+                        fd,
+                        self.writing_from as libc::off64_t,
+                        before as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    );
+                    libc::sync_file_range(
+                        fd,
+                        self.next_from as libc::off64_t,
+                        start as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                }
+            }
+            self.writing_from = self.next_from;
+            self.next_from = self.written;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Writes a snapshot of `views` (which stand at the event `event_id`) into `dir`, then
 /// removes all but the newest [`KEEP`]. Returns the file written.
 pub fn write(
@@ -185,7 +245,7 @@ pub fn write(
             .create_new(true)
             .mode(crate::principals::FILE_MODE)
             .open(&temporary)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, Paced::new(file));
         let header = Header {
             format: FORMAT,
             version: VERSION.to_owned(),
@@ -203,7 +263,7 @@ pub fn write(
         writeln!(out)?;
         serde_json::to_writer(&mut out, &trailer)?;
         writeln!(out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner().map_err(|e| e.into_error())?.file;
         file.sync_all()?;
         let target = dir.join(file_name(sequence));
         std::fs::rename(&temporary, &target)?;
@@ -271,6 +331,17 @@ pub fn load(dir: &Path, log: &SledLog, scoring: ScoringTable) -> Option<Views> {
         }
     }
     None
+}
+
+/// The views of the newest usable snapshot in `dir` at or before `through`, for
+/// building the next snapshot beside the live views (`projection::build_at`): unlike
+/// [`load`] it leaves other writers' temporary files alone, and passes over unusable
+/// snapshots quietly (the start that loads them says why).
+pub fn load_at_most(dir: &Path, log: &SledLog, scoring: ScoringTable, through: u64) -> Option<Views> {
+    snapshots(dir)
+        .into_iter()
+        .filter(|(sequence, _)| *sequence <= through)
+        .find_map(|(_, path)| read(&path, log, scoring).ok())
 }
 
 /// Reads one snapshot and checks it against `log`.

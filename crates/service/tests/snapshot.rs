@@ -96,8 +96,42 @@ fn load_equals_rebuild(target: u64, seed: u64, cut: u64) -> Result<(), TestCaseE
     })
 }
 
+/// A snapshot built beside the live views (`projection::build_at`: the newest snapshot
+/// at or before the sequence due, then the log after it) equals a full replay there,
+/// from a snapshot at `cut` % or from nothing (`cut` 0 writes none), to `through` %.
+fn built_equals_rebuild(target: u64, seed: u64, cut: u64, through: u64) -> Result<(), TestCaseError> {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshots = dir.path().join("snapshots");
+        let (log, events) = programme_log(dir.path(), target, seed).await;
+        let at = events * cut.min(through) / 100;
+        let through = (events * through / 100).max(1);
+        if at > 0 {
+            write_snapshot(&log, &snapshots, at);
+        }
+        // A snapshot beyond the sequence due is passed over.
+        if through < events {
+            write_snapshot(&log, &snapshots, events);
+        }
+        let built = tafel_service::projection::build_at(&snapshots, &log, through, ScoringTable::default()).unwrap();
+        prop_assert_eq!(seen(&built), seen(&replayed(&log, through)), "built at {} from {}", through, at);
+        log.shutdown().await;
+        Ok(())
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_snapshot_built_beside_the_views_equals_a_full_replay(
+        target in 30u64..400,
+        seed in any::<u64>(),
+        cut in 0u64..=100,
+        through in 1u64..=100,
+    ) {
+        built_equals_rebuild(target, seed, cut, through)?;
+    }
 
     #[test]
     fn views_loaded_from_a_snapshot_and_the_tail_equal_a_full_replay(
@@ -257,6 +291,18 @@ fn snapshots_are_written_in_the_background_as_events_arrive_and_old_ones_removed
         while !names(&snapshots).iter().any(|name| name.starts_with("snapshot-")) {
             assert!(std::time::Instant::now() < deadline, "no snapshot written in the background");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // Each written in the background (built from the one before and the log after
+        // it) equals a full replay at its sequence.
+        let mut checked = std::collections::BTreeSet::new();
+        while checked.len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "fewer than two background snapshots checked");
+            for name in names(&snapshots).iter().filter(|name| name.starts_with("snapshot-")) {
+                let Ok(views) = snapshot::read(&snapshots.join(name), &log, ScoringTable::default()) else { continue };
+                assert_eq!(seen(&views), seen(&replayed(&log, views.last_sequence())), "{name}");
+                checked.insert(name.clone());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         drop(service);
         log.shutdown().await;
