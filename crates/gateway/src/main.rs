@@ -491,7 +491,7 @@ fn main() -> ExitCode {
                 f.restart_full_seconds / f.restart_snapshot_seconds.max(1e-9)
             );
             println!(
-                "  snapshot: {:.1} MiB ({:.0} bytes per event), written at the clean stop in {:.0} ms; a background one pauses the views {:.0} ms to copy them",
+                "  snapshot: {:.1} MiB ({:.0} bytes per event), written at the clean stop in {:.0} ms; copying the views (what a background one paused them for before it was built beside them) {:.0} ms",
                 f.snapshot_bytes as f64 / 1048576.0,
                 f.snapshot_bytes as f64 / f.events as f64,
                 ms(f.stop_seconds),

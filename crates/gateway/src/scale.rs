@@ -36,8 +36,9 @@ pub struct ScaleFigures {
     pub snapshot_bytes: u64,
     /// Restart to ready from that snapshot.
     pub restart_snapshot_seconds: f64,
-    /// Copying the views under a read lock, as a background snapshot does: the only
-    /// pause the projection sees.
+    /// Copying the views under a read lock, as a background snapshot did before it was
+    /// built beside the views (issue 12): the pause it took from the projection, and so
+    /// from every submit, kept as the figure that change removed.
     pub copy_seconds: f64,
     /// Submits over NATS into the service on the whole log, beside the store alone
     /// (`None` when no `nats-server` could be started).

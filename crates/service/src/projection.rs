@@ -9,6 +9,7 @@
 //! therefore never a submit.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tafel_contract::data::EventData;
@@ -236,71 +237,117 @@ pub async fn run(
 ///
 /// A snapshot is not copied from the live views: copying them took the projection's
 /// lock for as long as the copy lasted (a second at half a million events), and every
-/// submit waits for the projection. It is built beside them instead, on a thread of its
-/// own at a lower priority: the newest snapshot, then the log after it up to the
-/// sequence due, replayed as a start does ([`build_at`]). That costs a replay of the
-/// events since the last snapshot and a second copy of the views while it lasts; the
-/// live views never stop for it.
+/// submit waits for the projection. It is built beside them instead ([`build_at`]): the
+/// newest snapshot, then the log after it up to the sequence due, replayed as a start
+/// does, on a thread of its own at a lower priority. That costs a replay of the events
+/// since the last snapshot and, while it lasts, a second copy of the views; the live
+/// views never stop for it. Only when there is no snapshot near the end of the log at
+/// start-up (none yet, or one a new build of Tafel cannot read) is one written of the
+/// live views, before the service is ready, rather than built by a second replay of
+/// the whole log.
 pub struct Snapshotter {
     policy: Policy,
     /// The log the views follow.
     log: SledLog,
     scoring: ScoringTable,
-    /// The position of the newest snapshot written or loaded (or being written).
-    last: u64,
-    writing: Option<std::thread::JoinHandle<()>>,
+    /// The position of the newest snapshot started (built or written, or loaded).
+    started: u64,
+    /// The position of the newest snapshot written (or loaded); the builder sets it.
+    written: Arc<AtomicU64>,
+    /// Set to stop a build under way (at a stop, or when this is dropped).
+    cancel: Arc<AtomicBool>,
+    building: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Snapshotter {
     /// `loaded_at`: the position of the snapshot the views were loaded from, if any.
     pub fn new(policy: Policy, log: &SledLog, scoring: ScoringTable, loaded_at: u64) -> Self {
-        Self { policy, log: log.clone(), scoring, last: loaded_at, writing: None }
+        Self {
+            policy,
+            log: log.clone(),
+            scoring,
+            started: loaded_at,
+            written: Arc::new(AtomicU64::new(loaded_at)),
+            cancel: Arc::default(),
+            building: None,
+        }
+    }
+
+    fn due(&self, sequence: u64) -> bool {
+        self.policy.dir.is_some() && self.policy.every > 0 && sequence >= self.started.saturating_add(self.policy.every)
+    }
+
+    /// At the end of start-up (the views at `sequence`, nobody served yet): writes the
+    /// live views when the newest snapshot is more than two intervals behind, so that
+    /// no build has to replay (nearly) the whole log again beside them.
+    async fn at_start(&mut self, sequence: u64, views: &Arc<RwLock<Views>>) {
+        let Some(dir) = self.policy.dir.clone() else { return };
+        if self.policy.every == 0 || sequence < self.started.saturating_add(2 * self.policy.every) {
+            return;
+        }
+        self.started = sequence;
+        let (views, log, scoring, written) = (views.clone(), self.log.clone(), self.scoring, self.written.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(views) = views.read()
+                && write_logged(&dir, log.identity(), &views, scoring)
+            {
+                written.store(views.last_sequence(), Ordering::Release);
+            }
+        })
+        .await;
     }
 
     /// Starts building a snapshot when one is due at `sequence` and none is being
     /// built. Never waits for anything.
     fn maybe_start(&mut self, sequence: u64) {
         let Some(dir) = &self.policy.dir else { return };
-        if self.policy.every == 0 || sequence < self.last.saturating_add(self.policy.every) {
+        if self.building.as_ref().is_some_and(|building| !building.is_finished()) {
             return;
         }
-        if self.writing.as_ref().is_some_and(|writing| !writing.is_finished()) {
+        // A build that failed is tried again `every` events after it started; the stop
+        // goes by what was written.
+        if !self.due(sequence) {
             return;
         }
-        self.last = sequence;
+        self.started = sequence;
         let (dir, log, scoring) = (dir.clone(), self.log.clone(), self.scoring);
+        let (written, cancel) = (self.written.clone(), self.cancel.clone());
         let spawned = std::thread::Builder::new().name("tafel-snapshot".into()).spawn(move || {
-            lower_this_threads_priority();
             let started = std::time::Instant::now();
-            match build_at(&dir, &log, sequence, scoring) {
+            match build_at(&dir, &log, sequence, scoring, &cancel) {
                 Ok(views) => {
                     let built_ms = started.elapsed().as_millis() as u64;
                     tracing::debug!(sequence, built_ms, "snapshot built beside the views");
-                    write_logged(&dir, log.identity(), &views, scoring);
+                    if write_logged(&dir, log.identity(), &views, scoring) {
+                        written.store(sequence, Ordering::Release);
+                    }
                 }
+                Err(_) if cancel.load(Ordering::Relaxed) => {}
                 Err(cause) => warn!(%cause, sequence, "snapshot not built"),
             }
         });
         match spawned {
-            Ok(handle) => self.writing = Some(handle),
+            Ok(handle) => self.building = Some(handle),
             Err(cause) => warn!(%cause, "cannot start a thread to build a snapshot"),
         }
     }
 
-    /// At the end: waits for a snapshot being built and, when the log closed (a clean
-    /// stop), writes one of the views as they stand, unless one stands there.
+    /// At the end: stops a build under way (the stop's own snapshot supersedes it) and,
+    /// when the log closed (a clean stop), writes one of the views as they stand,
+    /// unless one stands there.
     async fn finish(mut self, views: Arc<RwLock<Views>>, closed: bool) {
-        if let Some(writing) = self.writing.take() {
-            let _ = tokio::task::spawn_blocking(move || writing.join()).await;
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(building) = self.building.take() {
+            let _ = tokio::task::spawn_blocking(move || building.join()).await;
         }
         let Some(dir) = self.policy.dir.clone() else { return };
         if !closed {
             return;
         }
-        let (last, log, scoring) = (self.last, self.log.clone(), self.scoring);
+        let (written, log, scoring) = (self.written.load(Ordering::Acquire), self.log.clone(), self.scoring);
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(views) = views.read()
-                && views.last_sequence() > last
+                && views.last_sequence() > written
             {
                 write_logged(&dir, log.identity(), &views, scoring);
             }
@@ -309,36 +356,87 @@ impl Snapshotter {
     }
 }
 
+/// A build under way stops soon after its snapshotter goes (and with it its handle on
+/// the log).
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The views as they stood at `through`, built as a start builds them: from the newest
 /// snapshot at or before it in `dir` (or from nothing), then the log's events after it,
-/// replayed hushed. Blocking: it reads the snapshot and the log.
-pub fn build_at(dir: &std::path::Path, log: &SledLog, through: u64, scoring: ScoringTable) -> Result<Views, String> {
-    let mut views = snapshot::load_at_most(dir, log, scoring, through)
-        .unwrap_or_else(|| Views::new(Matcher::new(scoring).keeping_history()));
-    let from = views.last_sequence() + 1;
-    views.matcher.hush();
-    crate::stored::for_each_event_from(log, from, through, |event| {
-        let envelope = &event.envelope;
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
-        views.apply(&event, &data).map(|_| ())
-    })?;
-    views.matcher.speak();
-    if views.last_sequence() != through {
-        return Err(format!("the log ends at {} before {through}", views.last_sequence()));
-    }
-    if through >= from {
-        let record = log.read_from(through, 1).map_err(|e| e.to_string())?;
-        views.last_event = record.first().map(EventMark::of);
-    }
-    Ok(views)
+/// replayed hushed. Blocking. The log is read on the calling thread, the views are
+/// built on one of lower priority: sled's reads take a lock its writer needs too, and a
+/// reader of low priority holding it would hold up every append. Ends early, with an
+/// error, once `cancel` is set.
+pub fn build_at(
+    dir: &std::path::Path,
+    log: &SledLog,
+    through: u64,
+    scoring: ScoringTable,
+    cancel: &AtomicBool,
+) -> Result<Views, String> {
+    use std::sync::mpsc;
+    std::thread::scope(|scope| {
+        let (start, from) = mpsc::sync_channel::<u64>(1);
+        let (pages, incoming) = mpsc::sync_channel::<Vec<tafel_store::RecordedEvent>>(2);
+        let builder = std::thread::Builder::new().name("tafel-snapshot-build".into()).spawn_scoped(scope, move || {
+            lower_this_threads_priority();
+            let mut views = snapshot::load_at_most(dir, log, scoring, through)
+                .unwrap_or_else(|| Views::new(Matcher::new(scoring).keeping_history()));
+            let _ = start.send(views.last_sequence() + 1);
+            views.matcher.hush();
+            for page in incoming {
+                for record in page {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err("stopped".to_owned());
+                    }
+                    let event = stored_event(&record)?;
+                    let envelope = &event.envelope;
+                    let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
+                        .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+                    views.apply(&event, &data)?;
+                    views.last_event = Some(EventMark::of(&record));
+                }
+            }
+            views.matcher.speak();
+            if views.last_sequence() != through {
+                return Err(format!("the log ends at {} before {through}", views.last_sequence()));
+            }
+            Ok(views)
+        });
+        let builder = builder.map_err(|cause| format!("cannot start a thread to build a snapshot: {cause}"))?;
+        let mut read = Ok(());
+        if let Ok(mut next) = from.recv() {
+            while next <= through && !cancel.load(Ordering::Relaxed) {
+                let page = (through - next + 1).min(crate::stored::READ_PAGE_EVENTS as u64) as usize;
+                match log.read_from(next, page) {
+                    Ok(records) if records.is_empty() => break,
+                    Ok(records) => {
+                        next += records.len() as u64;
+                        if pages.send(records).is_err() {
+                            break;
+                        }
+                    }
+                    Err(cause) => {
+                        read = Err(cause.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        drop(pages);
+        let built = builder.join().unwrap_or_else(|_| Err("the snapshot builder panicked".to_owned()));
+        read.and(built)
+    })
 }
 
 /// Makes the calling thread (only it) yield to the rest of Tafel: a snapshot can wait,
 /// a submit should not.
 fn lower_this_threads_priority() {
-    // SAFETY: setpriority with PRIO_PROCESS and a thread id (0 is not used: that would be
-    // the whole process) changes only that thread's nice value on Linux.
+    // SAFETY: setpriority with PRIO_PROCESS and a thread id changes that thread's nice
+    // value alone on Linux (threads it starts later inherit it; this one starts none).
     #[cfg(target_os = "linux")]
     unsafe {
         let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -346,20 +444,27 @@ fn lower_this_threads_priority() {
     }
 }
 
-fn write_logged(dir: &std::path::Path, log: &str, views: &Views, scoring: ScoringTable) {
+/// Writes a snapshot of `views`, unless they are marked failed; whether it did.
+fn write_logged(dir: &std::path::Path, log: &str, views: &Views, scoring: ScoringTable) -> bool {
     if views.failed {
-        return;
+        return false;
     }
-    let Some(event) = views.last_event.as_ref() else { return };
+    let Some(event) = views.last_event.as_ref() else { return false };
     let started = std::time::Instant::now();
     match snapshot::write(dir, log, views, event, scoring) {
-        Ok(path) => info!(
-            path = %path.display(),
-            sequence = views.last_sequence(),
-            ms = started.elapsed().as_millis() as u64,
-            "snapshot written"
-        ),
-        Err(cause) => warn!(%cause, sequence = views.last_sequence(), "snapshot not written"),
+        Ok(path) => {
+            info!(
+                path = %path.display(),
+                sequence = views.last_sequence(),
+                ms = started.elapsed().as_millis() as u64,
+                "snapshot written"
+            );
+            true
+        }
+        Err(cause) => {
+            warn!(%cause, sequence = views.last_sequence(), "snapshot not written");
+            false
+        }
     }
 }
 
@@ -427,6 +532,10 @@ async fn follow(
                 // before deciding) is woken once per page the subscription read, not
                 // once per event: under load that is hundreds of wake-ups fewer per
                 // event. The page's events follow at once; the last one tells.
+                if sequence == publish_after {
+                    // Before anyone is served: the start-up's one snapshot, if due.
+                    snapshots.at_start(sequence, &views).await;
+                }
                 if subscription.buffered() == 0 {
                     applied.send_replace(sequence);
                 }

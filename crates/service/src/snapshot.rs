@@ -185,37 +185,59 @@ impl Write for Paced {
         let written = self.file.write(buf)?;
         self.written += written as u64;
         if self.written - self.next_from >= PACE_BYTES {
-            #[cfg(target_os = "linux")]
-            {
-                use std::os::fd::AsRawFd;
-                let fd = self.file.as_raw_fd();
-                let (before, start) = (self.next_from - self.writing_from, self.written - self.next_from);
-                // SAFETY: an open file's descriptor and ranges within what was written.
-                // A failure here only loses the pacing: the fsync at the end reports
-                // any error of the data itself.
-                unsafe {
-                    libc::sync_file_range(
-                        fd,
-                        self.writing_from as libc::off64_t,
-                        before as libc::off64_t,
-                        libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                    );
-                    libc::sync_file_range(
-                        fd,
-                        self.next_from as libc::off64_t,
-                        start as libc::off64_t,
-                        libc::SYNC_FILE_RANGE_WRITE,
-                    );
-                }
-            }
-            self.writing_from = self.next_from;
-            self.next_from = self.written;
+            self.pace()?;
         }
         Ok(written)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
+    }
+}
+
+impl Paced {
+    /// Waits for the range being written back, then starts the one written since.
+    #[cfg(target_os = "linux")]
+    fn pace(&mut self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let waiting = self.next_from - self.writing_from;
+        // SAFETY: an open file's descriptor, and ranges within what was written.
+        // An error of the write-back is reported here once, and not again by the fsync
+        // at the end (the kernel reports each to one waiter): so it fails the write.
+        if waiting > 0
+            && unsafe {
+                libc::sync_file_range(
+                    fd,
+                    self.writing_from as libc::off64_t,
+                    waiting as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                )
+            } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        let starting = self.written - self.next_from;
+        // SAFETY: as above; starting a write-back waits for nothing and fails nothing.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                self.next_from as libc::off64_t,
+                starting as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.writing_from = self.next_from;
+        self.next_from = self.written;
+        Ok(())
+    }
+
+    /// Elsewhere the fsync at the end does it all.
+    #[cfg(not(target_os = "linux"))]
+    fn pace(&mut self) -> std::io::Result<()> {
+        self.writing_from = self.next_from;
+        self.next_from = self.written;
+        Ok(())
     }
 }
 

@@ -113,7 +113,9 @@ fn built_equals_rebuild(target: u64, seed: u64, cut: u64, through: u64) -> Resul
         if through < events {
             write_snapshot(&log, &snapshots, events);
         }
-        let built = tafel_service::projection::build_at(&snapshots, &log, through, ScoringTable::default()).unwrap();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let built =
+            tafel_service::projection::build_at(&snapshots, &log, through, ScoringTable::default(), &cancel).unwrap();
         prop_assert_eq!(seen(&built), seen(&replayed(&log, through)), "built at {} from {}", through, at);
         log.shutdown().await;
         Ok(())
@@ -350,5 +352,34 @@ fn a_snapshot_of_another_log_with_the_very_same_events_is_not_used() {
         assert!(snapshot::load(&snapshots, &other, ScoringTable::default()).is_none(), "another log's snapshot loaded");
         one.shutdown().await;
         other.shutdown().await;
+    });
+}
+
+/// Found in review: with no snapshot near the end of the log at start (none yet, or
+/// one this build cannot read), the first build beside the views would replay the
+/// whole log a second time; the start writes one of the live views instead, before
+/// the service is ready. And a build under way stops when asked.
+#[test]
+fn a_start_far_from_any_snapshot_writes_one_before_serving_and_a_build_stops_when_asked() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshots = dir.path().join("snapshots");
+        let (log, events) = programme_log(dir.path(), 300, 5).await;
+        let policy = Policy { dir: Some(snapshots.clone()), every: 40 };
+        let (service, projection) =
+            start_with(log.clone(), principals(), ScoringTable::default(), None, policy).await.unwrap();
+        let loaded = snapshot::load_at_most(&snapshots, &log, ScoringTable::default(), events)
+            .expect("a snapshot written at start");
+        assert_eq!(loaded.last_sequence(), events, "written at the end of the start's replay");
+        assert_eq!(seen(&loaded), seen(&replayed(&log, events)));
+
+        // From no snapshot at all: a replay of every event, stopped at the first.
+        let cancel = std::sync::atomic::AtomicBool::new(true);
+        let none = dir.path().join("none");
+        let stopped = tafel_service::projection::build_at(&none, &log, events, ScoringTable::default(), &cancel);
+        assert!(stopped.is_err(), "a cancelled build went on");
+        drop(service);
+        log.shutdown().await;
+        projection.await.unwrap();
     });
 }
