@@ -212,6 +212,14 @@ pub enum EventData {
 }
 
 impl EventData {
+    /// The data of an event from the log, parsed again as it was when accepted; an error
+    /// (a log written under other rules) names the event.
+    pub fn of_stored(event: &crate::StoredEvent) -> Result<Self, String> {
+        let envelope = &event.envelope;
+        Self::parse(envelope.event_type, &envelope.subject, &envelope.data)
+            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))
+    }
+
     /// Step 4 of contract section 3: parses and checks `data` for `event_type`, whose
     /// aggregate id must equal the envelope's `subject`.
     pub fn parse(

@@ -108,9 +108,7 @@ pub struct Reports {
 impl Reports {
     /// Applies the next stored event (in log order).
     pub fn apply(&mut self, event: &StoredEvent) -> Result<(), String> {
-        let envelope = &event.envelope;
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        let data = EventData::of_stored(event)?;
         self.apply_data(event, &data)
     }
 

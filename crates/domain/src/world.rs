@@ -175,9 +175,7 @@ impl World {
     /// gap, a version out of step, data that no longer parses) and is reported, not
     /// guessed around.
     pub fn apply(&mut self, event: &StoredEvent) -> Result<(), String> {
-        let envelope = &event.envelope;
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        let data = EventData::of_stored(event)?;
         self.apply_data(event, data)
     }
 

@@ -218,9 +218,7 @@ impl Matcher {
 
     /// Folds one event in; returns the requests whose live shortlist changed.
     pub fn apply(&mut self, event: &StoredEvent) -> Result<Vec<AggregateId>, String> {
-        let envelope = &event.envelope;
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+        let data = EventData::of_stored(event)?;
         Ok(self.apply_parsed(event, &data))
     }
 

@@ -65,10 +65,7 @@ pub fn replay(log: &SledLog, through: u64, scoring: ScoringTable) -> Result<View
     let mut views = Views::new(Matcher::new(scoring).keeping_history());
     views.matcher.hush();
     crate::stored::for_each_event(log, through, |event| {
-        let envelope = &event.envelope;
-        let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-            .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
-        views.apply(&event, &data).map(|_| ())
+        views.apply(&event, &EventData::of_stored(&event)?).map(|_| ())
     })?;
     views.matcher.speak();
     let at = views.last_sequence();
@@ -393,10 +390,7 @@ pub fn build_at(
                         return Err("stopped".to_owned());
                     }
                     let event = stored_event(&record)?;
-                    let envelope = &event.envelope;
-                    let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-                        .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
-                    views.apply(&event, &data)?;
+                    views.apply(&event, &EventData::of_stored(&event)?)?;
                     views.last_event = Some(EventMark::of(&record));
                 }
             }
@@ -499,9 +493,7 @@ async fn follow(
             }
         };
         let outcome = stored_event(&record).and_then(|event| {
-            let envelope = &event.envelope;
-            let data = EventData::parse(envelope.event_type, &envelope.subject, &envelope.data)
-                .map_err(|refusal| format!("event {} no longer parses: {refusal}", event.meta.sequence))?;
+            let data = EventData::of_stored(&event)?;
             let mut views = views.write().map_err(|_| "the views are poisoned".to_owned())?;
             let overdrafts = views.world.overdrafts().len();
             // Marked before the event goes in, cleared once all of it is: an event that

@@ -39,18 +39,9 @@ pub fn read_all_events(log: &SledLog) -> Result<Vec<StoredEvent>, String> {
 pub fn for_each_event(
     log: &SledLog,
     through: u64,
-    visit: impl FnMut(StoredEvent) -> Result<(), String>,
-) -> Result<(), String> {
-    for_each_event_from(log, 1, through, visit)
-}
-
-/// [`for_each_event`] from `from` on.
-pub fn for_each_event_from(
-    log: &SledLog,
-    mut from: u64,
-    through: u64,
     mut visit: impl FnMut(StoredEvent) -> Result<(), String>,
 ) -> Result<(), String> {
+    let mut from = 1;
     while from <= through {
         let page = (through - from).saturating_add(1).min(READ_PAGE_EVENTS as u64) as usize;
         let records = log.read_from(from, page).map_err(|e| e.to_string())?;

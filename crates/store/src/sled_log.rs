@@ -178,7 +178,7 @@ impl SledLog {
     /// Why the log refuses every append, when a write or flush failed (what is on disk
     /// is then unknown until the log is reopened and verified); `None` while healthy.
     pub fn write_failure(&self) -> Option<String> {
-        self.inner.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).why.clone()
+        crate::writer::failure_of(&self.inner.failure).why.clone()
     }
 
     pub fn path(&self) -> &Path {

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::error::ReadError;
 use crate::sled_log::{Slot, current, read_range};
-use crate::writer::SharedFailure;
+use crate::writer::{SharedFailure, failure_of};
 use crate::{RecordedEvent, Subscription};
 
 /// How long a subscription waits before reading again when the log cannot be read.
@@ -53,7 +53,7 @@ impl SledSubscription {
 impl SledSubscription {
     /// How many times the writer has reopened the log.
     fn reopens(&self) -> u64 {
-        self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).reopens
+        failure_of(&self.failure).reopens
     }
 
     /// Whether a read that failed may have failed because of the writer: it refuses
@@ -63,7 +63,7 @@ impl SledSubscription {
     /// failing just before a reopen finished ended the subscription.
     fn failed_because_of_the_writer(&self, reopens_before: u64) -> bool {
         let (failing, reopens) = {
-            let failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let failure = failure_of(&self.failure);
             (failure.why.is_some(), failure.reopens)
         };
         failing || self.slot.read().map(|slot| slot.is_none()).unwrap_or(true) || reopens_before != reopens

@@ -58,6 +58,12 @@ pub(crate) struct LogFailure {
 
 pub(crate) type SharedFailure = Arc<Mutex<LogFailure>>;
 
+/// The failure state, also after a panic elsewhere poisoned its lock (nothing panics
+/// while holding it; its fields are written whole).
+pub(crate) fn failure_of(shared: &SharedFailure) -> std::sync::MutexGuard<'_, LogFailure> {
+    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub(crate) struct Writer {
     /// The identity of the log this writer writes (a reopened log must be the same).
     identity: String,
@@ -219,10 +225,7 @@ impl Writer {
                 error!(%cause, "the event log could not be written; refusing writes until it is reopened");
                 let why = format!("the log could not be written ({cause}); it must be reopened");
                 self.failed = Some(why.clone());
-                {
-                    let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    failure.why = Some(why.clone());
-                }
+                failure_of(&self.failure).why = Some(why.clone());
                 for (reply, _) in answers {
                     let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
                 }
@@ -439,10 +442,7 @@ impl Writer {
             error!("{why}");
             self.reopenable = false;
             self.failed = Some(why.clone());
-            {
-                let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                failure.why = Some(why);
-            }
+            failure_of(&self.failure).why = Some(why);
             return;
         }
         let handles = Arc::new(opened.handles);
@@ -456,11 +456,12 @@ impl Writer {
         self.last_on.clear();
         self.opened_at = opened.last;
         self.failed = None;
-        {
-            let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            failure.why = None;
-            failure.reopens += 1;
-        }
+        // One step, so that a reader never sees the failure cleared without the reopen
+        // counted (subscription.rs).
+        let mut failure = failure_of(&self.failure);
+        failure.why = None;
+        failure.reopens += 1;
+        drop(failure);
         // Events of the failed group that did reach the disk are durable now: their
         // appenders were told `unavailable`, and a resend is answered as a duplicate.
         self.durable.send_replace(opened.last);
