@@ -25,6 +25,6 @@ pub use list::{ListState, Listed};
 pub use mandate::{MandateState, MandateStatus};
 pub use request::{Coaching, RequestState, RequestStatus};
 pub use roundtable::{RoundtableState, RoundtableStatus};
-pub use world::{Decision, World};
+pub use world::{Decision, World, stream_name};
 
 pub use tafel_contract::Refusal;

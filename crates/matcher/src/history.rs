@@ -1,12 +1,18 @@
-//! [`History`]: every version of what matching knew, so that a past shortlist is
-//! computed from the facts as they stood then instead of by replaying the log.
+//! [`History`]: every version of the mandates' facts and of the log's date, so that a
+//! past shortlist is computed from the facts as they stood then instead of by replaying
+//! the log.
 //!
 //! A shortlist is a function of the request's facts, every mandate's facts and the
-//! log's date, at one position (see [`crate::Matcher::compute`]); keeping each version
-//! of those, stamped with the position from which it holds, makes the shortlist at any
-//! past position one pass over the mandates, whatever the log's length.
+//! log's date, at one position (see [`crate::Matcher::compute`]). The mandates' and the
+//! date's versions are kept here, each stamped with the position from which it holds;
+//! a request's facts at a position are folded from that request's own events
+//! ([`request_facts_at`]), which the log keeps by stream. So a past shortlist is one
+//! pass over the mandates whatever the log's length, and what the history holds grows
+//! with mandate changes and days, not with requests' events: a programme of a steady
+//! size keeps a steady memory however long its log grows.
 
 use serde::{Deserialize, Serialize};
+use tafel_contract::data::EventData;
 use tafel_contract::vocab::CalendarDate;
 
 use crate::facts::{MandateFacts, RequestFacts};
@@ -14,11 +20,10 @@ use crate::facts::{MandateFacts, RequestFacts};
 /// Versions of one thing, each with the log position from which it holds, in order.
 pub type Versions<T> = Vec<(u64, T)>;
 
-/// Every version of every request's and mandate's facts, and of the log's date, by the
-/// index the matcher gave them.
+/// Every version of every mandate's facts, by the index the matcher gave them, and of
+/// the log's date.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
-    pub(crate) requests: Vec<Versions<RequestFacts>>,
     pub(crate) mandates: Vec<Versions<MandateFacts>>,
     pub(crate) days: Versions<CalendarDate>,
 }
@@ -38,6 +43,35 @@ impl History {
             _ => versions.push((position, value)),
         }
     }
+}
+
+impl RequestFacts {
+    /// The request's facts after `data`, given those before it (`None`: not submitted
+    /// yet); `None` when `data` does not change a request's facts. The one rule the live
+    /// matcher and [`request_facts_at`] both follow: a submit or revision states the
+    /// facts anew (a withdrawn request stays closed), a withdrawal closes them.
+    pub fn after(before: Option<&RequestFacts>, data: &EventData) -> Option<RequestFacts> {
+        match data {
+            EventData::RequestSubmitted(details) | EventData::RequestRevised(details) => {
+                let open = before.is_none_or(|before| before.open);
+                Some(RequestFacts { open, ..RequestFacts::new(details) })
+            }
+            EventData::RequestWithdrawn(_) => before.map(|before| RequestFacts { open: false, ..before.clone() }),
+            _ => None,
+        }
+    }
+}
+
+/// A request's facts as they stood at log `position`, folded from the events of its
+/// stream, `(sequence, data)` in log order; `None` if it did not exist then.
+pub fn request_facts_at<'a>(
+    events: impl IntoIterator<Item = (u64, &'a EventData)>,
+    position: u64,
+) -> Option<RequestFacts> {
+    events
+        .into_iter()
+        .take_while(|(sequence, _)| *sequence <= position)
+        .fold(None, |facts, (_, data)| RequestFacts::after(facts.as_ref(), data).or(facts))
 }
 
 #[cfg(test)]

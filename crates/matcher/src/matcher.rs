@@ -232,8 +232,7 @@ impl Matcher {
     pub fn apply_data(&mut self, sequence: u64, date: Option<CalendarDate>, data: &EventData) -> Vec<AggregateId> {
         self.last_sequence = sequence;
         let mut touched_requests = Vec::new();
-        // The facts this event changes, for the history.
-        let mut changed_requests: Vec<u32> = Vec::new();
+        // The mandates this event changes, for the history.
         let mut changed_mandates: Vec<u32> = Vec::new();
         if let Some(date) = date
             && self.today.is_none_or(|today| date > today)
@@ -250,30 +249,24 @@ impl Matcher {
             }
         }
         match data {
-            EventData::RequestSubmitted(details) | EventData::RequestRevised(details) => {
-                let facts = RequestFacts::new(details);
-                let index = match self.request_index.get(&facts.request_id) {
-                    Some(&index) => {
-                        let open = self.requests[index as usize].open;
-                        self.requests[index as usize] = RequestFacts { open, ..facts };
-                        index
-                    }
-                    None => {
-                        let index = self.requests.len() as u32;
-                        self.request_index.insert(facts.request_id.clone(), index);
-                        self.requests.push(facts);
-                        self.live.push(Compact::default());
-                        self.published.push(NOTHING_PUBLISHED);
-                        index
-                    }
-                };
-                changed_requests.push(index);
-                self.request_revised(index, &mut touched_requests);
-            }
-            EventData::RequestWithdrawn(withdrawn) => {
-                if let Some(&index) = self.request_index.get(&withdrawn.request_id) {
-                    self.requests[index as usize].open = false;
-                    changed_requests.push(index);
+            EventData::RequestSubmitted(_) | EventData::RequestRevised(_) | EventData::RequestWithdrawn(_) => {
+                let index = self.request_index.get(data.aggregate_id()).copied();
+                let before = index.map(|index| &self.requests[index as usize]);
+                if let Some(facts) = RequestFacts::after(before, data) {
+                    let index = match index {
+                        Some(index) => {
+                            self.requests[index as usize] = facts;
+                            index
+                        }
+                        None => {
+                            let index = self.requests.len() as u32;
+                            self.request_index.insert(facts.request_id.clone(), index);
+                            self.requests.push(facts);
+                            self.live.push(Compact::default());
+                            self.published.push(NOTHING_PUBLISHED);
+                            index
+                        }
+                    };
                     self.request_revised(index, &mut touched_requests);
                 }
             }
@@ -348,13 +341,6 @@ impl Matcher {
             | EventData::RoundtableRecused(_) => {}
         }
         if let Some(history) = &mut self.history {
-            for index in changed_requests {
-                let index = index as usize;
-                if history.requests.len() <= index {
-                    history.requests.resize_with(index + 1, Versions::new);
-                }
-                History::record(&mut history.requests[index], sequence, self.requests[index].clone());
-            }
             for index in changed_mandates {
                 let index = index as usize;
                 if history.mandates.len() <= index {
@@ -648,15 +634,16 @@ impl Matcher {
         Some(self.expand(request, &compact))
     }
 
-    /// The shortlists of `request_ids` as they stood at log `position` (no later than
-    /// [`Matcher::last_sequence`]), at most `limit` entries each (capped at
-    /// [`MAX_LIMIT`]); `None` for a request that did not exist then. The same as
-    /// [`Matcher::shortlist`] on a matcher that followed the log up to `position`
-    /// (the tests hold it to that), but computed from the facts as they stood then: one
-    /// pass over the mandates per request, whatever the log's length.
+    /// The shortlists of the requests whose facts at log `position` are `requests`
+    /// (no later than [`Matcher::last_sequence`]; each from
+    /// [`crate::history::request_facts_at`], `None` for a request that did not exist
+    /// then), at most `limit` entries each (capped at [`MAX_LIMIT`]). The same as
+    /// [`Matcher::shortlist`] on a matcher that followed the log up to `position` (the
+    /// tests hold it to that), but computed from the facts as they stood then: one pass
+    /// over the mandates per request, whatever the log's length.
     pub fn shortlists_as_of(
         &self,
-        request_ids: &[AggregateId],
+        requests: &[Option<RequestFacts>],
         limit: usize,
         position: u64,
     ) -> Result<Vec<Option<Shortlist>>, NoHistory> {
@@ -671,13 +658,11 @@ impl Matcher {
         past.today = History::at(&history.days, position).copied();
         past.last_sequence = position;
         let limit = limit.min(MAX_LIMIT);
-        Ok(request_ids
+        Ok(requests
             .iter()
-            .map(|id| {
-                let index = *self.request_index.get(id)?;
-                let facts = History::at(history.requests.get(index as usize)?, position)?;
+            .map(|facts| {
                 past.requests.clear();
-                past.requests.push(facts.clone());
+                past.requests.push(facts.clone()?);
                 let compact = past.compute(0, limit);
                 Some(past.expand(0, &compact))
             })
@@ -920,9 +905,7 @@ impl Matcher {
                 && compact.consortia.iter().flatten().all(|part| mandate_ok(part.0))
         }) && expiries.iter().flat_map(|(_, m)| m).all(|&m| (m as usize) < mandates.len());
         let history_agrees = history.as_ref().is_none_or(|h| {
-            h.requests.len() == requests.len()
-                && h.mandates.len() == mandates.len()
-                && h.requests.iter().zip(&requests).all(|(v, now)| v.last().is_some_and(|(_, last)| last == now))
+            h.mandates.len() == mandates.len()
                 && h.mandates.iter().zip(&mandates).all(|(v, now)| v.last().is_some_and(|(_, last)| last == now))
         });
         if !(requests_agree && indexes_agree && history_agrees) {

@@ -12,6 +12,8 @@ use tafel_contract::data::{
 };
 use tafel_contract::shortlist::{Fit, Shortlist};
 use tafel_contract::vocab::{CalendarDate, Certification, FinancierKind, Instrument, Kvk, Region, Sdg, Stage};
+use tafel_matcher::facts::RequestFacts;
+use tafel_matcher::history::request_facts_at;
 use tafel_matcher::{DEFAULT_LIMIT, MAX_LIMIT, MandateStanding, Matcher, ScoringTable, check};
 
 const REGIONS: [&str; 6] = ["NL", "NL3", "NL32", "NL324", "NL4", "DE1"];
@@ -473,6 +475,21 @@ fn request_ids(ops: &[Op]) -> Vec<AggregateId> {
     ids
 }
 
+/// Each request's facts at `position`, folded from its own events as the service folds
+/// them from the request's stream in the log.
+fn facts_at(events: &[(CalendarDate, EventData)], ids: &[AggregateId], position: u64) -> Vec<Option<RequestFacts>> {
+    ids.iter()
+        .map(|id| {
+            let own = events
+                .iter()
+                .enumerate()
+                .map(|(index, (_, data))| (index as u64 + 1, data))
+                .filter(|(_, data)| data.aggregate_id() == id);
+            request_facts_at(own, position)
+        })
+        .collect()
+}
+
 /// A matcher keeping history answers a past shortlist, at every position and limit,
 /// exactly as a matcher replayed up to that position does.
 fn history_equals_replay(ops: &[Op]) -> Result<(), TestCaseError> {
@@ -489,7 +506,8 @@ fn history_equals_replay(ops: &[Op]) -> Result<(), TestCaseError> {
             replay.apply_data(position as u64, Some(*day), event);
         }
         for limit in [1, 3, DEFAULT_LIMIT, MAX_LIMIT] {
-            let past = keeping.shortlists_as_of(&ids, limit, position as u64).unwrap();
+            let facts = facts_at(&events, &ids, position as u64);
+            let past = keeping.shortlists_as_of(&facts, limit, position as u64).unwrap();
             for (request_id, shortlist) in ids.iter().zip(past) {
                 prop_assert_eq!(
                     shortlist,
@@ -502,7 +520,7 @@ fn history_equals_replay(ops: &[Op]) -> Result<(), TestCaseError> {
             }
         }
     }
-    prop_assert!(Matcher::new(ScoringTable::default()).shortlists_as_of(&ids, 10, 0).is_err());
+    prop_assert!(Matcher::new(ScoringTable::default()).shortlists_as_of(&facts_at(&events, &ids, 0), 10, 0).is_err());
     Ok(())
 }
 
@@ -532,9 +550,10 @@ fn image_round_trip(ops: &[Op], cut: usize) -> Result<(), TestCaseError> {
         prop_assert_eq!(restored.shortlist(request_id, DEFAULT_LIMIT), original.shortlist(request_id, DEFAULT_LIMIT));
     }
     for position in 0..=events.len() as u64 {
+        let facts = facts_at(&events, &ids, position);
         prop_assert_eq!(
-            restored.shortlists_as_of(&ids, DEFAULT_LIMIT, position).unwrap(),
-            original.shortlists_as_of(&ids, DEFAULT_LIMIT, position).unwrap()
+            restored.shortlists_as_of(&facts, DEFAULT_LIMIT, position).unwrap(),
+            original.shortlists_as_of(&facts, DEFAULT_LIMIT, position).unwrap()
         );
     }
     // A hushed matcher has no image: what it last reported is not known.

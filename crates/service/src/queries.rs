@@ -28,7 +28,7 @@ pub const QUERIES: [&str; 10] = [
     "mandates",
     "roundtables",
 ];
-use crate::stored::stored_event;
+use crate::stored::{request_facts_at, stored_event};
 
 /// Query-string parameters that are numbers in a query's body (section 6).
 const NUMERIC_PARAMETERS: [&str; 4] = ["limit", "as_of", "from", "year"];
@@ -274,11 +274,12 @@ impl Service {
         let frozen = match cached {
             Some(frozen) => frozen,
             None => {
-                let views = self.views.clone();
+                let (views, log) = (self.views.clone(), self.log.clone());
                 let past = self
                     .expensive(&actor.id, move || {
+                        let requests = request_facts_at(&log, &agenda, as_of).map_err(|e| internal(&e))?;
                         let views = views.read().map_err(|_| internal(&"the views are poisoned"))?;
-                        views.matcher.shortlists_as_of(&agenda, DEFAULT_LIMIT, as_of).map_err(|e| internal(&e))
+                        views.matcher.shortlists_as_of(&requests, DEFAULT_LIMIT, as_of).map_err(|e| internal(&e))
                     })
                     .await?;
                 let frozen: Arc<Vec<Value>> = Arc::new(
@@ -319,12 +320,14 @@ impl Service {
                 _ => return to_value(views.matcher.shortlist(&id, limit), &id),
             }
         };
-        // The past is the history's: later events add versions after `position` and
-        // change nothing at it. One pass over the mandates, off the runtime.
-        let views = self.views.clone();
+        // The past is the history's and the log's: later events add versions after
+        // `position` and change nothing at it. The request's stream, then one pass over
+        // the mandates, off the runtime.
+        let (views, log) = (self.views.clone(), self.log.clone());
         self.expensive(&actor.id, move || {
+            let request = request_facts_at(&log, std::slice::from_ref(&id), position).map_err(|e| internal(&e))?;
             let views = views.read().map_err(|_| internal(&"the views are poisoned"))?;
-            let past = views.matcher.shortlists_as_of(std::slice::from_ref(&id), limit, position);
+            let past = views.matcher.shortlists_as_of(&request, limit, position);
             to_value(past.map_err(|e| internal(&e))?.into_iter().next().flatten(), &id)
         })
         .await

@@ -1,8 +1,12 @@
 //! The stored-event codec: a log record (the store's opaque payload plus what the store
 //! added) as the contract's stored event, and reading the log as such events.
 
+use tafel_contract::data::EventData;
 use tafel_contract::envelope::format_recorded_at;
-use tafel_contract::{Envelope, PrincipalId, RecordedMeta, StoredEvent};
+use tafel_contract::{AggregateId, AggregateKind, Envelope, PrincipalId, RecordedMeta, StoredEvent};
+use tafel_domain::stream_name;
+use tafel_matcher::facts::RequestFacts;
+use tafel_matcher::history;
 use tafel_store::{EventLog, RecordedEvent, SledLog};
 
 /// Events read from the log at a time when walking it.
@@ -54,4 +58,27 @@ pub fn for_each_event(
         from += records.len() as u64;
     }
     Ok(())
+}
+
+/// Each request's facts as they stood at log `position`, folded from its stream (see
+/// [`tafel_matcher::history`]); `None` for a request that did not exist then. It reads
+/// from disk: call it off the async runtime, and before taking the views' lock.
+pub fn request_facts_at(
+    log: &SledLog,
+    request_ids: &[AggregateId],
+    position: u64,
+) -> Result<Vec<Option<RequestFacts>>, String> {
+    request_ids
+        .iter()
+        .map(|id| {
+            let records = log
+                .read_stream(&stream_name(AggregateKind::Request, id), 1)
+                .map_err(|e| format!("the stream of request {id} cannot be read: {e}"))?;
+            let mut events = Vec::with_capacity(records.len());
+            for record in records.iter().take_while(|record| record.sequence <= position) {
+                events.push((record.sequence, EventData::of_stored(&stored_event(record)?)?));
+            }
+            Ok(history::request_facts_at(events.iter().map(|(sequence, data)| (*sequence, data)), position))
+        })
+        .collect()
 }
