@@ -23,6 +23,7 @@ pub type Versions<T> = Vec<(u64, T)>;
 /// Every version of every mandate's facts, by the index the matcher gave them, and of
 /// the log's date.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct History {
     pub(crate) mandates: Vec<Versions<MandateFacts>>,
     pub(crate) days: Versions<CalendarDate>,

@@ -147,7 +147,8 @@ pub struct Matcher {
     /// While hushed, the requests whose shortlists were touched, not yet compared with
     /// what was last reported (see [`Matcher::hush`]).
     hushed: Option<HashSet<u32>>,
-    /// Every version of the facts, when kept (see [`Matcher::keeping_history`]).
+    /// Every version of the mandates' facts and of the date, when kept (see
+    /// [`Matcher::keeping_history`]).
     history: Option<History>,
 }
 
@@ -175,9 +176,9 @@ impl Matcher {
         }
     }
 
-    /// Keeps every version of the facts from now on, so that past shortlists can be
-    /// answered without a replay ([`Matcher::shortlists_as_of`]). Call before the first
-    /// event.
+    /// Keeps every version of the mandates' facts and of the date from now on, so that
+    /// past shortlists can be answered without a replay ([`Matcher::shortlists_as_of`],
+    /// given the requests' facts then). Call before the first event.
     pub fn keeping_history(mut self) -> Self {
         self.history = Some(History::default());
         self
@@ -861,6 +862,7 @@ struct ImageRef<'a> {
 
 /// A [`Matcher`] as a snapshot holds it; [`Matcher::from_image`] makes it one again.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatcherImage {
     requests: Vec<RequestFacts>,
     mandates: Vec<MandateFacts>,

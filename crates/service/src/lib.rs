@@ -7,7 +7,8 @@
 //!   and the append with the decision's consistency boundary.
 //! - [`Service::query`]: every query of contract section 6, each reply bounded in bytes
 //!   by the transport's limit; the expensive ones (a past or frozen shortlist, computed
-//!   from the matcher's history without a replay; a page of the log, read from disk)
+//!   from the matcher's history and the request's stream without a replay; a page of
+//!   the log, read from disk)
 //!   run off the async runtime, a bounded number at a time and a bounded share per
 //!   principal.
 //! - [`projection`]: keeps the views current from the log and feeds live shortlists;

@@ -76,7 +76,13 @@ pub fn request_facts_at(
                 .map_err(|e| format!("the stream of request {id} cannot be read: {e}"))?;
             let mut events = Vec::with_capacity(records.len());
             for record in records.iter().take_while(|record| record.sequence <= position) {
-                events.push((record.sequence, EventData::of_stored(&stored_event(record)?)?));
+                let data = EventData::of_stored(&stored_event(record)?)?;
+                // The stream is the request's by how the domain names streams; an event
+                // about another aggregate there would be a damaged log, not a fact.
+                if data.aggregate_id() != id {
+                    return Err(format!("event {} in the stream of request {id} is about another", record.sequence));
+                }
+                events.push((record.sequence, data));
             }
             Ok(history::request_facts_at(events.iter().map(|(sequence, data)| (*sequence, data)), position))
         })

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::Value;
+use tafel_contract::AggregateId;
+use tafel_contract::data::EventData;
 use tafel_domain::World;
 use tafel_domain::report::Reports;
-use tafel_matcher::ScoringTable;
+use tafel_matcher::{DEFAULT_LIMIT, ScoringTable};
 use tafel_service::principals::{Principals, PrincipalsFile};
 use tafel_service::programme::{self, Shape};
 use tafel_service::projection::Views;
@@ -122,6 +124,41 @@ fn built_equals_rebuild(target: u64, seed: u64, cut: u64, through: u64) -> Resul
     })
 }
 
+/// Past shortlists as the service computes them (the matcher's history of the
+/// mandates, each request's facts folded from its own stream in the log) equal a
+/// replay's at every position of a programme with revisions, coaching and withdrawals,
+/// on views loaded from a snapshot at `cut` % and brought up to the end.
+fn past_equals_replay(target: u64, seed: u64, cut: u64) -> Result<(), TestCaseError> {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshots = dir.path().join("snapshots");
+        let (log, events) = programme_log(dir.path(), target, seed).await;
+        write_snapshot(&log, &snapshots, (events * cut / 100).max(1));
+        let (service, projection) = started(&log, &snapshots).await;
+        let mut ids: Vec<AggregateId> = tafel_service::stored::read_all_events(&log)
+            .unwrap()
+            .iter()
+            .filter_map(|event| match EventData::of_stored(event).unwrap() {
+                EventData::RequestSubmitted(details) => Some(details.request_id),
+                _ => None,
+            })
+            .collect();
+        prop_assert!(ids.len() > 1, "a programme with requests");
+        ids.push(AggregateId::parse("never-submitted").unwrap());
+        for position in 0..=events {
+            let facts = tafel_service::stored::request_facts_at(&log, &ids, position).unwrap();
+            let past = service.read_views(|views| views.matcher.shortlists_as_of(&facts, DEFAULT_LIMIT, position));
+            let replay = replayed(&log, position);
+            let expected: Vec<_> = ids.iter().map(|id| replay.matcher.shortlist(id, DEFAULT_LIMIT)).collect();
+            prop_assert_eq!(past.unwrap().unwrap(), expected, "at {}", position);
+        }
+        drop(service);
+        log.shutdown().await;
+        projection.await.unwrap();
+        Ok(())
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -133,6 +170,15 @@ proptest! {
         through in 1u64..=100,
     ) {
         built_equals_rebuild(target, seed, cut, through)?;
+    }
+
+    #[test]
+    fn a_past_shortlist_from_history_and_the_requests_stream_equals_a_replays(
+        target in 30u64..200,
+        seed in any::<u64>(),
+        cut in 0u64..=100,
+    ) {
+        past_equals_replay(target, seed, cut)?;
     }
 
     #[test]
