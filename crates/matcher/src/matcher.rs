@@ -295,7 +295,11 @@ impl Matcher {
                 if let Some(until) = self.mandates[index as usize].valid_until
                     && self.today.is_none_or(|today| until >= today)
                 {
-                    self.expiries.entry(until).or_default().push(index);
+                    // Once per date: a revision that keeps the date adds nothing.
+                    let due = self.expiries.entry(until).or_default();
+                    if !due.contains(&index) {
+                        due.push(index);
+                    }
                 }
                 self.mandate_changed(index, &mut touched_requests);
             }

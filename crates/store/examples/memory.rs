@@ -3,7 +3,9 @@
 //! `tafel loadgen --requests` revises requests), `--writers` appending at once, one
 //! event per batch, and the process's resident memory printed every `--every` events;
 //! sled's cache set with `--cache-mib` (Tafel's default, 128, without it).
-//! Whatever grows here grows under Tafel too, whatever its views do.
+//! It runs as the `tafel` binary does (mimalloc, transparent huge pages off) with ids
+//! shaped like `tafel loadgen`'s (`lg-<run>-<tick>`, unpadded, so they scatter in the
+//! id index); what it leaves out is Tafel's views, its transports and their buffers.
 //!
 //!     cargo run --release -p tafel-store --example memory -- --events 1400000
 
@@ -11,6 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tafel_store::{AppendBatch, EventLog, ExpectedVersion, NewEvent, OpenOptions, SledLog};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Args {
     events: u64,
@@ -26,6 +31,9 @@ fn args() -> Result<Args, String> {
         Args { events: 1_400_000, streams: 20_000, writers: 64, payload: 700, every: 100_000, cache_mib: 128 };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err("flags: --events N --streams N --writers N --payload BYTES --every N --cache-mib N".into());
+        }
         let value = given.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = value.parse::<u64>().map_err(|e| format!("{flag} {value}: {e}"))?;
         match flag.as_str() {
@@ -51,6 +59,10 @@ fn resident_mib() -> f64 {
 }
 
 fn main() -> Result<(), String> {
+    // As `tafel` does (see its main.rs): mimalloc with huge pages costs memory.
+    // SAFETY: PR_SET_THP_DISABLE takes one integer argument and touches no memory of ours.
+    let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused) };
     let args = args()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -74,7 +86,7 @@ fn main() -> Result<(), String> {
                     body.extend(std::iter::repeat_n('x', payload.saturating_sub(body.len() + 2)));
                     body.push_str("\"}");
                     let event = NewEvent {
-                        id: format!("event-{n:012}"),
+                        id: format!("lg-k3m9x2-{n}"),
                         principal: "acme".into(),
                         identity: body.clone().into_bytes(),
                         payload: body.into_bytes(),
@@ -82,6 +94,8 @@ fn main() -> Result<(), String> {
                     let batch =
                         AppendBatch::new(format!("request/r{}", n % streams), ExpectedVersion::Any, vec![event]);
                     log.append(batch).await.map_err(|e| e.to_string())?;
+                    // Printed by whichever writer appends the every-th event: by then the
+                    // events before it are appended but for the few still in flight.
                     if (n + 1) % every == 0 {
                         let disk = log.size_on_disk().map_err(|e| e.to_string())? as f64 / 1048576.0;
                         println!(
