@@ -8,6 +8,7 @@ mod events;
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -514,24 +515,77 @@ fn sigterm_answers_in_flight_submits_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats-server.conf");
-    let nats = NatsServer::start_with_config(&config);
     let data = tempfile::tempdir().unwrap();
     add_principal(data.path(), "acme-bikes", "entrepreneur");
     add_principal(data.path(), "triodos", "financier");
-    let url = format!("nats://tafel:change-me-tafel@127.0.0.1:{}", nats.port);
+    let passwords = Passwords {
+        tafel: "change-me-tafel".into(),
+        acme: "change-me-1".into(),
+        triodos: "change-me-3".into(),
+        organiser: "change-me-4".into(),
+    };
+    permissions_hold_each_principal_to_its_own_name(&config, data.path(), passwords).await;
+}
+
+/// Issue 13: `tafel principals nats-config` turns the principals file into NATS users
+/// with the same permissions as deploy/nats-server.conf (the same test holds them to
+/// it), each principal's password its HTTP token, and no password in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_users_made_from_the_principals_file_hold_each_principal_to_its_own_name() {
+    let data = tempfile::tempdir().unwrap();
+    let acme = add_principal(data.path(), "acme-bikes", "entrepreneur");
+    let triodos = add_principal(data.path(), "triodos", "financier");
+    let organiser = add_principal(data.path(), "organiser-haarlem", "organiser");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+        .args(["principals", "nats-config", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let users = String::from_utf8(output.stdout).unwrap();
+    let tafel = std::fs::read_to_string(data.path().join("nats-service-password")).unwrap().trim().to_owned();
+    let mode = std::fs::metadata(data.path().join("nats-service-password")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "Tafel's NATS password is readable by its owner alone");
+    for secret in [&acme, &triodos, &organiser, &tafel] {
+        assert!(!users.contains(secret.as_str()), "a password in the clear: {users}");
+    }
+    assert_eq!(users.matches("password: \"$2a$").count(), 4, "{users}");
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::write(config_dir.path().join("tafel-users.conf"), &users).unwrap();
+    let config = config_dir.path().join("nats-server.conf");
+    std::fs::write(&config, "write_deadline: \"2s\"\ninclude tafel-users.conf\n").unwrap();
+    let passwords = Passwords { tafel, acme, triodos, organiser };
+    permissions_hold_each_principal_to_its_own_name(&config, data.path(), passwords).await;
+}
+
+/// The NATS passwords of Tafel's user and of three principals.
+struct Passwords {
+    tafel: String,
+    acme: String,
+    triodos: String,
+    organiser: String,
+}
+
+async fn permissions_hold_each_principal_to_its_own_name(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    passwords: Passwords,
+) {
+    let nats = NatsServer::start_with_config(config);
+    let url = format!("nats://tafel:{}@127.0.0.1:{}", passwords.tafel, nats.port);
     let http_port = support::free_port();
-    let tafel = Tafel::serve(data.path(), &["--nats", &url, "--http", &format!("127.0.0.1:{http_port}")]);
+    let tafel = Tafel::serve(data, &["--nats", &url, "--http", &format!("127.0.0.1:{http_port}")]);
     tafel.wait_for_log("tafel is up");
     // The server requires authentication: nothing to warn about.
     assert_eq!(support::http_get(http_port, "/readyz"), (200, "ready\n".to_owned()));
 
     // Each client connects with its own inbox prefix (contract section 2); what the
     // server refuses it comes back as a server error event.
-    let connect = |user: &'static str, password: &'static str| {
-        let url = format!("nats://127.0.0.1:{}", nats.port);
+    let connect = |user: &'static str, password: &str| {
+        let (url, password) = (format!("nats://127.0.0.1:{}", nats.port), password.to_owned());
         let (errors_tx, errors) = tokio::sync::mpsc::unbounded_channel::<String>();
         async move {
-            let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password)
                 .custom_inbox_prefix(format!("_INBOX.{user}"))
                 .request_timeout(Some(Duration::from_secs(2)))
                 .event_callback(move |event| {
@@ -548,7 +602,12 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
             (client, errors)
         }
     };
-    let (acme, _) = connect("acme-bikes", "change-me-1").await;
+    // Another principal's password is not acme's.
+    let posing = async_nats::ConnectOptions::with_user_and_password("acme-bikes".into(), passwords.triodos.clone())
+        .connect(format!("nats://127.0.0.1:{}", nats.port))
+        .await;
+    assert!(posing.is_err(), "the server let acme-bikes in with triodos's password");
+    let (acme, _) = connect("acme-bikes", &passwords.acme).await;
     let own = acme
         .request("tafel.submit.request.submitted.acme-bikes", Bytes::from(submitted("d1", "d1").to_string()))
         .await
@@ -560,7 +619,7 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     assert!(posing.is_err(), "acme-bikes published under another name");
 
     // Replies: a financier submits and asks through its own inbox, end to end...
-    let (triodos, mut triodos_errors) = connect("triodos", "change-me-3").await;
+    let (triodos, mut triodos_errors) = connect("triodos", &passwords.triodos).await;
     let published = envelope("d-m1", "tafel.mandate.published", "d-m1", mandate("d-m1"));
     let reply =
         triodos.request("tafel.submit.mandate.published.triodos", Bytes::from(published.to_string())).await.unwrap();
@@ -589,7 +648,7 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     let overheard = tokio::time::timeout(Duration::from_millis(500), eavesdropping.next()).await;
     assert!(!matches!(overheard, Ok(Some(_))), "a financier read an entrepreneur's reply");
     // Without its inbox prefix, a client hears no reply at all.
-    let unprefixed = async_nats::ConnectOptions::with_user_and_password("triodos".into(), "change-me-3".into())
+    let unprefixed = async_nats::ConnectOptions::with_user_and_password("triodos".into(), passwords.triodos.clone())
         .request_timeout(Some(Duration::from_secs(2)))
         .connect(format!("nats://127.0.0.1:{}", nats.port))
         .await
@@ -600,7 +659,7 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     // Following the log: refused for an entrepreneur, allowed for an organiser.
     let mut spying = acme.subscribe("tafel.events.>").await.unwrap();
     acme.flush().await.unwrap();
-    let (organiser, _) = connect("organiser-haarlem", "change-me-4").await;
+    let (organiser, _) = connect("organiser-haarlem", &passwords.organiser).await;
     let mut following = organiser.subscribe("tafel.events.>").await.unwrap();
     organiser.flush().await.unwrap();
     let reply = acme
@@ -617,7 +676,7 @@ async fn deploy_permissions_hold_each_principal_to_its_own_name() {
     // permissions allow Tafel's user (and nobody else): its cursor reaches the log's end.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let cursor = std::fs::read_to_string(data.path().join("fanout-cursor")).unwrap_or_default();
+        let cursor = std::fs::read_to_string(data.join("fanout-cursor")).unwrap_or_default();
         if cursor.trim() == "3" {
             break;
         }

@@ -243,6 +243,7 @@ async fn bench_service(dir: &Path, token: Option<&str>) -> std::io::Result<(Sled
             id: bench_id,
             role: Role::Entrepreneur,
             token_sha256: token.map(token_sha256),
+            nats_password_bcrypt: None,
         }],
     };
     let principals = Principals::from_file(&file).map_err(std::io::Error::other)?;

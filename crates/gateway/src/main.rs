@@ -9,7 +9,9 @@ use tafel_contract::vocab::Role;
 use tafel_gateway::bench::{
     HttpBenchConfig, NatsBenchConfig, StoreBenchConfig, run_http_bench, run_nats_bench, run_store_bench,
 };
-use tafel_gateway::serve::{self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, PRINCIPALS_FILE, ServeConfig};
+use tafel_gateway::serve::{
+    self, DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, NATS_SERVICE_PASSWORD_FILE, PRINCIPALS_FILE, ServeConfig,
+};
 use tafel_service::principals;
 
 /// mimalloc: the service allocates many small strings and vectors per event (parsing,
@@ -160,6 +162,25 @@ enum PrincipalsCommand {
         #[arg(long = "principals", env = "TAFEL_PRINCIPALS")]
         principals_path: Option<PathBuf>,
     },
+    /// Print the NATS server's users for the principals (contract section 2's subject
+    /// permissions; bcrypt hashes, never a password), to include in its configuration.
+    /// A principal's NATS password is its HTTP token; Tafel's own is in
+    /// --service-password-file, made when missing.
+    NatsConfig {
+        /// Directory of the event log, whose principals.json is used.
+        #[arg(long = "data", env = "TAFEL_DATA", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The principals file [default: <data>/principals.json].
+        #[arg(long = "principals", env = "TAFEL_PRINCIPALS")]
+        principals_path: Option<PathBuf>,
+        /// The NATS user Tafel itself connects as.
+        #[arg(long = "service-user", default_value = "tafel")]
+        service_user: String,
+        /// The file holding Tafel's own NATS password [default:
+        /// <data>/nats-service-password].
+        #[arg(long = "service-password-file")]
+        service_password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -278,6 +299,33 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(&error),
             }
+        }
+        Command::Principals {
+            which: PrincipalsCommand::NatsConfig { data_dir, principals_path, service_user, service_password_file },
+        } => {
+            let path = principals_path.unwrap_or_else(|| data_dir.join(PRINCIPALS_FILE));
+            let password_path = service_password_file.unwrap_or_else(|| data_dir.join(NATS_SERVICE_PASSWORD_FILE));
+            let made = principals::read_file(&path)
+                .and_then(|file| Ok((file, principals::service_password(&password_path)?)))
+                .and_then(|(file, password)| Ok((file, principals::nats_password_bcrypt(&password)?)));
+            let (file, hash) = match made {
+                Ok(made) => made,
+                Err(error) => return fail(&error),
+            };
+            if let Err(why) = PrincipalId::parse(&service_user) {
+                return fail(&format!("--service-user {service_user:?}: {why}"));
+            }
+            let users = tafel_service::nats_users::nats_users(&file, &service_user, &hash);
+            for id in &users.without_password {
+                eprintln!("{id} has no NATS password (added before Tafel kept one): it gets no NATS user");
+            }
+            eprintln!(
+                "NATS users for {} principals; Tafel connects as {service_user} with the password in {}",
+                file.principals.len() - users.without_password.len(),
+                password_path.display()
+            );
+            print!("{}", users.config);
+            ExitCode::SUCCESS
         }
         Command::Check { data_dir } => {
             if let Err(why) = existing_log(&data_dir) {

@@ -200,6 +200,7 @@ fn organiser() -> std::io::Result<Principals> {
             id: PrincipalId::parse(id).map_err(std::io::Error::other)?,
             role,
             token_sha256: None,
+            nats_password_bcrypt: None,
         })
     };
     let file = PrincipalsFile {

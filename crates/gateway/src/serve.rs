@@ -27,6 +27,9 @@ pub const DEFAULT_DATA_DIR: &str = "./tafel-data";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// The principals file's name in the data directory, unless told otherwise.
 pub const PRINCIPALS_FILE: &str = "principals.json";
+/// The file of Tafel's own NATS password, under the data directory (`tafel principals
+/// nats-config` makes it).
+pub const NATS_SERVICE_PASSWORD_FILE: &str = "nats-service-password";
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {

@@ -30,6 +30,7 @@ async fn a_log_that_cannot_be_written_answers_unavailable_and_stores_nothing() {
             id: PrincipalId::parse("acme").unwrap(),
             role: tafel_contract::vocab::Role::Entrepreneur,
             token_sha256: None,
+            nats_password_bcrypt: None,
         }],
     })
     .unwrap();
@@ -57,7 +58,12 @@ fn principals(list: &[(&str, tafel_contract::vocab::Role)]) -> Principals {
     Principals::from_file(&PrincipalsFile {
         principals: list
             .iter()
-            .map(|(id, role)| PrincipalEntry { id: PrincipalId::parse(id).unwrap(), role: *role, token_sha256: None })
+            .map(|(id, role)| PrincipalEntry {
+                id: PrincipalId::parse(id).unwrap(),
+                role: *role,
+                token_sha256: None,
+                nats_password_bcrypt: None,
+            })
             .collect(),
     })
     .unwrap()

@@ -21,6 +21,7 @@
 
 pub mod health;
 pub mod limits;
+pub mod nats_users;
 pub mod principals;
 pub mod programme;
 pub mod projection;

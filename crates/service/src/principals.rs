@@ -49,6 +49,11 @@ pub struct PrincipalEntry {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sha256: Option<String>,
+    /// The bcrypt hash of the principal's NATS password, which is its HTTP token (set by
+    /// `tafel principals add`; `tafel principals nats-config` puts it in the NATS
+    /// server's users). Left out, the principal gets no NATS user from Tafel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_password_bcrypt: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +161,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read_file(path: &Path) -> Result<PrincipalsFile, PrincipalsError> {
+/// The principals file at `path`; an empty one when there is no file yet.
+pub fn read_file(path: &Path) -> Result<PrincipalsFile, PrincipalsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -180,7 +186,8 @@ pub fn add(path: &Path, id: PrincipalId, role: Role) -> Result<String, Principal
         return Err(PrincipalsError::Exists(id.to_string()));
     }
     let token = fresh_token()?;
-    file.principals.push(PrincipalEntry { id, role, token_sha256: Some(token_sha256(&token)) });
+    let nats_password_bcrypt = Some(nats_password_bcrypt(&token)?);
+    file.principals.push(PrincipalEntry { id, role, token_sha256: Some(token_sha256(&token)), nats_password_bcrypt });
     Principals::from_file(&file)
         .map_err(|detail| PrincipalsError::Invalid { path: path.display().to_string(), detail })?;
     write_file(path, &file)?;
@@ -266,6 +273,41 @@ fn directory_of(path: &Path) -> &Path {
     path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
+/// bcrypt's cost for NATS password hashes. A cost slows down guessing a password from
+/// its hash; these passwords are 256-bit random tokens, which no number of guesses
+/// finds, so a low cost loses nothing and spares the NATS server (which checks the hash
+/// at every connect) and `tafel principals add`.
+pub const NATS_BCRYPT_COST: u32 = 6;
+
+/// The bcrypt hash (version 2a, which every NATS server reads) of `password`.
+pub fn nats_password_bcrypt(password: &str) -> Result<String, PrincipalsError> {
+    let mut salt = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut salt))
+        .map_err(PrincipalsError::Random)?;
+    bcrypt::hash_with_salt(password, NATS_BCRYPT_COST, salt)
+        .map(|parts| parts.format_for_version(bcrypt::Version::TwoA))
+        .map_err(|e| PrincipalsError::Random(std::io::Error::other(e)))
+}
+
+/// The password of Tafel's own NATS user, kept in `path` (created, readable by its
+/// owner alone, with a fresh 256-bit password when it does not exist yet).
+pub fn service_password(path: &Path) -> Result<String, PrincipalsError> {
+    let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(PrincipalsError::Read { path: path.display().to_string(), source }),
+    }
+    private_directory(directory_of(path)).map_err(write_error)?;
+    let password = fresh_token()?;
+    let mut file =
+        OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path).map_err(write_error)?;
+    file.write_all(format!("{password}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(write_error)?;
+    Ok(password)
+}
+
 fn fresh_token() -> Result<String, PrincipalsError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     std::fs::File::open("/dev/urandom")
@@ -293,6 +335,21 @@ mod tests {
         assert!(principals.actor("nobody").is_none());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&token), "the token itself must not be stored");
+        // The NATS password is the token, kept as a bcrypt hash NATS reads.
+        let hash = read_file(&path).unwrap().principals[0].nats_password_bcrypt.clone().unwrap();
+        assert!(hash.starts_with("$2a$06$"), "{hash}");
+        assert!(bcrypt::verify(&token, &hash).unwrap());
+        assert!(!bcrypt::verify("wrong", &hash).unwrap());
+    }
+
+    #[test]
+    fn tafels_own_nats_password_is_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("nats-service-password");
+        let first = service_password(&path).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(service_password(&path).unwrap(), first, "kept, not made again");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, FILE_MODE);
     }
 
     /// Many adders at once, as from several `tafel principals add`: none is lost, the
@@ -330,8 +387,18 @@ mod tests {
     fn bad_files_are_refused() {
         let twice = PrincipalsFile {
             principals: vec![
-                PrincipalEntry { id: PrincipalId::parse("a").unwrap(), role: Role::Coach, token_sha256: None },
-                PrincipalEntry { id: PrincipalId::parse("a").unwrap(), role: Role::Admin, token_sha256: None },
+                PrincipalEntry {
+                    id: PrincipalId::parse("a").unwrap(),
+                    role: Role::Coach,
+                    token_sha256: None,
+                    nats_password_bcrypt: None,
+                },
+                PrincipalEntry {
+                    id: PrincipalId::parse("a").unwrap(),
+                    role: Role::Admin,
+                    token_sha256: None,
+                    nats_password_bcrypt: None,
+                },
             ],
         };
         assert!(Principals::from_file(&twice).is_err());

@@ -88,6 +88,7 @@ impl Site {
                     id: PrincipalId::parse(id).unwrap(),
                     role: *role,
                     token_sha256: Some(token_sha256(&format!("{id}-token"))),
+                    nats_password_bcrypt: None,
                 })
                 .collect(),
         })
