@@ -543,6 +543,20 @@ async fn nats_users_made_from_the_principals_file_hold_each_principal_to_its_own
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let users = String::from_utf8(output.stdout).unwrap();
+    // Refused: a --data without principals (a typo would lock everyone out), a principal
+    // named as Tafel's own user.
+    let refusal = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel")).args(args).output().unwrap();
+        assert!(!output.status.success() && output.stdout.is_empty(), "{args:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let none = refusal(&["principals", "nats-config", "--data", empty.path().to_str().unwrap()]);
+    assert!(none.contains("there is no principals file"), "{none}");
+    assert!(!empty.path().join("nats-service-password").exists(), "made a password for a mistyped --data");
+    let data_arg = data.path().to_str().unwrap();
+    let clash = refusal(&["principals", "nats-config", "--data", data_arg, "--service-user", "triodos"]);
+    assert!(clash.contains("choose another --service-user"), "{clash}");
     let tafel = std::fs::read_to_string(data.path().join("nats-service-password")).unwrap().trim().to_owned();
     let mode = std::fs::metadata(data.path().join("nats-service-password")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "Tafel's NATS password is readable by its owner alone");

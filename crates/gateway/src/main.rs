@@ -305,16 +305,32 @@ fn main() -> ExitCode {
         } => {
             let path = principals_path.unwrap_or_else(|| data_dir.join(PRINCIPALS_FILE));
             let password_path = service_password_file.unwrap_or_else(|| data_dir.join(NATS_SERVICE_PASSWORD_FILE));
-            let made = principals::read_file(&path)
-                .and_then(|file| Ok((file, principals::service_password(&password_path)?)))
-                .and_then(|(file, password)| Ok((file, principals::nats_password_bcrypt(&password)?)));
-            let (file, hash) = match made {
-                Ok(made) => made,
-                Err(error) => return fail(&error),
-            };
             if let Err(why) = PrincipalId::parse(&service_user) {
                 return fail(&format!("--service-user {service_user:?}: {why}"));
             }
+            // A typo in --data must not make a file of Tafel's user alone (reloaded, it
+            // would lock every principal out).
+            if !path.is_file() {
+                return fail(&format!("there is no principals file at {}", path.display()));
+            }
+            let file = match principals::read_file(&path) {
+                Ok(file) => file,
+                Err(error) => return fail(&error),
+            };
+            if let Err(why) = principals::Principals::from_file(&file) {
+                return fail(&format!("{}: {why}", path.display()));
+            }
+            if file.principals.iter().any(|entry| entry.id.as_str() == service_user) {
+                return fail(&format!(
+                    "a principal is named {service_user}, as Tafel's own NATS user is: choose another --service-user"
+                ));
+            }
+            let hash = match principals::service_password(&password_path)
+                .and_then(|password| principals::nats_password_bcrypt(&password))
+            {
+                Ok(hash) => hash,
+                Err(error) => return fail(&error),
+            };
             let users = tafel_service::nats_users::nats_users(&file, &service_user, &hash);
             for id in &users.without_password {
                 eprintln!("{id} has no NATS password (added before Tafel kept one): it gets no NATS user");

@@ -40,6 +40,10 @@ pub enum PrincipalsError {
     Exists(String),
     #[error("cannot make a token: {0}")]
     Random(std::io::Error),
+    #[error("cannot hash a NATS password: {0}")]
+    Hash(String),
+    #[error("{path} must be a file readable by its owner alone (chmod 600), not a link")]
+    Exposed { path: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +93,13 @@ impl Principals {
                     return Err(format!("{} shares its token with another principal", entry.id));
                 }
                 principals.token_sha256s.push((digest, entry.id.clone()));
+            }
+            // Whatever stands here goes into the NATS server's users as the password: a
+            // value that is not a bcrypt hash would be a password in the clear there.
+            if let Some(hash) = &entry.nats_password_bcrypt
+                && !is_bcrypt_hash(hash)
+            {
+                return Err(format!("nats_password_bcrypt of {} is not a bcrypt hash", entry.id));
             }
         }
         Ok(principals)
@@ -287,25 +298,59 @@ pub fn nats_password_bcrypt(password: &str) -> Result<String, PrincipalsError> {
         .map_err(PrincipalsError::Random)?;
     bcrypt::hash_with_salt(password, NATS_BCRYPT_COST, salt)
         .map(|parts| parts.format_for_version(bcrypt::Version::TwoA))
-        .map_err(|e| PrincipalsError::Random(std::io::Error::other(e)))
+        .map_err(|e| PrincipalsError::Hash(e.to_string()))
 }
 
-/// The password of Tafel's own NATS user, kept in `path` (created, readable by its
-/// owner alone, with a fresh 256-bit password when it does not exist yet).
+/// Whether `text` has the shape of a bcrypt hash NATS reads: `$2a$`, `$2b$` or `$2y$`,
+/// a two-digit cost, then 53 characters of bcrypt's base-64.
+pub fn is_bcrypt_hash(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 60
+        && (text.starts_with("$2a$") || text.starts_with("$2b$") || text.starts_with("$2y$"))
+        && bytes[4].is_ascii_digit()
+        && bytes[5].is_ascii_digit()
+        && bytes[6] == b'$'
+        && bytes[7..].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'/')
+}
+
+/// The password of Tafel's own NATS user, kept in `path`: made (a fresh 256-bit
+/// password, in a new file readable by its owner alone) when there is no file yet, else
+/// read, if the file is a plain file that only its owner may read.
 pub fn service_password(path: &Path) -> Result<String, PrincipalsError> {
     let write_error = |source| PrincipalsError::Write { path: path.display().to_string(), source };
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(PrincipalsError::Read { path: path.display().to_string(), source }),
+    let read = || -> Result<Option<String>, PrincipalsError> {
+        let metadata = match std::fs::symlink_metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(PrincipalsError::Read { path: path.display().to_string(), source }),
+        };
+        if !metadata.is_file() || metadata.permissions().mode() & 0o077 != 0 {
+            return Err(PrincipalsError::Exposed { path: path.display().to_string() });
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PrincipalsError::Read { path: path.display().to_string(), source })?;
+        Ok(Some(text.trim().to_owned()).filter(|password| !password.is_empty()))
+    };
+    if let Some(password) = read()? {
+        return Ok(password);
     }
     private_directory(directory_of(path)).map_err(write_error)?;
     let password = fresh_token()?;
-    let mut file =
-        OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path).map_err(write_error)?;
-    file.write_all(format!("{password}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(write_error)?;
-    Ok(password)
+    // A new file or none: never through a link, never over what another maker wrote.
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut file| file.write_all(format!("{password}\n").as_bytes()).and_then(|()| file.sync_all()));
+    match created {
+        Ok(()) => Ok(password),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => read()?.ok_or_else(|| {
+            PrincipalsError::Invalid { path: path.display().to_string(), detail: "it holds no password".into() }
+        }),
+        Err(source) => Err(write_error(source)),
+    }
 }
 
 fn fresh_token() -> Result<String, PrincipalsError> {
@@ -350,6 +395,32 @@ mod tests {
         assert_eq!(first.len(), 64);
         assert_eq!(service_password(&path).unwrap(), first, "kept, not made again");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, FILE_MODE);
+        // A file others may read, or a link, is not taken (nor written through).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(service_password(&path), Err(PrincipalsError::Exposed { .. })));
+        let link = dir.path().join("link");
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(service_password(&link), Err(PrincipalsError::Exposed { .. })));
+        assert!(!target.exists(), "written through a link");
+    }
+
+    #[test]
+    fn only_a_bcrypt_hash_may_stand_for_a_nats_password() {
+        let hash = nats_password_bcrypt("a-token").unwrap();
+        assert!(is_bcrypt_hash(&hash), "{hash}");
+        for bad in ["hunter2", "", "$2a$06$short", &hash.replace('$', "x"), &format!("{hash}\n")] {
+            assert!(!is_bcrypt_hash(bad), "{bad:?}");
+        }
+        let entry = |hash: &str| PrincipalEntry {
+            id: PrincipalId::parse("acme").unwrap(),
+            role: Role::Entrepreneur,
+            token_sha256: None,
+            nats_password_bcrypt: Some(hash.to_owned()),
+        };
+        assert!(Principals::from_file(&PrincipalsFile { principals: vec![entry(&hash)] }).is_ok());
+        let clear = Principals::from_file(&PrincipalsFile { principals: vec![entry("hunter2")] });
+        assert!(clear.unwrap_err().contains("not a bcrypt hash"));
     }
 
     /// Many adders at once, as from several `tafel principals add`: none is lost, the
