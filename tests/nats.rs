@@ -556,7 +556,7 @@ async fn nats_users_made_from_the_principals_file_hold_each_principal_to_its_own
     assert!(!empty.path().join("nats-service-password").exists(), "made a password for a mistyped --data");
     let data_arg = data.path().to_str().unwrap();
     let clash = refusal(&["principals", "nats-config", "--data", data_arg, "--service-user", "triodos"]);
-    assert!(clash.contains("choose another --service-user"), "{clash}");
+    assert!(clash.contains("choose another service user"), "{clash}");
     let tafel = std::fs::read_to_string(data.path().join("nats-service-password")).unwrap().trim().to_owned();
     let mode = std::fs::metadata(data.path().join("nats-service-password")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "Tafel's NATS password is readable by its owner alone");

@@ -305,43 +305,21 @@ fn main() -> ExitCode {
         } => {
             let path = principals_path.unwrap_or_else(|| data_dir.join(PRINCIPALS_FILE));
             let password_path = service_password_file.unwrap_or_else(|| data_dir.join(NATS_SERVICE_PASSWORD_FILE));
-            if let Err(why) = PrincipalId::parse(&service_user) {
-                return fail(&format!("--service-user {service_user:?}: {why}"));
+            match tafel_service::nats_users::nats_config(&path, &password_path, &service_user) {
+                Ok(users) => {
+                    for id in &users.without_password {
+                        eprintln!("{id} has no NATS password (added before Tafel kept one): it gets no NATS user");
+                    }
+                    eprintln!(
+                        "NATS users for {} principals; Tafel connects as {service_user} with the password in {}",
+                        users.users,
+                        password_path.display()
+                    );
+                    print!("{}", users.config);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
             }
-            // A typo in --data must not make a file of Tafel's user alone (reloaded, it
-            // would lock every principal out).
-            if !path.is_file() {
-                return fail(&format!("there is no principals file at {}", path.display()));
-            }
-            let file = match principals::read_file(&path) {
-                Ok(file) => file,
-                Err(error) => return fail(&error),
-            };
-            if let Err(why) = principals::Principals::from_file(&file) {
-                return fail(&format!("{}: {why}", path.display()));
-            }
-            if file.principals.iter().any(|entry| entry.id.as_str() == service_user) {
-                return fail(&format!(
-                    "a principal is named {service_user}, as Tafel's own NATS user is: choose another --service-user"
-                ));
-            }
-            let hash = match principals::service_password(&password_path)
-                .and_then(|password| principals::nats_password_bcrypt(&password))
-            {
-                Ok(hash) => hash,
-                Err(error) => return fail(&error),
-            };
-            let users = tafel_service::nats_users::nats_users(&file, &service_user, &hash);
-            for id in &users.without_password {
-                eprintln!("{id} has no NATS password (added before Tafel kept one): it gets no NATS user");
-            }
-            eprintln!(
-                "NATS users for {} principals; Tafel connects as {service_user} with the password in {}",
-                file.principals.len() - users.without_password.len(),
-                password_path.display()
-            );
-            print!("{}", users.config);
-            ExitCode::SUCCESS
         }
         Command::Check { data_dir } => {
             if let Err(why) = existing_log(&data_dir) {

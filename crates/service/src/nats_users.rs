@@ -18,11 +18,12 @@
 //!   shortlists, rejections and replies, and confirms its fan-out on `tafel.fanout.>`.
 
 use std::fmt::Write;
+use std::path::Path;
 
 use tafel_contract::PrincipalId;
 use tafel_contract::vocab::Role;
 
-use crate::principals::PrincipalsFile;
+use crate::principals::{self, Principals, PrincipalsError, PrincipalsFile};
 
 /// The service user's permissions (see `deploy/nats-server.conf`).
 const SERVICE_PUBLISH: [&str; 5] =
@@ -35,7 +36,44 @@ const FOLLOWING: [&str; 3] = ["tafel.events.>", "tafel.shortlist.>", "tafel.reje
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NatsUsers {
     pub config: String,
+    /// Principals given a user.
+    pub users: usize,
     pub without_password: Vec<PrincipalId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsConfigError {
+    #[error("the service user {0:?} is not a name: {1}")]
+    ServiceUser(String, String),
+    #[error("there is no principals file at {0}")]
+    NoPrincipals(String),
+    #[error(transparent)]
+    Principals(#[from] PrincipalsError),
+    #[error("{path}: {detail}")]
+    Invalid { path: String, detail: String },
+    #[error("a principal is named {0}, as Tafel's own NATS user is: choose another service user")]
+    Clash(String),
+}
+
+/// `tafel principals nats-config`: the users for the principals file at `path`, and for
+/// Tafel as `service_user` with the password in `password_file` (made when missing).
+/// Refused before anything is written: a service user that is not a principal's kind
+/// of name, a missing principals file (a mistyped data directory would otherwise give
+/// a configuration of Tafel's user alone, locking every principal out on reload), an
+/// invalid one, and a principal of the service user's name.
+pub fn nats_config(path: &Path, password_file: &Path, service_user: &str) -> Result<NatsUsers, NatsConfigError> {
+    PrincipalId::parse(service_user).map_err(|why| NatsConfigError::ServiceUser(service_user.to_owned(), why))?;
+    if !path.is_file() {
+        return Err(NatsConfigError::NoPrincipals(path.display().to_string()));
+    }
+    let file = principals::read_file(path)?;
+    Principals::from_file(&file)
+        .map_err(|detail| NatsConfigError::Invalid { path: path.display().to_string(), detail })?;
+    if file.principals.iter().any(|entry| entry.id.as_str() == service_user) {
+        return Err(NatsConfigError::Clash(service_user.to_owned()));
+    }
+    let hash = principals::nats_password_bcrypt(&principals::service_password(password_file)?)?;
+    Ok(nats_users(&file, service_user, &hash))
 }
 
 /// The `authorization { users: [...] }` block for `file`'s principals and the service
@@ -75,7 +113,7 @@ pub fn nats_users(file: &PrincipalsFile, service_user: &str, service_password_bc
         user(id, hash, &publish, &subscribe);
     }
     config.push_str("  ]\n}\n");
-    NatsUsers { config, without_password }
+    NatsUsers { config, users: file.principals.len() - without_password.len(), without_password }
 }
 
 /// A string in the NATS configuration language: double-quoted (so that a bcrypt hash's
