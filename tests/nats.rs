@@ -591,7 +591,7 @@ async fn permissions_hold_each_principal_to_its_own_name(
     let tafel = Tafel::serve(data, &["--nats", &url, "--http", &format!("127.0.0.1:{http_port}")]);
     tafel.wait_for_log("tafel is up");
     // The server requires authentication: nothing to warn about.
-    assert_eq!(support::http_get(http_port, "/readyz"), (200, "ready\n".to_owned()));
+    assert_eq!(support::ready(http_port), (200, "ready\n".to_owned()));
 
     // Each client connects with its own inbox prefix (contract section 2); what the
     // server refuses it comes back as a server error event.
@@ -711,7 +711,7 @@ fn an_unauthenticated_nats_server_is_served_only_on_loopback_or_when_told() {
     let warning = tafel.wait_for_log("does not require authentication");
     assert!(warning.contains("WARN") && warning.contains("loopback"), "{warning}");
     tafel.wait_for_log("tafel is up");
-    let (status, body) = support::http_get(http_port, "/readyz");
+    let (status, body) = support::ready(http_port);
     assert_eq!(status, 200);
     assert!(body.contains("does not require authentication"), "{body}");
     drop(tafel);
@@ -733,7 +733,7 @@ fn an_unauthenticated_nats_server_is_served_only_on_loopback_or_when_told() {
     let warning = tafel.wait_for_log("does not require authentication");
     assert!(warning.contains("WARN") && warning.contains("--insecure-nats"), "{warning}");
     tafel.wait_for_log("tafel is up");
-    let (status, body) = support::http_get(http_port, "/readyz");
+    let (status, body) = support::ready(http_port);
     assert_eq!(status, 200);
     assert!(body.contains("does not require authentication"), "{body}");
 }

@@ -207,6 +207,19 @@ impl NatsServer {
     }
 }
 
+/// `/readyz` once it says ready, or what it said last after 10 s: readiness follows
+/// "tafel is up" by as long as the NATS connections take (each authenticates).
+pub fn ready(port: u16) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = http_get(port, "/readyz");
+        if answer.0 == 200 || Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A plain HTTP/1.1 GET on a real socket; returns the status code and the body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     http_request(port, "GET", path, None, b"")
