@@ -50,6 +50,7 @@ pub fn world() -> &'static World {
                 id: PrincipalId::parse(id).expect("an id"),
                 role: serde_json::from_value(json!(role)).expect("a role"),
                 token_sha256: None,
+                nats_password_bcrypt: None,
             })
             .collect();
         let principals = Principals::from_file(&PrincipalsFile { principals }).expect("principals");
