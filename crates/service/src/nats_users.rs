@@ -21,7 +21,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use tafel_contract::PrincipalId;
-use tafel_contract::vocab::Role;
+use tafel_domain::Actor;
 
 use crate::principals::{self, Principals, PrincipalsError, PrincipalsFile};
 
@@ -107,7 +107,8 @@ pub fn nats_users(file: &PrincipalsFile, service_user: &str, service_password_bc
         let id = entry.id.as_str();
         let publish = vec![format!("tafel.submit.*.*.{id}"), format!("tafel.query.*.{id}")];
         let mut subscribe = vec![format!("_INBOX.{id}.>")];
-        if matches!(entry.role, Role::Organiser | Role::Admin) {
+        // Following the log is reading it: the same rule as the `events` query.
+        if Actor::new(entry.id.clone(), entry.role).reads_the_log() {
             subscribe.extend(owned(&FOLLOWING));
         }
         user(id, hash, &publish, &subscribe);
@@ -139,6 +140,7 @@ fn list(subjects: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::principals::PrincipalEntry;
+    use tafel_contract::vocab::Role;
 
     fn entry(id: &str, role: Role, hash: Option<&str>) -> PrincipalEntry {
         PrincipalEntry {

@@ -292,11 +292,7 @@ pub const NATS_BCRYPT_COST: u32 = 6;
 
 /// The bcrypt hash (version 2a, which every NATS server reads) of `password`.
 pub fn nats_password_bcrypt(password: &str) -> Result<String, PrincipalsError> {
-    let mut salt = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut salt))
-        .map_err(PrincipalsError::Random)?;
-    bcrypt::hash_with_salt(password, NATS_BCRYPT_COST, salt)
+    bcrypt::hash_with_salt(password, NATS_BCRYPT_COST, random_bytes::<16>()?)
         .map(|parts| parts.format_for_version(bcrypt::Version::TwoA))
         .map_err(|e| PrincipalsError::Hash(e.to_string()))
 }
@@ -354,11 +350,16 @@ pub fn service_password(path: &Path) -> Result<String, PrincipalsError> {
 }
 
 fn fresh_token() -> Result<String, PrincipalsError> {
-    let mut bytes = [0u8; TOKEN_BYTES];
+    Ok(hex(&random_bytes::<TOKEN_BYTES>()?))
+}
+
+/// `N` bytes from the kernel's random source (tokens, salts).
+fn random_bytes<const N: usize>() -> Result<[u8; N], PrincipalsError> {
+    let mut bytes = [0u8; N];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut random| random.read_exact(&mut bytes))
         .map_err(PrincipalsError::Random)?;
-    Ok(hex(&bytes))
+    Ok(bytes)
 }
 
 #[cfg(test)]
