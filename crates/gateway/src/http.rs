@@ -51,6 +51,18 @@ pub async fn serve_http(
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_http_switching(listener, tokio::sync::watch::channel(router).1, header_read_timeout, shutdown).await;
+}
+
+/// [`serve_http`] with the router of the moment: each new connection is served by the
+/// router `routers` holds when it is accepted (`tafel serve` listens with
+/// [`starting`] while it opens and replays its log, then with [`app`]).
+pub async fn serve_http_switching(
+    listener: tokio::net::TcpListener,
+    routers: tokio::sync::watch::Receiver<Router>,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
@@ -73,7 +85,8 @@ pub async fn serve_http(
                 }
             },
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let router = routers.borrow().clone();
+        let service = hyper_util::service::TowerToHyperService::new(router);
         let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = connections.watch(connection);
         tokio::spawn(async move {
@@ -87,6 +100,21 @@ pub async fn serve_http(
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await.is_err() {
         warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "HTTP connections still open at the end of the grace; closing them");
     }
+}
+
+/// What HTTP answers while Tafel starts (opening its log, catching up with the
+/// cluster's, replaying it into the views): alive, not ready, nothing else yet. Every
+/// answer closes its connection, so that a client's next request reaches the full
+/// service once it is up.
+pub fn starting(doing: &'static str) -> Router {
+    let not_yet = move || async move {
+        let body = format!("not ready: {doing}\n");
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::CONNECTION, "close"), (header::RETRY_AFTER, "5")], body)
+    };
+    Router::new()
+        .route("/healthz", get(|| async { ([(header::CONNECTION, "close")], "ok\n") }))
+        .route("/readyz", get(not_yet))
+        .fallback(not_yet)
 }
 
 /// Every HTTP route: health, readiness and metrics (no token needed), the API of

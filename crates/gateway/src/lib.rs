@@ -13,6 +13,7 @@
 pub mod api;
 pub mod bench;
 pub mod demo;
+pub mod durability;
 pub mod fanout;
 pub mod http;
 pub mod loadgen;

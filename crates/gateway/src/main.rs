@@ -71,6 +71,24 @@ enum Command {
         /// once); more are answered `rate_limited` (HTTP 429). 0: no limit.
         #[arg(long = "rate-limit", env = "TAFEL_RATE_LIMIT", default_value_t = tafel_service::limits::DEFAULT_PER_SECOND)]
         rate_limit: u32,
+        /// Cluster mode: the log of record is a JetStream stream on the NATS servers of
+        /// --nats (a comma-separated list); this node keeps a copy of it in --data.
+        #[arg(long, env = "TAFEL_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), requires = "nats_url")]
+        cluster: bool,
+        /// This node's name, unique in the cluster (letters, digits, '-', '_').
+        #[arg(long, env = "TAFEL_NODE", required_if_eq("cluster", "true"))]
+        node: Option<String>,
+        /// Replicas of the log's stream when this node creates it.
+        #[arg(long, env = "TAFEL_REPLICAS", default_value_t = 3)]
+        replicas: usize,
+        /// In cluster mode, this node publishes the fan-out (tafel.events.>, shortlist
+        /// updates); run exactly one node with it.
+        #[arg(long, env = "TAFEL_FANOUT", value_parser = clap::builder::BoolishValueParser::new())]
+        fanout: bool,
+        /// The NATS servers' monitoring addresses (host:port, comma-separated), to confirm
+        /// at start that they fsync before acknowledging (sync_interval: always).
+        #[arg(long = "nats-monitor", env = "TAFEL_NATS_MONITOR", value_delimiter = ',')]
+        nats_monitor: Vec<String>,
     },
     /// Checks every record of the log of a Tafel that is not running (opening checks
     /// only the tail since the last durable checkpoint).
@@ -261,6 +279,11 @@ fn main() -> ExitCode {
             insecure_nats,
             snapshot_every,
             rate_limit,
+            cluster,
+            node,
+            replicas,
+            fanout,
+            nats_monitor,
         } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -276,6 +299,12 @@ fn main() -> ExitCode {
                 insecure_nats,
                 snapshot_every,
                 rate_limit,
+                cluster: cluster.then(|| serve::ClusterConfig {
+                    node: node.unwrap_or_default(),
+                    replicas,
+                    fanout,
+                    monitors: nats_monitor,
+                }),
             };
             match runtime.block_on(serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,

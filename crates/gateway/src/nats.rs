@@ -44,15 +44,23 @@ pub enum NatsError {
 /// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in. The
 /// connection is named `name` for the server's monitoring (`tafel`, `tafel-fanout`).
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsError> {
-    let address: async_nats::ServerAddr = url.parse().map_err(|error: std::io::Error| NatsError::Connect {
-        url: without_credentials(url),
-        detail: error.to_string(),
-    })?;
-    let options = match (address.username(), address.password()) {
-        (Some(user), Some(password)) => {
-            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
-        }
-        _ => async_nats::ConnectOptions::new(),
+    // One server, or several separated by commas (a cluster's); the credentials of the
+    // first that has them.
+    let mut addresses = Vec::new();
+    for one in url.split(',').map(str::trim).filter(|one| !one.is_empty()) {
+        let address: async_nats::ServerAddr = one.parse().map_err(|error: std::io::Error| NatsError::Connect {
+            url: without_credentials(url),
+            detail: error.to_string(),
+        })?;
+        addresses.push(address);
+    }
+    let credentials = addresses.iter().find_map(|address| Some((address.username()?, address.password()?)));
+    // Tafel's user reads answers (JetStream's, in cluster mode) only on its own inbox,
+    // as principals do on theirs (deploy/nats-server.conf).
+    let options = match credentials {
+        Some((user, password)) => async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            .custom_inbox_prefix(format!("_INBOX.{user}")),
+        None => async_nats::ConnectOptions::new(),
     };
     options
         .name(name)
@@ -72,18 +80,21 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsEr
                 other => info!(%other, "NATS event"),
             }
         })
-        .connect(url)
+        .connect(addresses)
         .await
         .map_err(|error| NatsError::Connect { url: without_credentials(url), detail: error.to_string() })
 }
 
 /// The URL with any `user:password@` (or token) replaced, for logs and errors.
 pub fn without_credentials(url: &str) -> String {
-    let host_start = url.find("://").map_or(0, |scheme_end| scheme_end + 3);
-    match url[host_start..].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..host_start], &url[host_start + at..]),
-        None => url.to_owned(),
-    }
+    let one = |url: &str| {
+        let host_start = url.find("://").map_or(0, |scheme_end| scheme_end + 3);
+        match url[host_start..].rfind('@') {
+            Some(at) => format!("{}***{}", &url[..host_start], &url[host_start + at..]),
+            None => url.to_owned(),
+        }
+    };
+    url.split(',').map(one).collect::<Vec<_>>().join(",")
 }
 
 /// What to do about a NATS server that does not require authentication (contract
@@ -101,7 +112,10 @@ pub enum Unauthenticated {
 impl Unauthenticated {
     /// The decision for `url` (one server address, as [`connect`] takes).
     pub fn decide(url: &str, insecure_nats: bool) -> Unauthenticated {
-        let on_loopback = url.parse::<async_nats::ServerAddr>().is_ok_and(|address| is_loopback(address.host()));
+        // Every server of a list must be on loopback.
+        let on_loopback = url.split(',').map(str::trim).all(|one| {
+            one.parse::<async_nats::ServerAddr>().is_ok_and(|address| is_loopback(address.host()))
+        });
         if on_loopback {
             Unauthenticated::AllowLoopback
         } else if insecure_nats {
@@ -326,6 +340,7 @@ mod tests {
         assert_eq!(without_credentials("nats://a-token@127.0.0.1:4222"), "nats://***@127.0.0.1:4222");
         assert_eq!(without_credentials("tafel:secret@127.0.0.1:4222"), "***@127.0.0.1:4222");
         assert_eq!(without_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(without_credentials("nats://a:b@h1:1,nats://a:b@h2:2"), "nats://***@h1:1,nats://***@h2:2");
     }
 
     /// A URL that does not parse is refused before any connection, and its password

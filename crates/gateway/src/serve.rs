@@ -47,6 +47,21 @@ pub struct ServeConfig {
     pub snapshot_every: u64,
     /// Submits and queries per second per principal; 0: no limit.
     pub rate_limit: u32,
+    /// Cluster mode: the log of record is the NATS servers' JetStream stream.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this node takes part in a cluster (`tafel serve --cluster`).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster.
+    pub node: String,
+    /// Replicas of the log's stream, when this node is the one that creates it.
+    pub replicas: usize,
+    /// Whether this node publishes the fan-out (`tafel.events.>`, shortlist updates).
+    pub fanout: bool,
+    /// The NATS servers' monitoring addresses, to confirm they fsync before acknowledging.
+    pub monitors: Vec<String>,
 }
 
 impl ServeConfig {
@@ -73,6 +88,10 @@ pub enum ServeError {
     Scoring { path: String, detail: String },
     #[error("the demo could not be loaded: {0}")]
     Demo(String),
+    #[error(transparent)]
+    Cluster(#[from] tafel_store::ClusterError),
+    #[error("{0}")]
+    Config(String),
 }
 
 pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
@@ -90,7 +109,43 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
 
-    let log = SledLog::open(&config.data_dir, OpenOptions::default())?;
+    // HTTP first: liveness answers, and readiness says why not yet, while the log is
+    // opened, caught up with the cluster's and replayed into the views.
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr: config.http_addr, source })?;
+    let http_addr = listener.local_addr().unwrap_or(config.http_addr);
+    let (routers, router) = watch::channel(crate::http::starting("opening the log"));
+    let (stop_tx, stop) = watch::channel(false);
+    let mut http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stop.changed().await;
+        };
+        crate::http::serve_http_switching(listener, router, crate::http::HEADER_READ_TIMEOUT, shutdown).await;
+    });
+
+    let log = match &config.cluster {
+        None => SledLog::open(&config.data_dir, OpenOptions::default())?,
+        Some(cluster) => {
+            if config.demo {
+                return Err(ServeError::Config("--demo is for one machine, not --cluster".into()));
+            }
+            let Some(url) = &config.nats_url else {
+                return Err(ServeError::Config("--cluster needs --nats with the cluster's servers".into()));
+            };
+            routers.send_modify(|router| *router = crate::http::starting("catching up with the cluster's log"));
+            crate::durability::confirm_sync_always(&cluster.monitors).await;
+            let client = nats::connect(url, "tafel-log").await?;
+            let options = tafel_store::ClusterOptions { node: cluster.node.clone(), replicas: cluster.replicas };
+            tokio::select! {
+                opened = tafel_store::cluster::open(&config.data_dir, OpenOptions::default(), client, options) => opened?,
+                _ = terminate.recv() => return stopped_while_starting(http, stop_tx).await,
+                _ = interrupt.recv() => return stopped_while_starting(http, stop_tx).await,
+            }
+        }
+    };
+    routers.send_modify(|router| *router = crate::http::starting("replaying the log into the views"));
     let principals_path = config.principals_path();
     let principals = Principals::load(&principals_path)?;
     if principals.is_empty() && !config.demo {
@@ -104,7 +159,8 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             .and_then(|text| ScoringTable::from_json(&text))
             .map_err(|detail| ServeError::Scoring { path: path.display().to_string(), detail })?,
     };
-    let shortlists = config.nats_url.as_ref().map(|_| Arc::new(ShortlistOutbox::default()));
+    let fans_out = config.nats_url.is_some() && config.cluster.as_ref().is_none_or(|cluster| cluster.fanout);
+    let shortlists = fans_out.then(|| Arc::new(ShortlistOutbox::default()));
     let snapshots = tafel_service::snapshot::Policy { every: config.snapshot_every, ..Policy::beside(&log) };
     let (service, projection) =
         tafel_service::start_with(log.clone(), principals, scoring, shortlists.clone(), snapshots).await?;
@@ -116,7 +172,6 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("the log is not empty: the demo is not loaded again");
         }
     }
-    let (stop_tx, stop) = watch::channel(false);
 
     // The fan-out (and the shortlist updates) publish on a connection of their own: a
     // subscriber that stops reading makes the NATS server stall the connection that
@@ -126,23 +181,11 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         None => (None, None),
     };
 
-    // HTTP first, so that liveness answers while NATS is still being reached.
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|source| ServeError::Listen { addr: config.http_addr, source })?;
-    let http_addr = listener.local_addr().unwrap_or(config.http_addr);
     if config.demo && !http_addr.ip().is_loopback() {
         warn!(http = %http_addr, "--demo on an address others can reach: anyone who reaches it can sign in as any demo principal with one click");
     }
     let nats_clients = nats_client.iter().chain(&fanout_client).cloned().collect();
-    let router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) });
-    let mut http_stop = stop.clone();
-    let http = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = http_stop.changed().await;
-        };
-        crate::http::serve_http(listener, router, crate::http::HEADER_READ_TIMEOUT, shutdown).await;
-    });
+    routers.send_modify(|router| *router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) }));
 
     let mut nats_tasks = Vec::new();
     if let (Some(client), Some(fanout_client)) = (&nats_client, &fanout_client) {
@@ -165,17 +208,20 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             info!("stopped");
             return Ok(());
         };
-        nats_tasks.push(tokio::spawn(fanout::run(
-            log.clone(),
-            fanout_client.clone(),
-            config.data_dir.clone(),
-            stop.clone(),
-            service.health.clone(),
-        )));
-        nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
-        if let Some(shortlists) = shortlists {
-            tokio::spawn(fanout::publish_shortlists(fanout_client.clone(), shortlists));
+        // In a cluster one node fans out (`--fanout`): every node has every event.
+        if fans_out {
+            nats_tasks.push(tokio::spawn(fanout::run(
+                log.clone(),
+                fanout_client.clone(),
+                config.data_dir.clone(),
+                stop.clone(),
+                service.health.clone(),
+            )));
+            if let Some(shortlists) = shortlists {
+                tokio::spawn(fanout::publish_shortlists(fanout_client.clone(), shortlists));
+            }
         }
+        nats_tasks.push(tokio::spawn(nats::serve(client.clone(), subscriptions, service.clone(), stop.clone())));
     }
 
     info!(
@@ -183,6 +229,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         http = %http_addr,
         pages = %format!("http://{http_addr}/"),
         nats = config.nats_url.as_deref().map_or_else(|| "off".to_owned(), nats::without_credentials),
+        cluster = config.cluster.as_ref().map_or("off", |cluster| cluster.node.as_str()),
         events = log.last_sequence(),
         "tafel is up"
     );
@@ -213,6 +260,14 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     log.shutdown().await;
     let _ = projection.await;
     info!("stopped");
+    Ok(())
+}
+
+/// A stop asked for before the log was open: nothing was taken yet.
+async fn stopped_while_starting(http: tokio::task::JoinHandle<()>, stop: watch::Sender<bool>) -> Result<(), ServeError> {
+    info!("stopping before the log was open");
+    let _ = stop.send(true);
+    let _ = http.await;
     Ok(())
 }
 

@@ -15,7 +15,12 @@
 //! - organisers and admins may also follow `tafel.events.>`, `tafel.shortlist.>` and
 //!   `tafel.rejected.>`;
 //! - Tafel's service user serves the submit and query subjects, publishes events,
-//!   shortlists, rejections and replies, and confirms its fan-out on `tafel.fanout.>`.
+//!   shortlists, rejections and replies, and confirms its fan-out on `tafel.fanout.>`;
+//!   in cluster mode it also appends to the log's stream (`tafel.log.>`), uses the
+//!   JetStream API for that one stream (`TAFEL_LOG`: its information and creation, its
+//!   consumers' creation, removal, information and messages, and acknowledgements, never
+//!   deleting or purging it) and reads the API's answers on its own inbox
+//!   (`_INBOX.<service user>.>`; Tafel connects with that prefix).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -26,8 +31,23 @@ use tafel_domain::Actor;
 use crate::principals::{self, Principals, PrincipalsError, PrincipalsFile};
 
 /// The service user's permissions (see `deploy/nats-server.conf`).
-const SERVICE_PUBLISH: [&str; 5] =
-    ["tafel.events.>", "tafel.shortlist.>", "tafel.rejected.>", "tafel.fanout.>", "_INBOX.>"];
+const SERVICE_PUBLISH: [&str; 15] = [
+    "tafel.events.>",
+    "tafel.shortlist.>",
+    "tafel.rejected.>",
+    "tafel.fanout.>",
+    "_INBOX.>",
+    "tafel.log.>",
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.TAFEL_LOG",
+    "$JS.API.STREAM.CREATE.TAFEL_LOG",
+    "$JS.API.CONSUMER.CREATE.TAFEL_LOG.>",
+    "$JS.API.CONSUMER.DURABLE.CREATE.TAFEL_LOG.>",
+    "$JS.API.CONSUMER.DELETE.TAFEL_LOG.>",
+    "$JS.API.CONSUMER.INFO.TAFEL_LOG.>",
+    "$JS.API.CONSUMER.MSG.NEXT.TAFEL_LOG.>",
+    "$JS.ACK.TAFEL_LOG.>",
+];
 const SERVICE_SUBSCRIBE: [&str; 3] = ["tafel.submit.>", "tafel.query.>", "tafel.fanout.>"];
 /// What organisers and admins may follow beside their inbox.
 const FOLLOWING: [&str; 3] = ["tafel.events.>", "tafel.shortlist.>", "tafel.rejected.>"];
@@ -97,7 +117,9 @@ pub fn nats_users(file: &PrincipalsFile, service_user: &str, service_password_bc
         );
     };
     let owned = |subjects: &[&str]| subjects.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    user(service_user, service_password_bcrypt, &owned(&SERVICE_PUBLISH), &owned(&SERVICE_SUBSCRIBE));
+    let mut service_subscribe = owned(&SERVICE_SUBSCRIBE);
+    service_subscribe.push(format!("_INBOX.{service_user}.>"));
+    user(service_user, service_password_bcrypt, &owned(&SERVICE_PUBLISH), &service_subscribe);
     let mut without_password = Vec::new();
     for entry in &file.principals {
         let Some(hash) = &entry.nats_password_bcrypt else {

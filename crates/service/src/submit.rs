@@ -92,6 +92,7 @@ impl Service {
             Ok(payload) => payload,
             Err(cause) => return refused(internal(&cause)),
         };
+        let mut synced = false;
         for _ in 0..MAX_DECIDE_ATTEMPTS {
             if let Err(refusal) = self.catch_up().await {
                 return refused(refusal);
@@ -102,6 +103,21 @@ impl Service {
             };
             let decision = match decision {
                 Ok(decision) => decision,
+                // In a cluster, what the client saw may have been appended through
+                // another node and not be in this node's copy yet: catch up with the
+                // cluster's log once, and decide again.
+                Err(refusal)
+                    if !synced
+                        && self.log.is_cluster()
+                        && matches!(refusal.code, ErrorCode::VersionConflict | ErrorCode::NotFound) =>
+                {
+                    synced = true;
+                    if let Err(cause) = self.log.sync(CLUSTER_SYNC_TIMEOUT).await {
+                        warn!(%cause, "could not catch up with the cluster's log");
+                        return refused(Refusal::new(ErrorCode::Unavailable, "this node is behind the cluster; retry"));
+                    }
+                    continue;
+                }
                 Err(refusal) => return refused(refusal),
             };
             let batch = AppendBatch {
@@ -139,6 +155,10 @@ impl Service {
         refused(Refusal::new(ErrorCode::Unavailable, "the aggregate is too busy; retry"))
     }
 }
+
+/// Longest wait for this node's copy to catch up with the cluster's log before deciding
+/// again (cluster mode).
+const CLUSTER_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn id_conflict(envelope: &Envelope) -> Refusal {
     Refusal::at(ErrorCode::Conflict, "id", format!("event id {} was used before with other content", envelope.id))

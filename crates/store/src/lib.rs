@@ -19,6 +19,7 @@
 //! durable: reads and subscriptions are clamped to the durable watermark the writer
 //! publishes after each flush. [`record`] is the versioned, checksummed on-disk format.
 
+pub mod cluster;
 mod error;
 mod keys;
 pub mod record;
@@ -29,6 +30,7 @@ mod writer;
 use std::future::Future;
 
 pub use error::{AppendError, OpenError, ReadError};
+pub use cluster::{ClusterError, ClusterOptions};
 pub use sled_log::{OpenOptions, SledLog, Verify};
 pub use subscription::SledSubscription;
 

@@ -12,7 +12,8 @@ use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry, StreamRun};
 use crate::record;
 use crate::subscription::SledSubscription;
-use crate::writer::{Command, QueuedAppend, SharedFailure, Writer, WriterSignals};
+use crate::cluster::Cluster;
+use crate::writer::{Command, QueuedAppend, QueuedReplicate, Replicated, SharedFailure, Writer, WriterSignals};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,
     MAX_PRINCIPAL_BYTES, MAX_STREAM_BYTES, Position, RecordedEvent, SEGMENT_SIZE_BYTES,
@@ -95,6 +96,8 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Why the writer refuses every append, once a write or flush failed.
     failure: SharedFailure,
+    /// In cluster mode, the JetStream stream that sequences appends.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Inner {
@@ -126,6 +129,15 @@ impl SledLog {
     /// last event's index entries exist, and the log is not shorter than it was last
     /// known to be durable.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<SledLog, OpenError> {
+        Self::open_with(dir, options, None)
+    }
+
+    /// [`SledLog::open`], as this node's copy of a cluster's log when `cluster` is given.
+    pub(crate) fn open_with(
+        dir: &Path,
+        options: OpenOptions,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<SledLog, OpenError> {
         let path_text = dir.display().to_string();
         let opened = open_db(dir, &options)?;
         let (last, last_recorded_at_ms, identity) = (opened.last, opened.last_recorded_at_ms, opened.identity);
@@ -158,13 +170,57 @@ impl SledLog {
                 durable,
                 writer: Mutex::new(Some(handle)),
                 failure,
+                cluster,
             }),
         })
+    }
+
+    /// Whether this is a node's copy of a cluster's log (cluster mode).
+    pub fn is_cluster(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
+    /// Waits until this log holds everything the log of record held when asked: at once
+    /// for the embedded log (it is the log of record); in cluster mode, asks the stream
+    /// for its end and waits for this node's copy to get there (at most `timeout`).
+    pub async fn sync(&self, timeout: Duration) -> Result<(), ReadError> {
+        match &self.inner.cluster {
+            Some(cluster) => cluster.sync(self, timeout).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes events the log of record sequenced, at their sequences (cluster mode).
+    pub(crate) async fn replicate(&self, events: Vec<Replicated>) -> Result<(), AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands()
+            .send(Command::Replicate(QueuedReplicate { events, reply }))
+            .await
+            .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
+        answer.await.map_err(|_| AppendError::Unavailable("the log writer stopped".into()))?
+    }
+
+    /// Waits until `sequence` is durable here, for at most `timeout`.
+    pub(crate) async fn wait_durable(&self, sequence: u64, timeout: Duration) -> Result<(), ReadError> {
+        let mut durable = self.inner.durable.clone();
+        match tokio::time::timeout(timeout, durable.wait_for(|durable| *durable >= sequence)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ReadError::Closed),
+            Err(_) => Err(ReadError::Unavailable(format!(
+                "sequence {sequence} is not here after {} s (this copy holds {})",
+                timeout.as_secs_f64(),
+                self.durable()
+            ))),
+        }
     }
 
     /// Stops taking appends, answers every one already queued, writes the checkpoint
     /// and waits for the writer to finish. Appends after this are `Unavailable`.
     pub async fn shutdown(&self) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.stop().await;
+        }
         let (done, finished) = oneshot::channel();
         if self.inner.commands().send(Command::Shutdown { done }).await.is_ok() {
             let _ = finished.await;
@@ -178,7 +234,11 @@ impl SledLog {
     /// Why the log refuses every append, when a write or flush failed (what is on disk
     /// is then unknown until the log is reopened and verified); `None` while healthy.
     pub fn write_failure(&self) -> Option<String> {
-        crate::writer::failure_of(&self.inner.failure).why.clone()
+        let why = crate::writer::failure_of(&self.inner.failure).why.clone();
+        why.or_else(|| {
+            let following = self.inner.cluster.as_ref()?.follow_failure()?;
+            Some(format!("this node does not follow the cluster's log: {following}"))
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -364,6 +424,9 @@ impl EventLog for SledLog {
 
     async fn append(&self, batch: AppendBatch) -> Result<Appended, AppendError> {
         check_batch(&batch)?;
+        if let Some(cluster) = &self.inner.cluster {
+            return cluster.append(self, batch).await;
+        }
         let digests = batch.events.iter().map(|event| identity_sha256(&event.identity)).collect();
         let (reply, answer) = oneshot::channel();
         self.inner

@@ -28,7 +28,31 @@ pub const MAX_GROUP_EVENTS: usize = 8192;
 
 pub(crate) enum Command {
     Append(QueuedAppend),
+    /// Events another log of record has sequenced already (cluster mode: the JetStream
+    /// stream), to be written at exactly their sequences.
+    Replicate(QueuedReplicate),
     Shutdown { done: oneshot::Sender<()> },
+}
+
+/// An event as the log of record sequenced it, for a replica to write as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replicated {
+    pub sequence: u64,
+    pub stream: String,
+    pub id: String,
+    pub principal: String,
+    /// SHA-256 of the event's identity bytes, as the appender computed it.
+    pub identity_sha256: [u8; 32],
+    /// When the log of record took it; the replica records the latest of this and every
+    /// earlier event's time, so that commit times never decrease along the log.
+    pub published_ms: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Replicated events waiting for the writer; answered once they are durable.
+pub(crate) struct QueuedReplicate {
+    pub events: Vec<Replicated>,
+    pub reply: oneshot::Sender<Result<(), AppendError>>,
 }
 
 /// An append waiting for the writer.
@@ -107,6 +131,54 @@ struct Pending {
     ids: HashMap<String, IdEntry>,
     batch: sled::Batch,
     events: usize,
+    /// The commit time of the group's latest event.
+    recorded_at_ms: i64,
+}
+
+/// One command of a group.
+enum Queued {
+    Append(QueuedAppend),
+    Replicate(QueuedReplicate),
+}
+
+impl Queued {
+    fn answer_unavailable(self, why: &str) {
+        let error = AppendError::Unavailable(why.to_owned());
+        match self {
+            Queued::Append(append) => drop(append.reply.send(Err(error))),
+            Queued::Replicate(replicate) => drop(replicate.reply.send(Err(error))),
+        }
+    }
+}
+
+/// A command's answer, sent once the group is durable.
+enum Answer {
+    Append(oneshot::Sender<Result<Appended, AppendError>>, Result<Appended, AppendError>),
+    Replicate(oneshot::Sender<Result<(), AppendError>>, Result<(), AppendError>),
+}
+
+impl Answer {
+    fn appended(&self) -> Option<&Appended> {
+        match self {
+            Answer::Append(_, Ok(appended)) => Some(appended),
+            _ => None,
+        }
+    }
+
+    fn send(self) {
+        match self {
+            Answer::Append(reply, answer) => drop(reply.send(answer)),
+            Answer::Replicate(reply, answer) => drop(reply.send(answer)),
+        }
+    }
+
+    fn unavailable(self, why: &str) {
+        let error = AppendError::Unavailable(why.to_owned());
+        match self {
+            Answer::Append(reply, _) => drop(reply.send(Err(error))),
+            Answer::Replicate(reply, _) => drop(reply.send(Err(error))),
+        }
+    }
 }
 
 impl Writer {
@@ -170,7 +242,11 @@ impl Writer {
                 match command {
                     Command::Append(append) => {
                         group_events += append.batch.events.len();
-                        group.push(append);
+                        group.push(Queued::Append(append));
+                    }
+                    Command::Replicate(replicate) => {
+                        group_events += replicate.events.len();
+                        group.push(Queued::Replicate(replicate));
                     }
                     Command::Shutdown { done } => {
                         // Answer what is queued already, then stop.
@@ -194,23 +270,34 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<QueuedAppend>) {
+    fn commit_group(&mut self, group: Vec<Queued>) {
         if self.failed.is_some() {
             self.try_reopen();
         }
         if let Some(why) = &self.failed {
-            for QueuedAppend { reply, .. } in group {
-                let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
+            for queued in group {
+                queued.answer_unavailable(why);
             }
             return;
         }
-        let recorded_at_ms = now_ms().max(self.last_recorded_at_ms);
-        let mut pending = Pending::default();
+        let now = now_ms();
+        let mut pending = Pending { recorded_at_ms: self.last_recorded_at_ms, ..Pending::default() };
         let mut answers = Vec::with_capacity(group.len());
-        for QueuedAppend { batch, digests, reply } in group {
-            let answer = self.decide(batch, &digests, recorded_at_ms, &mut pending);
-            answers.push((reply, answer));
+        for queued in group {
+            match queued {
+                Queued::Append(QueuedAppend { batch, digests, reply }) => {
+                    pending.recorded_at_ms = pending.recorded_at_ms.max(now);
+                    let recorded_at_ms = pending.recorded_at_ms;
+                    let answer = self.decide(batch, &digests, recorded_at_ms, &mut pending);
+                    answers.push(Answer::Append(reply, answer));
+                }
+                Queued::Replicate(QueuedReplicate { events, reply }) => {
+                    let answer = events.into_iter().try_for_each(|event| self.replicate(event, &mut pending));
+                    answers.push(Answer::Replicate(reply, answer));
+                }
+            }
         }
+        let recorded_at_ms = pending.recorded_at_ms;
 
         if pending.events > 0 {
             let flush_started = Instant::now();
@@ -226,13 +313,13 @@ impl Writer {
                 let why = format!("the log could not be written ({cause}); it must be reopened");
                 self.failed = Some(why.clone());
                 failure_of(&self.failure).why = Some(why.clone());
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(AppendError::Unavailable(why.clone())));
+                for answer in answers {
+                    answer.unavailable(&why);
                 }
                 return;
             }
             assert!(
-                answers.iter().filter_map(|(_, answer)| answer.as_ref().ok()).filter(|a| !a.duplicate).all(|a| a
+                answers.iter().filter_map(Answer::appended).filter(|a| !a.duplicate).all(|a| a
                     .positions
                     .iter()
                     .all(
@@ -249,8 +336,8 @@ impl Writer {
             self.durable.send_replace(self.last_sequence);
             debug!(events = pending.events, appends = answers.len(), through = self.last_sequence, "group committed");
         }
-        for (reply, answer) in answers {
-            let _ = reply.send(answer);
+        for answer in answers {
+            answer.send();
         }
         if self.last_checkpoint.elapsed() >= self.checkpoint_interval && self.checkpointed < self.last_sequence {
             self.write_checkpoint();
@@ -312,39 +399,88 @@ impl Writer {
             return Err(AppendError::VersionConflict { stream: batch.stream.clone(), expected, actual: current });
         }
 
-        let mut positions = Vec::with_capacity(batch.events.len());
-        let count = batch.events.len() as u64;
-        let first_sequence = self.last_sequence + pending.events as u64 + 1;
-        for (offset, (event, digest)) in batch.events.into_iter().zip(digests).enumerate() {
-            let sequence = self.last_sequence + pending.events as u64 + 1;
-            let stream_version = current + offset as u64 + 1;
-            assert_eq!(sequence, first_sequence + offset as u64, "a batch takes contiguous sequences");
-            let recorded = RecordedEvent {
-                sequence,
-                stream: batch.stream.clone(),
-                stream_version,
-                id: event.id,
-                principal: event.principal,
-                recorded_at_ms,
-                payload: event.payload,
-            };
-            let entry = IdEntry { sequence, stream_version, identity_sha256: *digest };
-            pending.batch.insert(&keys::event(sequence), record::encode(&recorded));
-            pending.batch.insert(keys::id(&recorded.id), entry.encode().to_vec());
-            pending.ids.insert(recorded.id, entry);
-            pending.events += 1;
-            positions.push(Position { sequence, stream_version });
-        }
-        // One stream-index entry covers the whole append.
-        let run = keys::StreamRun { first_version: current + 1, first_sequence, count };
-        pending.batch.insert(keys::stream_entry(&batch.stream, run.first_version), &run.encode());
-        let last_sequence = first_sequence + count - 1;
+        let staged = batch.events.into_iter().zip(digests).map(|(event, digest)| {
+            (event.id, event.principal, *digest, event.payload)
+        });
+        let positions = self.stage(&batch.stream, current, staged, recorded_at_ms, pending);
+        let last_sequence = self.last_sequence + pending.events as u64;
         for stream in batch.touches {
             pending.last_on.insert(stream, last_sequence);
         }
-        pending.last_on.insert(batch.stream.clone(), last_sequence);
-        pending.heads.insert(batch.stream, current + count);
         Ok(Appended { positions, duplicate: false })
+    }
+
+    /// Stages events appended to `stream` (at version `current` before them) at the next
+    /// sequences, with their index entries, into the group's batch.
+    fn stage(
+        &self,
+        stream: &str,
+        current: u64,
+        events: impl ExactSizeIterator<Item = (String, String, [u8; 32], Vec<u8>)>,
+        recorded_at_ms: i64,
+        pending: &mut Pending,
+    ) -> Vec<Position> {
+        let count = events.len() as u64;
+        let first_sequence = self.last_sequence + pending.events as u64 + 1;
+        let mut positions = Vec::with_capacity(events.len());
+        for (offset, (id, principal, digest, payload)) in events.enumerate() {
+            let sequence = first_sequence + offset as u64;
+            let stream_version = current + offset as u64 + 1;
+            let recorded = RecordedEvent {
+                sequence,
+                stream: stream.to_owned(),
+                stream_version,
+                id,
+                principal,
+                recorded_at_ms,
+                payload,
+            };
+            let entry = IdEntry { sequence, stream_version, identity_sha256: digest };
+            pending.batch.insert(&keys::event(sequence), record::encode(&recorded));
+            pending.batch.insert(keys::id(&recorded.id), entry.encode().to_vec());
+            pending.ids.insert(recorded.id, entry);
+            positions.push(Position { sequence, stream_version });
+        }
+        pending.events += count as usize;
+        // One stream-index entry covers the whole append.
+        let run = keys::StreamRun { first_version: current + 1, first_sequence, count };
+        pending.batch.insert(keys::stream_entry(stream, run.first_version), &run.encode());
+        pending.last_on.insert(stream.to_owned(), first_sequence + count - 1);
+        pending.heads.insert(stream.to_owned(), current + count);
+        positions
+    }
+
+    /// Stages one event the log of record has sequenced (cluster mode). One already
+    /// written (a redelivery) is passed over; one that would leave a gap, or whose id the
+    /// log holds already, is refused: the replica must stay the log of record's exact
+    /// copy, and the follower starts again from what is durable.
+    fn replicate(&mut self, event: Replicated, pending: &mut Pending) -> Result<(), AppendError> {
+        let next = self.last_sequence + pending.events as u64 + 1;
+        if event.sequence < next {
+            return match self.id_entry(&event.id, pending)? {
+                Some(entry) if entry.sequence == event.sequence => Ok(()),
+                _ => Err(AppendError::Unavailable(format!(
+                    "sequence {} of the log of record is not event {:?} here",
+                    event.sequence, event.id
+                ))),
+            };
+        }
+        if event.sequence > next {
+            return Err(AppendError::Unavailable(format!(
+                "the log of record skipped from sequence {} to {}",
+                next - 1,
+                event.sequence
+            )));
+        }
+        if let Some(entry) = self.id_entry(&event.id, pending)? {
+            return Err(AppendError::IdConflict { id: format!("{} (also at sequence {})", event.id, entry.sequence) });
+        }
+        let current = self.head(&event.stream, pending)?;
+        pending.recorded_at_ms = pending.recorded_at_ms.max(event.published_ms);
+        let recorded_at_ms = pending.recorded_at_ms;
+        let Replicated { stream, id, principal, identity_sha256, payload, .. } = event;
+        self.stage(&stream, current, std::iter::once((id, principal, identity_sha256, payload)), recorded_at_ms, pending);
+        Ok(())
     }
 
     fn id_entry(&self, id: &str, pending: &Pending) -> Result<Option<IdEntry>, AppendError> {
