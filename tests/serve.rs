@@ -507,3 +507,90 @@ fn the_log_holds_no_token_and_no_personal_data() {
         }
     }
 }
+
+/// Issue 13: `tafel backup` copies a running Tafel's log through its API, while the
+/// Tafel goes on taking submits: the copy passes `tafel check`, holds the same events
+/// at the same sequences (byte for byte as the `events` query shows them), and a Tafel
+/// started on it answers a resent event as the same one.
+#[test]
+fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
+    let data = tempfile::tempdir().unwrap();
+    let admin = support::add_principal(data.path(), "ops", "admin");
+    let founder = support::add_principal(data.path(), "fietsfabriek", "entrepreneur");
+    let (mut tafel, port, _, _) = serve_and_wait(data.path(), &[]);
+    let submit = |port: u16, n: usize| {
+        let event = events::submitted(&format!("e{n}"), &format!("r{n}"));
+        support::http_request(port, "POST", "/v1/events", Some(&founder), event.to_string().as_bytes())
+    };
+    for n in 0..50 {
+        assert_eq!(submit(port, n).0, 201);
+    }
+    // Submits go on while the backup reads.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, founder) = (stop.clone(), founder.clone());
+        std::thread::spawn(move || {
+            let mut n = 50;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let event = events::submitted(&format!("e{n}"), &format!("r{n}"));
+                support::http_request(port, "POST", "/v1/events", Some(&founder), event.to_string().as_bytes());
+                n += 1;
+            }
+        })
+    };
+    let token_file = data.path().join("admin-token");
+    std::fs::write(&token_file, &admin).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("copy");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
+        .arg(&token_file)
+        .arg("--to")
+        .arg(&to)
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let copied: u64 = String::from_utf8_lossy(&output.stdout).split(": ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(copied >= 50, "{copied}");
+    // Into a directory that is not empty: refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
+        .arg(&token_file)
+        .arg("--to")
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a backup over an existing one");
+    let original = page_of(port, &admin, copied);
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tafel")).args(["check", "--data"]).arg(&to).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    std::fs::copy(data.path().join("principals.json"), to.join("principals.json")).unwrap();
+    let (_copy_tafel, copy_port, _, last) = serve_and_wait(&to, &[]);
+    assert_eq!(last, copied);
+    assert_eq!(page_of(copy_port, &admin, copied), original, "the copy's events differ from the original's");
+    let (status, reply) = submit(copy_port, 7);
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply.contains("\"duplicate\":true") && reply.contains("\"sequence\":8,"), "{reply}");
+}
+
+/// The `events` query's pages from 1 through `through`, as the API answers them.
+fn page_of(port: u16, token: &str, through: u64) -> Vec<String> {
+    let mut pages = Vec::new();
+    let mut from = 1;
+    while from <= through {
+        let limit = (through - from + 1).min(1000);
+        let (status, page) =
+            support::http_request(port, "GET", &format!("/v1/events?from={from}&limit={limit}"), Some(token), b"");
+        assert_eq!(status, 200, "{page}");
+        let next: u64 = serde_json::from_str::<serde_json::Value>(&page).unwrap()["next"].as_u64().unwrap();
+        assert!(next > from, "{page}");
+        pages.push(page);
+        from = next;
+    }
+    pages
+}

@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
 use tracing::{info, warn};
 
 /// Longest wait for one server's `/varz`.
@@ -56,21 +55,10 @@ pub async fn confirm_sync_always(monitors: &[String]) -> bool {
 /// Whether the server at `monitor` (`host:port` or `http://host:port`) says
 /// `jetstream.config.sync_always`.
 async fn sync_always(monitor: &str) -> Result<bool, String> {
-    let address = monitor.trim_start_matches("http://").trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let request = hyper::Request::get("/varz")
-        .header(hyper::header::HOST, address)
-        .body(Empty::<bytes::Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("/varz answered {}", response.status()));
+    let (status, body) = crate::client::get(monitor, "/varz", None).await?;
+    if status != 200 {
+        return Err(format!("/varz answered {status}"));
     }
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     let varz: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("/varz is not JSON: {e}"))?;
     Ok(said_sync_always(&varz))
 }

@@ -11,6 +11,8 @@
 //!   `tafel bench scale`.
 
 pub mod api;
+pub mod backup;
+pub mod client;
 pub mod bench;
 pub mod demo;
 pub mod durability;

@@ -90,6 +90,20 @@ enum Command {
         #[arg(long = "nats-monitor", env = "TAFEL_NATS_MONITOR", value_delimiter = ',')]
         nats_monitor: Vec<String>,
     },
+    /// Copies the log of a running Tafel (or cluster node) into a new data directory,
+    /// through its API: a consistent copy, as far as the log went when it finished.
+    Backup {
+        /// The running Tafel's HTTP address (host:port).
+        #[arg(long)]
+        from: String,
+        /// A file holding an organiser's or admin's HTTP token (kept off the command
+        /// line, which every local user can read).
+        #[arg(long = "token-file")]
+        token_file: PathBuf,
+        /// The new data directory to write (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Checks every record of the log of a Tafel that is not running (opening checks
     /// only the tail since the last durable checkpoint).
     Check {
@@ -348,6 +362,23 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(&error),
+            }
+        }
+        Command::Backup { from, token_file, to } => {
+            let token = match std::fs::read_to_string(&token_file) {
+                Ok(token) => token.trim().to_owned(),
+                Err(error) => return fail(&format!("{}: {error}", token_file.display())),
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error),
+            };
+            match runtime.block_on(tafel_gateway::backup::run(&from, &token, &to)) {
+                Ok(events) => {
+                    println!("{}: {events} events copied from {from}", to.display());
+                    ExitCode::SUCCESS
+                }
+                Err(why) => fail(&why),
             }
         }
         Command::Check { data_dir } => {

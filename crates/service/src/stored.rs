@@ -2,7 +2,7 @@
 //! added) as the contract's stored event, and reading the log as such events.
 
 use tafel_contract::data::EventData;
-use tafel_contract::envelope::format_recorded_at;
+use tafel_contract::envelope::{format_recorded_at, parse_recorded_at};
 use tafel_contract::{AggregateId, AggregateKind, Envelope, PrincipalId, RecordedMeta, StoredEvent};
 use tafel_domain::stream_name;
 use tafel_matcher::facts::RequestFacts;
@@ -25,6 +25,25 @@ pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
             principal,
             recordedat: format_recorded_at(record.recorded_at_ms),
         },
+    })
+}
+
+/// The log record of a stored event as the contract shows it (the `events` query), for
+/// writing it again at its sequence: the inverse of [`stored_event`]. Its payload is the
+/// envelope serialised as a submit stores it, and its identity digest is the submit's.
+pub fn replicated(event: &StoredEvent) -> Result<tafel_store::Replicated, String> {
+    let envelope = &event.envelope;
+    let payload = serde_json::to_vec(envelope).map_err(|e| e.to_string())?;
+    let recorded_at_ms = parse_recorded_at(&event.meta.recordedat)
+        .ok_or_else(|| format!("event {}: recordedat {:?} is not RFC 3339", event.meta.sequence, event.meta.recordedat))?;
+    Ok(tafel_store::Replicated {
+        sequence: event.meta.sequence,
+        stream: stream_name(envelope.event_type.aggregate(), &envelope.subject),
+        id: envelope.id.to_string(),
+        principal: event.meta.principal.to_string(),
+        identity_sha256: tafel_store::identity_sha256(&envelope.identity(&event.meta.principal)),
+        published_ms: recorded_at_ms,
+        payload,
     })
 }
 

@@ -31,7 +31,8 @@ use std::future::Future;
 
 pub use error::{AppendError, OpenError, ReadError};
 pub use cluster::{ClusterError, ClusterOptions};
-pub use sled_log::{OpenOptions, SledLog, Verify};
+pub use sled_log::{OpenOptions, SledLog, Verify, identity_sha256};
+pub use writer::Replicated;
 pub use subscription::SledSubscription;
 
 /// The metric (a histogram, through the `metrics` facade) of how many events each group

@@ -190,8 +190,11 @@ impl SledLog {
         }
     }
 
-    /// Writes events the log of record sequenced, at their sequences (cluster mode).
-    pub(crate) async fn replicate(&self, events: Vec<Replicated>) -> Result<(), AppendError> {
+    /// Writes events another log sequenced, at exactly their sequences: a cluster
+    /// node's follower, and `tafel backup`'s copy. A gap, a doubled id or an event that
+    /// differs from the one already at its sequence is refused; one already here is
+    /// passed over.
+    pub async fn replicate(&self, events: Vec<Replicated>) -> Result<(), AppendError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands()
@@ -415,7 +418,8 @@ fn check_batch(batch: &AppendBatch) -> Result<(), AppendError> {
     Ok(())
 }
 
-pub(crate) fn identity_sha256(identity: &[u8]) -> [u8; 32] {
+/// The SHA-256 of an event's identity bytes, as the id index keeps it.
+pub fn identity_sha256(identity: &[u8]) -> [u8; 32] {
     Sha256::digest(identity).into()
 }
 
