@@ -449,4 +449,57 @@ fn concurrent_submits_to_one_aggregate_through_two_nodes_have_one_winner_per_ver
     }
     waits_until("both nodes hold every event", || a.last_sequence() == ROUNDS + 1 && b.last_sequence() == ROUNDS + 1);
     assert_eq!(a.log(&principals.organiser), b.log(&principals.organiser));
+
+    // A resend through a node that has not yet seen the original (it was paused while
+    // the original went through the other) is answered as the same event, not as a
+    // conflict with the version it expected.
+    for round in 0..5 {
+        b.tafel.as_ref().unwrap().signal("STOP");
+        let version = ROUNDS + 1 + round;
+        let mut data = events::request("r");
+        data["amount_eur"] = json!(200_000 + round);
+        let mut event = events::envelope(&format!("e-resent-{round}"), "tafel.request.revised", "r", data);
+        event["expectedversion"] = json!(version);
+        let first = submit(a.port, &token, &event).unwrap();
+        assert_eq!(first["accepted"], true, "{first}");
+        b.tafel.as_ref().unwrap().signal("CONT");
+        let again = submit(b.port, &token, &event).unwrap();
+        assert_eq!(again["accepted"], true, "a resend through the other node: {again}");
+        assert_eq!(again["duplicate"], true, "{again}");
+        assert_eq!(again["sequence"], first["sequence"], "{again}");
+    }
+}
+
+/// A node whose copy holds what the cluster's log does not (here: the NATS servers lost
+/// their stores, and the stream was made anew) refuses to start, rather than append a
+/// different history onto its old one.
+#[test]
+fn a_node_whose_copy_the_cluster_does_not_hold_refuses_to_start() {
+    let root = tempfile::tempdir().unwrap();
+    let principals = principals(&root.path().join("principals"));
+    let mut cluster = NatsCluster::start(&principals);
+    let mut a = Node::new("a", node_dir(root.path(), "a", &principals), true);
+    a.start(&cluster);
+    for n in 0..3 {
+        let reply = submit(a.port, &principals.founders[0], &events::submitted(&format!("e{n}"), &format!("r{n}")));
+        assert_eq!(reply.as_ref().map(|r| r["accepted"].clone()), Some(json!(true)), "{reply:?}");
+    }
+    let mut tafel = a.tafel.take().unwrap();
+    tafel.signal("TERM");
+    assert_eq!(tafel.wait().code(), Some(0));
+    for n in 0..3 {
+        cluster.kill_server(n);
+        std::fs::remove_dir_all(cluster.servers[n].config.with_file_name(format!("js{n}"))).unwrap();
+    }
+    for n in 0..3 {
+        cluster.start_server(n);
+    }
+    cluster.wait_for_jetstream();
+    let http = format!("127.0.0.1:{}", a.port);
+    let (urls, monitors) = (cluster.urls(), cluster.monitors());
+    let args = ["--cluster", "--node", "a", "--nats", &urls, "--nats-monitor", &monitors, "--http", &http];
+    let mut again = Tafel::serve(&a.data, &args);
+    let refusal = again.wait_for_log("is not a copy of the cluster's log");
+    assert!(refusal.contains("it holds 3 events, the cluster's log 0"), "{refusal}");
+    assert_ne!(again.wait().code(), Some(0), "a diverged node must not serve");
 }

@@ -205,12 +205,17 @@ fn take_window(
 async fn connect(target: &Target) -> std::io::Result<Sender> {
     match target {
         Target::Nats { url, principals } => {
+            // One server, or a cluster's servers separated by commas.
+            let servers = url
+                .split(',')
+                .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+                .collect::<Result<Vec<_>, _>>()?;
             let mut clients = Vec::new();
             for principal in principals {
                 let client = async_nats::ConnectOptions::new()
                     .custom_inbox_prefix(format!("_INBOX.{principal}"))
                     .request_timeout(Some(Duration::from_secs(30)))
-                    .connect(url)
+                    .connect(servers.clone())
                     .await
                     .map_err(std::io::Error::other)?;
                 clients.push((principal.clone(), client));

@@ -44,6 +44,18 @@ pub enum NatsError {
 /// and password in the URL (`nats://tafel:secret@host:4222`) are used to log in. The
 /// connection is named `name` for the server's monitoring (`tafel`, `tafel-fanout`).
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsError> {
+    connect_buffering(url, name, MAX_IN_FLIGHT).await
+}
+
+/// The connection cluster mode follows the log's stream on: its pull subscription
+/// buffers several of the follower's batches, so that a node catching up with a long log
+/// is never a slow consumer whose messages the client drops.
+pub async fn connect_log(url: &str) -> Result<async_nats::Client, NatsError> {
+    connect_buffering(url, "tafel-log", 4 * tafel_store::cluster::FOLLOW_BATCH).await
+}
+
+/// [`connect`], buffering at most `capacity` messages per subscription.
+async fn connect_buffering(url: &str, name: &str, capacity: usize) -> Result<async_nats::Client, NatsError> {
     // One server, or several separated by commas (a cluster's); the credentials of the
     // first that has them.
     let mut addresses = Vec::new();
@@ -67,7 +79,7 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsEr
         // A subscription buffers at most what Tafel may have in flight: messages of up
         // to `max_payload` each, so the default (65 536) would let a flood grow memory
         // without bound.
-        .subscription_capacity(MAX_IN_FLIGHT)
+        .subscription_capacity(capacity)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {

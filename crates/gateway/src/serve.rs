@@ -136,7 +136,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             };
             routers.send_modify(|router| *router = crate::http::starting("catching up with the cluster's log"));
             crate::durability::confirm_sync_always(&cluster.monitors).await;
-            let client = nats::connect(url, "tafel-log").await?;
+            let client = nats::connect_log(url).await?;
             let options = tafel_store::ClusterOptions { node: cluster.node.clone(), replicas: cluster.replicas };
             tokio::select! {
                 opened = tafel_store::cluster::open(&config.data_dir, OpenOptions::default(), client, options) => opened?,

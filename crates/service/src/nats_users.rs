@@ -17,9 +17,10 @@
 //! - Tafel's service user serves the submit and query subjects, publishes events,
 //!   shortlists, rejections and replies, and confirms its fan-out on `tafel.fanout.>`;
 //!   in cluster mode it also appends to the log's stream (`tafel.log.>`), uses the
-//!   JetStream API for that one stream (`TAFEL_LOG`: its information and creation, its
-//!   consumers' creation, removal, information and messages, and acknowledgements, never
-//!   deleting or purging it) and reads the API's answers on its own inbox
+//!   JetStream API for that one stream (`TAFEL_LOG`: its information, creation and
+//!   messages by sequence, its consumers' creation, removal, information and messages,
+//!   and acknowledgements, never deleting or purging it) and reads the API's answers on
+//!   its own inbox
 //!   (`_INBOX.<service user>.>`; Tafel connects with that prefix).
 
 use std::fmt::Write;
@@ -31,7 +32,7 @@ use tafel_domain::Actor;
 use crate::principals::{self, Principals, PrincipalsError, PrincipalsFile};
 
 /// The service user's permissions (see `deploy/nats-server.conf`).
-const SERVICE_PUBLISH: [&str; 15] = [
+const SERVICE_PUBLISH: [&str; 16] = [
     "tafel.events.>",
     "tafel.shortlist.>",
     "tafel.rejected.>",
@@ -41,6 +42,7 @@ const SERVICE_PUBLISH: [&str; 15] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.INFO.TAFEL_LOG",
     "$JS.API.STREAM.CREATE.TAFEL_LOG",
+    "$JS.API.STREAM.MSG.GET.TAFEL_LOG",
     "$JS.API.CONSUMER.CREATE.TAFEL_LOG.>",
     "$JS.API.CONSUMER.DURABLE.CREATE.TAFEL_LOG.>",
     "$JS.API.CONSUMER.DELETE.TAFEL_LOG.>",

@@ -67,18 +67,8 @@ impl Service {
 
         // Step 3: a sled read, so off the async runtime.
         let identity = envelope.identity(&actor.id);
-        let lookup = {
-            let (log, id, identity) = (self.log.clone(), envelope.id.to_string(), identity.clone());
-            tokio::task::spawn_blocking(move || log.lookup_id(&id, &identity)).await
-        };
-        match lookup {
-            Ok(Ok(IdLookup::Duplicate(position))) => {
-                return SubmitReply::accepted(envelope.id.clone(), position.sequence, position.stream_version, true);
-            }
-            Ok(Ok(IdLookup::Conflict)) => return refused(id_conflict(&envelope)),
-            Ok(Ok(IdLookup::Unknown)) => {}
-            Ok(Err(cause)) => return refused(internal(&cause)),
-            Err(cause) => return refused(internal(&cause)),
+        if let Some(reply) = self.known_id(&envelope, &identity).await {
+            return reply;
         }
 
         // Step 4.
@@ -103,18 +93,18 @@ impl Service {
             };
             let decision = match decision {
                 Ok(decision) => decision,
-                // In a cluster, what the client saw may have been appended through
-                // another node and not be in this node's copy yet: catch up with the
-                // cluster's log once, and decide again.
-                Err(refusal)
-                    if !synced
-                        && self.log.is_cluster()
-                        && matches!(refusal.code, ErrorCode::VersionConflict | ErrorCode::NotFound) =>
-                {
+                // In a cluster, what the refusal rests on may be this node's copy
+                // lagging (what the client saw was appended through another node; this
+                // very event was, and is resent): catch up with the cluster's log once,
+                // look the id up again and decide again.
+                Err(_) if !synced && self.log.is_cluster() => {
                     synced = true;
                     if let Err(cause) = self.log.sync(CLUSTER_SYNC_TIMEOUT).await {
                         warn!(%cause, "could not catch up with the cluster's log");
                         return refused(Refusal::new(ErrorCode::Unavailable, "this node is behind the cluster; retry"));
+                    }
+                    if let Some(reply) = self.known_id(&envelope, &identity).await {
+                        return reply;
                     }
                     continue;
                 }
@@ -159,6 +149,27 @@ impl Service {
 /// Longest wait for this node's copy to catch up with the cluster's log before deciding
 /// again (cluster mode).
 const CLUSTER_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Service {
+    /// Step 3: the answer for an id the log holds already (a duplicate, or a conflict),
+    /// or `None` for a new one.
+    async fn known_id(&self, envelope: &Envelope, identity: &[u8]) -> Option<SubmitReply> {
+        let lookup = {
+            let (log, id, identity) = (self.log.clone(), envelope.id.to_string(), identity.to_vec());
+            tokio::task::spawn_blocking(move || log.lookup_id(&id, &identity)).await
+        };
+        let refused = |refusal| SubmitReply::refused(Some(envelope.id.to_string()), refusal);
+        match lookup {
+            Ok(Ok(IdLookup::Duplicate(position))) => {
+                Some(SubmitReply::accepted(envelope.id.clone(), position.sequence, position.stream_version, true))
+            }
+            Ok(Ok(IdLookup::Conflict)) => Some(refused(id_conflict(envelope))),
+            Ok(Ok(IdLookup::Unknown)) => None,
+            Ok(Err(cause)) => Some(refused(internal(&cause))),
+            Err(cause) => Some(refused(internal(&cause))),
+        }
+    }
+}
 
 fn id_conflict(envelope: &Envelope) -> Refusal {
     Refusal::at(ErrorCode::Conflict, "id", format!("event id {} was used before with other content", envelope.id))

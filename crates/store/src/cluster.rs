@@ -57,8 +57,11 @@ const IDENTITY_HEADER: &str = "Tafel-Identity";
 /// Header holding the format of the message, for later versions.
 const FORMAT_HEADER: &str = "Tafel-Log-Format";
 const FORMAT: &str = "1";
-/// Most messages the follower writes in one local group commit.
-const FOLLOW_BATCH: usize = 1024;
+/// Most messages the follower asks for at once and writes in one local group commit.
+/// The connection it follows on must buffer several such batches per subscription, or
+/// the client drops messages while a node catches up (it asks for the next batch before
+/// this one is written).
+pub const FOLLOW_BATCH: usize = 1024;
 
 /// How a node joins the cluster.
 #[derive(Clone, Debug)]
@@ -92,6 +95,11 @@ pub enum ClusterError {
     CatchUp(String),
     #[error("invalid node name {0:?}: 1-64 letters, digits, '-' or '_'")]
     Node(String),
+    #[error(
+        "this node's copy is not a copy of the cluster's log: {0}. Move the data directory aside and start \
+         again to copy the cluster's log afresh (deploy/RUNBOOK.md, \"Cluster mode\")"
+    )]
+    Diverged(String),
 }
 
 /// Opens this node's copy in `dir`, makes sure the stream exists, starts following it
@@ -124,6 +132,13 @@ pub async fn open(
             .await
             .map_err(|cause| ClusterError::CatchUp(cause.to_string()))??
     };
+    // A copy that holds what the stream does not (the stream was made anew, or this
+    // directory belongs to another cluster) would have a different history appended to
+    // its old one: refuse to serve it.
+    if let Err(why) = state.same_history(&log).await {
+        log.shutdown().await;
+        return Err(why);
+    }
     let follower = tokio::spawn(follow(log.clone(), state.clone()));
     *lock(&state.follower) = Some(follower);
     let started = Instant::now();
@@ -182,19 +197,58 @@ async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(), C
 }
 
 impl Cluster {
+    /// Whether the stream holds this copy's history: at least as many messages, and the
+    /// same event at the copy's last sequence.
+    async fn same_history(&self, log: &SledLog) -> Result<(), ClusterError> {
+        let last = log.last_sequence();
+        if last == 0 {
+            return Ok(());
+        }
+        let jetstream = |e: String| ClusterError::JetStream(e);
+        let stream = self.js.get_stream(STREAM_NAME).await.map_err(|e| jetstream(e.to_string()))?;
+        let end = stream.cached_info().state.last_sequence;
+        if end < last {
+            return Err(ClusterError::Diverged(format!("it holds {last} events, the cluster's log {end}")));
+        }
+        let message = stream.get_raw_message(last).await.map_err(|e| jetstream(e.to_string()))?;
+        let theirs = message.headers.get("Nats-Msg-Id").map(|id| id.as_str().to_owned());
+        let ours = blocking(log, move |log| log.read_from(last, 1)).await.map_err(|e| jetstream(e.to_string()))?;
+        let ours = ours.first().map(|event| event.id.clone());
+        if theirs != ours {
+            return Err(ClusterError::Diverged(format!(
+                "at sequence {last} it holds event {ours:?}, the cluster's log {theirs:?}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Appends one event through the stream (see the module's documentation).
     pub(crate) async fn append(&self, log: &SledLog, batch: AppendBatch) -> Result<Appended, AppendError> {
-        let [event] = batch.events.as_slice() else {
+        if batch.events.len() != 1 {
             return Err(AppendError::InvalidBatch("cluster mode appends one event at a time".into()));
-        };
+        }
+        // A node that does not follow the log would store events it cannot answer for;
+        // one whose connection is down would leave the publish queued in the client, to
+        // be sent whenever it reconnects (perhaps after the duplicate window).
+        if let Some(why) = self.follow_failure() {
+            return Err(AppendError::Unavailable(format!("this node does not follow the cluster's log: {why}")));
+        }
+        if self.js.client().connection_state() != async_nats::connection::State::Connected {
+            return Err(AppendError::Unavailable("this node is not connected to the cluster".into()));
+        }
         if lock(&self.caught_up_at).is_none_or(|at| at.elapsed() > MAX_LAG) {
             self.sync(log, APPLY_TIMEOUT).await.map_err(|cause| AppendError::Unavailable(cause.to_string()))?;
         }
-        match log.lookup_id(&event.id, &event.identity).map_err(unavailable)? {
-            IdLookup::Duplicate(position) => return Ok(Appended { positions: vec![position], duplicate: true }),
-            IdLookup::Conflict => return Err(AppendError::IdConflict { id: event.id.clone() }),
-            IdLookup::Unknown => {}
-        }
+        // The copy's reads are sled's, which may block: off the async workers.
+        let prepared = {
+            let batch = batch.clone();
+            blocking(log, move |log| Ok(prepare(log, &batch))).await.map_err(unavailable)??
+        };
+        let event = &batch.events[0];
+        let check = match prepared {
+            Prepared::Duplicate(position) => return Ok(Appended { positions: vec![position], duplicate: true }),
+            Prepared::Publish(check) => check,
+        };
         let digest = crate::sled_log::identity_sha256(&event.identity);
         let mut message = PublishMessage::build()
             .payload(event.payload.clone().into())
@@ -202,32 +256,11 @@ impl Cluster {
             .header(FORMAT_HEADER, FORMAT)
             .header(PRINCIPAL_HEADER, event.principal.as_str())
             .header(IDENTITY_HEADER, hex(&digest).as_str());
-        // What the publish must find unchanged.
-        enum Check {
-            Log(u64),
-            Stream(u64),
-            None,
+        match check {
+            Check::Log(after) => message = message.expected_last_sequence(after),
+            Check::Stream { sequence, .. } => message = message.expected_last_subject_sequence(sequence),
+            Check::None => {}
         }
-        let check = if !batch.condition.streams.is_empty() {
-            message = message.expected_last_sequence(batch.condition.after);
-            Check::Log(batch.condition.after)
-        } else if let ExpectedVersion::Exactly(version) = batch.expected {
-            let sequence = match version {
-                0 => 0,
-                version => match log.read_stream(&batch.stream, version).map_err(unavailable)?.first() {
-                    Some(head) if head.stream_version == version => head.sequence,
-                    // The decision saw a version this copy does not hold (yet).
-                    _ => {
-                        let actual = log.stream_version(&batch.stream).map_err(unavailable)?;
-                        return Err(AppendError::VersionConflict { stream: batch.stream, expected: version, actual });
-                    }
-                },
-            };
-            message = message.expected_last_subject_sequence(sequence);
-            Check::Stream(version)
-        } else {
-            Check::None
-        };
         let published = self.js.send_publish(subject_of(&batch.stream), message).await;
         let acknowledged = match published {
             Ok(ack) => ack.await,
@@ -242,7 +275,9 @@ impl Cluster {
                         ack.sequence
                     ))
                 })?;
-                match log.lookup_id(&event.id, &event.identity).map_err(unavailable)? {
+                let (id, identity) = (event.id.clone(), event.identity.clone());
+                let lookup = blocking(log, move |log| log.lookup_id(&id, &identity)).await.map_err(unavailable)?;
+                match lookup {
                     IdLookup::Duplicate(position) if position.sequence == ack.sequence => {
                         Ok(Appended { positions: vec![position], duplicate: ack.duplicate })
                     }
@@ -256,23 +291,28 @@ impl Cluster {
             Err(error) if is_wrong_last_sequence(&error) => {
                 // Something moved: wait (briefly) until this copy shows it, so that the
                 // decision is made again on the new state rather than the same old one.
-                let deadline = Instant::now() + CONFLICT_WAIT;
                 match check {
                     Check::Log(after) => {
                         let _ = log.wait_durable(after + 1, CONFLICT_WAIT).await;
                         let stream = batch.condition.streams.first().cloned().unwrap_or_default();
                         Err(AppendError::ConditionFailed { stream, after })
                     }
-                    Check::Stream(expected) => {
+                    Check::Stream { version: expected, .. } => {
+                        // The stream's event after `expected` is somewhere past this
+                        // copy's end: wait for the copy to grow until it holds it.
+                        let deadline = Instant::now() + CONFLICT_WAIT;
+                        let stream = batch.stream.clone();
                         let mut actual = expected;
                         while Instant::now() < deadline {
-                            actual = log.stream_version(&batch.stream).map_err(unavailable)?;
+                            let end = log.last_sequence();
+                            let name = stream.clone();
+                            actual = blocking(log, move |log| log.stream_version(&name)).await.map_err(unavailable)?;
                             if actual != expected {
                                 break;
                             }
-                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            let _ = log.wait_durable(end + 1, deadline.saturating_duration_since(Instant::now())).await;
                         }
-                        Err(AppendError::VersionConflict { stream: batch.stream, expected, actual })
+                        Err(AppendError::VersionConflict { stream, expected, actual })
                     }
                     Check::None => Err(AppendError::Unavailable(error.to_string())),
                 }
@@ -322,17 +362,77 @@ impl Cluster {
     }
 }
 
+/// What the publish must find unchanged.
+enum Check {
+    /// Nothing at all appended after this position (a decision that read several
+    /// aggregates).
+    Log(u64),
+    /// The stream at `version`, whose last event has the log's `sequence`.
+    Stream { version: u64, sequence: u64 },
+    None,
+}
+
+/// What the copy says before a publish.
+enum Prepared {
+    /// The event is in the log already, here.
+    Duplicate(crate::Position),
+    Publish(Check),
+}
+
+/// The copy's answers for an append (blocking sled reads): whether the id is known,
+/// and the check the publish carries.
+fn prepare(log: &SledLog, batch: &AppendBatch) -> Result<Prepared, AppendError> {
+    let event = &batch.events[0];
+    match log.lookup_id(&event.id, &event.identity).map_err(unavailable)? {
+        IdLookup::Duplicate(position) => return Ok(Prepared::Duplicate(position)),
+        IdLookup::Conflict => return Err(AppendError::IdConflict { id: event.id.clone() }),
+        IdLookup::Unknown => {}
+    }
+    if !batch.condition.streams.is_empty() {
+        return Ok(Prepared::Publish(Check::Log(batch.condition.after)));
+    }
+    let ExpectedVersion::Exactly(version) = batch.expected else {
+        return Ok(Prepared::Publish(Check::None));
+    };
+    let sequence = match version {
+        0 => 0,
+        version => match log.read_stream(&batch.stream, version).map_err(unavailable)?.first() {
+            Some(head) if head.stream_version == version => head.sequence,
+            // The decision saw a version this copy does not hold (yet).
+            _ => {
+                let actual = log.stream_version(&batch.stream).map_err(unavailable)?;
+                return Err(AppendError::VersionConflict { stream: batch.stream.clone(), expected: version, actual });
+            }
+        },
+    };
+    Ok(Prepared::Publish(Check::Stream { version, sequence }))
+}
+
+/// Runs `read` on the copy on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    log: &SledLog,
+    read: impl FnOnce(&SledLog) -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || read(&log)).await.map_err(|e| ReadError::Unavailable(e.to_string()))?
+}
+
 /// Follows the stream into the local copy until stopped, starting again from the copy's
 /// end after any failure.
 async fn follow(log: SledLog, cluster: Arc<Cluster>) {
     let mut stop = cluster.stop.subscribe();
     let mut failures = 0u32;
     loop {
+        let before = log.last_sequence();
         let outcome = tokio::select! {
             outcome = follow_once(&log, &cluster) => outcome,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
         let Err(cause) = outcome else { return };
+        // The pause grows with failures in a row, not with failures ever.
+        if log.last_sequence() > before {
+            failures = 0;
+        }
         failures += 1;
         if failures == 1 || failures.is_power_of_two() {
             warn!(%cause, failures, "following the cluster's log failed; starting again from this node's copy");
@@ -349,6 +449,7 @@ async fn follow(log: SledLog, cluster: Arc<Cluster>) {
 /// One run of the follower: a fresh durable consumer from the copy's end, then every
 /// message into the copy, acknowledged after each local flush.
 async fn follow_once(log: &SledLog, cluster: &Cluster) -> Result<(), String> {
+    cluster.same_history(log).await.map_err(|e| e.to_string())?;
     let stream = cluster.js.get_stream_no_info(STREAM_NAME).await.map_err(|e| e.to_string())?;
     let durable = format!("tafel-{}", cluster.node);
     // Made afresh from what this copy holds: the copy, not the consumer, is what says
