@@ -295,7 +295,11 @@ fn two_nodes_lose_nothing_when_a_nats_server_and_a_node_are_killed_under_load() 
         let id = format!("m{m}");
         let mut terms = events::mandate(&id);
         terms["ticket_max_eur"] = json!(120_000 + m * 20_000);
-        let reply = submit(a.port, &principals.bank, &events::envelope(&format!("em{m}"), "tafel.mandate.published", &id, terms));
+        let reply = submit(
+            a.port,
+            &principals.bank,
+            &events::envelope(&format!("em{m}"), "tafel.mandate.published", &id, terms),
+        );
         assert_eq!(reply.as_ref().map(|r| r["accepted"].clone()), Some(json!(true)), "{reply:?}");
     }
 

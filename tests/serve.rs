@@ -552,7 +552,8 @@ fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let copied: u64 = String::from_utf8_lossy(&output.stdout).split(": ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let copied: u64 =
+        String::from_utf8_lossy(&output.stdout).split(": ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(copied >= 50, "{copied}");
     // Into a directory that is not empty: refused.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
@@ -567,7 +568,8 @@ fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
 
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tafel")).args(["check", "--data"]).arg(&to).output().unwrap();
+    let check =
+        std::process::Command::new(env!("CARGO_BIN_EXE_tafel")).args(["check", "--data"]).arg(&to).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     std::fs::copy(data.path().join("principals.json"), to.join("principals.json")).unwrap();
     let (_copy_tafel, copy_port, _, last) = serve_and_wait(&to, &[]);

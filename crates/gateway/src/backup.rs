@@ -51,8 +51,7 @@ async fn copy(from: &str, token: &str, log: &SledLog) -> Result<u64, String> {
         if page.events.is_empty() {
             return Ok(log.last_sequence());
         }
-        let events =
-            page.events.iter().map(tafel_service::stored::replicated).collect::<Result<Vec<_>, String>>()?;
+        let events = page.events.iter().map(tafel_service::stored::replicated).collect::<Result<Vec<_>, String>>()?;
         log.replicate(events).await.map_err(|e| format!("writing the copy at {next}: {e}"))?;
     }
 }

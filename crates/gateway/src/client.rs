@@ -9,9 +9,8 @@ use http_body_util::{BodyExt, Empty};
 pub async fn get(address: &str, path: &str, bearer: Option<&str>) -> Result<(u16, bytes::Bytes), String> {
     let address = address.trim_start_matches("http://").trim_end_matches('/');
     let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| format!("{address}: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut request = hyper::Request::get(path).header(hyper::header::HOST, address);
     if let Some(token) = bearer {

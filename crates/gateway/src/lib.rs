@@ -12,8 +12,8 @@
 
 pub mod api;
 pub mod backup;
-pub mod client;
 pub mod bench;
+pub mod client;
 pub mod demo;
 pub mod durability;
 pub mod fanout;

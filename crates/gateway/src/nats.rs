@@ -125,9 +125,10 @@ impl Unauthenticated {
     /// The decision for `url` (one server address, as [`connect`] takes).
     pub fn decide(url: &str, insecure_nats: bool) -> Unauthenticated {
         // Every server of a list must be on loopback.
-        let on_loopback = url.split(',').map(str::trim).all(|one| {
-            one.parse::<async_nats::ServerAddr>().is_ok_and(|address| is_loopback(address.host()))
-        });
+        let on_loopback = url
+            .split(',')
+            .map(str::trim)
+            .all(|one| one.parse::<async_nats::ServerAddr>().is_ok_and(|address| is_loopback(address.host())));
         if on_loopback {
             Unauthenticated::AllowLoopback
         } else if insecure_nats {

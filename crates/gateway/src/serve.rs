@@ -185,7 +185,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         warn!(http = %http_addr, "--demo on an address others can reach: anyone who reaches it can sign in as any demo principal with one click");
     }
     let nats_clients = nats_client.iter().chain(&fanout_client).cloned().collect();
-    routers.send_modify(|router| *router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) }));
+    routers.send_modify(|router| {
+        *router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) })
+    });
 
     let mut nats_tasks = Vec::new();
     if let (Some(client), Some(fanout_client)) = (&nats_client, &fanout_client) {
@@ -264,7 +266,10 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 /// A stop asked for before the log was open: nothing was taken yet.
-async fn stopped_while_starting(http: tokio::task::JoinHandle<()>, stop: watch::Sender<bool>) -> Result<(), ServeError> {
+async fn stopped_while_starting(
+    http: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+) -> Result<(), ServeError> {
     info!("stopping before the log was open");
     let _ = stop.send(true);
     let _ = http.await;

@@ -34,8 +34,9 @@ pub fn stored_event(record: &RecordedEvent) -> Result<StoredEvent, String> {
 pub fn replicated(event: &StoredEvent) -> Result<tafel_store::Replicated, String> {
     let envelope = &event.envelope;
     let payload = serde_json::to_vec(envelope).map_err(|e| e.to_string())?;
-    let recorded_at_ms = parse_recorded_at(&event.meta.recordedat)
-        .ok_or_else(|| format!("event {}: recordedat {:?} is not RFC 3339", event.meta.sequence, event.meta.recordedat))?;
+    let recorded_at_ms = parse_recorded_at(&event.meta.recordedat).ok_or_else(|| {
+        format!("event {}: recordedat {:?} is not RFC 3339", event.meta.sequence, event.meta.recordedat)
+    })?;
     Ok(tafel_store::Replicated {
         sequence: event.meta.sequence,
         stream: stream_name(envelope.event_type.aggregate(), &envelope.subject),

@@ -89,6 +89,8 @@ pub(crate) struct Cluster {
 pub enum ClusterError {
     #[error("JetStream: {0}")]
     JetStream(String),
+    #[error("the cluster's log: {0}")]
+    Stream(String),
     #[error(transparent)]
     Open(#[from] crate::OpenError),
     #[error("catching up with the cluster's log: {0}")]
@@ -115,7 +117,21 @@ pub async fn open(
         return Err(ClusterError::Node(cluster.node));
     }
     let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(10)).build(client);
-    ensure_stream(&js, cluster.replicas).await?;
+    // The servers may still be electing a leader (they start together): wait for them.
+    let mut attempts = 0u32;
+    loop {
+        match ensure_stream(&js, cluster.replicas).await {
+            Ok(()) => break,
+            Err(ClusterError::JetStream(cause)) => {
+                attempts += 1;
+                if attempts == 1 || attempts.is_power_of_two() {
+                    warn!(%cause, attempts, "the cluster's log is not reachable yet");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(other) => return Err(other),
+        }
+    }
     let (stop, _) = watch::channel(false);
     let state = Arc::new(Cluster {
         js,
@@ -154,11 +170,7 @@ pub async fn open(
             }
         }
     }
-    info!(
-        events = log.last_sequence(),
-        seconds = started.elapsed().as_secs_f64(),
-        "caught up with the cluster's log"
-    );
+    info!(events = log.last_sequence(), seconds = started.elapsed().as_secs_f64(), "caught up with the cluster's log");
     Ok(log)
 }
 
@@ -181,7 +193,7 @@ async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(), C
     let mut stream = js.get_or_create_stream(config).await.map_err(|e| ClusterError::JetStream(e.to_string()))?;
     let info = stream.info().await.map_err(|e| ClusterError::JetStream(e.to_string()))?;
     if info.config.duplicate_window < MAX_LAG * 4 {
-        return Err(ClusterError::JetStream(format!(
+        return Err(ClusterError::Stream(format!(
             "the stream {STREAM_NAME} drops resent ids for only {:?}; it must be at least {:?}",
             info.config.duplicate_window,
             MAX_LAG * 4
@@ -368,7 +380,10 @@ enum Check {
     /// aggregates).
     Log(u64),
     /// The stream at `version`, whose last event has the log's `sequence`.
-    Stream { version: u64, sequence: u64 },
+    Stream {
+        version: u64,
+        sequence: u64,
+    },
     None,
 }
 
@@ -468,6 +483,11 @@ async fn follow_once(log: &SledLog, cluster: &Cluster) -> Result<(), String> {
             ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 20_000,
+            // Its state is this node's alone and made afresh from the copy at each
+            // start: one replica in memory spares every acknowledgement a Raft round
+            // over three servers' disks.
+            num_replicas: 1,
+            memory_storage: true,
             ..Default::default()
         })
         .await

@@ -29,11 +29,11 @@ mod writer;
 
 use std::future::Future;
 
-pub use error::{AppendError, OpenError, ReadError};
 pub use cluster::{ClusterError, ClusterOptions};
+pub use error::{AppendError, OpenError, ReadError};
 pub use sled_log::{OpenOptions, SledLog, Verify, identity_sha256};
-pub use writer::Replicated;
 pub use subscription::SledSubscription;
+pub use writer::Replicated;
 
 /// The metric (a histogram, through the `metrics` facade) of how many events each group
 /// commit wrote.

@@ -8,11 +8,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
+use crate::cluster::Cluster;
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::keys::{self, IdEntry, StreamRun};
 use crate::record;
 use crate::subscription::SledSubscription;
-use crate::cluster::Cluster;
 use crate::writer::{Command, QueuedAppend, QueuedReplicate, Replicated, SharedFailure, Writer, WriterSignals};
 use crate::{
     AppendBatch, Appended, EventLog, IdLookup, MAX_BATCH_EVENTS, MAX_EVENT_ID_BYTES, MAX_PAYLOAD_BYTES,

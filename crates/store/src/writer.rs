@@ -31,7 +31,9 @@ pub(crate) enum Command {
     /// Events another log of record has sequenced already (cluster mode: the JetStream
     /// stream), to be written at exactly their sequences.
     Replicate(QueuedReplicate),
-    Shutdown { done: oneshot::Sender<()> },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// An event as the log of record sequenced it, for a replica to write as it is.
@@ -319,12 +321,9 @@ impl Writer {
                 return;
             }
             assert!(
-                answers.iter().filter_map(Answer::appended).filter(|a| !a.duplicate).all(|a| a
-                    .positions
-                    .iter()
-                    .all(
-                        |p| p.sequence > self.last_sequence && p.sequence <= self.last_sequence + pending.events as u64
-                    )),
+                answers.iter().filter_map(Answer::appended).filter(|a| !a.duplicate).all(|a| a.positions.iter().all(
+                    |p| p.sequence > self.last_sequence && p.sequence <= self.last_sequence + pending.events as u64
+                )),
                 "every position of a group lies just after the durable log"
             );
             metrics::histogram!(crate::METRIC_FLUSH_SECONDS).record(flush_started.elapsed().as_secs_f64());
@@ -399,9 +398,11 @@ impl Writer {
             return Err(AppendError::VersionConflict { stream: batch.stream.clone(), expected, actual: current });
         }
 
-        let staged = batch.events.into_iter().zip(digests).map(|(event, digest)| {
-            (event.id, event.principal, *digest, event.payload)
-        });
+        let staged = batch
+            .events
+            .into_iter()
+            .zip(digests)
+            .map(|(event, digest)| (event.id, event.principal, *digest, event.payload));
         let positions = self.stage(&batch.stream, current, staged, recorded_at_ms, pending);
         let last_sequence = self.last_sequence + pending.events as u64;
         for stream in batch.touches {
@@ -479,7 +480,13 @@ impl Writer {
         pending.recorded_at_ms = pending.recorded_at_ms.max(event.published_ms);
         let recorded_at_ms = pending.recorded_at_ms;
         let Replicated { stream, id, principal, identity_sha256, payload, .. } = event;
-        self.stage(&stream, current, std::iter::once((id, principal, identity_sha256, payload)), recorded_at_ms, pending);
+        self.stage(
+            &stream,
+            current,
+            std::iter::once((id, principal, identity_sha256, payload)),
+            recorded_at_ms,
+            pending,
+        );
         Ok(())
     }
 
