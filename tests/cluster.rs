@@ -69,7 +69,18 @@ impl NatsCluster {
         let password = std::fs::read_to_string(principals.file.with_file_name("nats-service-password")).unwrap();
         let credentials = format!("tafel:{}@", password.trim());
         let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let routes = route_ports.iter().map(|port| format!("nats://127.0.0.1:{port}")).collect::<Vec<_>>().join(", ");
+        // Routes authenticate, as deploy/cluster/nats-server.conf has them: the
+        // credentials in each route's URL, in an included file.
+        let routes = route_ports
+            .iter()
+            .map(|port| format!("nats://route:r0ute@127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        std::fs::write(
+            dir.path().join("cluster-routes.conf"),
+            format!("authorization {{ user: route, password: \"r0ute\" }}\nroutes: [{routes}]\n"),
+        )
+        .unwrap();
         let mut servers = Vec::new();
         for (n, route_port) in route_ports.iter().enumerate() {
             let (client_port, monitor_port) = (free_port(), free_port());
@@ -81,7 +92,7 @@ impl NatsCluster {
                     "server_name: n{n}\nlisten: 127.0.0.1:{client_port}\nhttp: 127.0.0.1:{monitor_port}\n\
                      include tafel-users.conf\n\
                      jetstream {{ store_dir: \"{}\", sync_interval: always }}\n\
-                     cluster {{ name: tafel, listen: 127.0.0.1:{route_port}, routes: [{routes}] }}\n",
+                     cluster {{ name: tafel, listen: 127.0.0.1:{route_port}\n include cluster-routes.conf }}\n",
                     store.display()
                 ),
             )
@@ -153,6 +164,7 @@ struct Node {
     name: &'static str,
     data: PathBuf,
     port: u16,
+    /// The fan-out node, which also creates the log's stream (the first start).
     fanout: bool,
     tafel: Option<Tafel>,
 }
@@ -168,7 +180,7 @@ impl Node {
         let mut args =
             vec!["--cluster", "--node", self.name, "--nats", &urls, "--nats-monitor", &monitors, "--http", &http];
         if self.fanout {
-            args.push("--fanout");
+            args.extend(["--fanout", "--create-log"]);
         }
         let tafel = Tafel::serve(&self.data, &args);
         let lines = tafel.lines_until("tafel is up");
@@ -501,7 +513,16 @@ fn a_node_whose_copy_the_cluster_does_not_hold_refuses_to_start() {
     cluster.wait_for_jetstream();
     let http = format!("127.0.0.1:{}", a.port);
     let (urls, monitors) = (cluster.urls(), cluster.monitors());
-    let args = ["--cluster", "--node", "a", "--nats", &urls, "--nats-monitor", &monitors, "--http", &http];
+    let mut args = vec!["--cluster", "--node", "a", "--nats", &urls, "--nats-monitor", &monitors, "--http", &http];
+    // Without --create-log a node waits for the missing stream, not ready.
+    let waiting = Tafel::serve(&a.data, &args);
+    waiting.wait_for_log("the cluster's log is not reachable yet");
+    let (status, body) = support::http_get(a.port, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("catching up with the cluster's log"), "{body}");
+    drop(waiting);
+    // Told to create it, the new stream does not hold the copy's history: refused.
+    args.push("--create-log");
     let mut again = Tafel::serve(&a.data, &args);
     let refusal = again.wait_for_log("is not a copy of the cluster's log");
     assert!(refusal.contains("it holds 3 events, the cluster's log 0"), "{refusal}");

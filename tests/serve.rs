@@ -540,6 +540,18 @@ fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
     };
     let token_file = data.path().join("admin-token");
     std::fs::write(&token_file, &admin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let readable = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
+        .arg(&token_file)
+        .arg("--to")
+        .arg(data.path().join("never"))
+        .output()
+        .unwrap();
+    assert!(!readable.status.success(), "a token others may read was used");
+    assert!(String::from_utf8_lossy(&readable.stderr).contains("chmod 600"), "{readable:?}");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let copy = tempfile::tempdir().unwrap();
     let to = copy.path().join("copy");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))

@@ -272,7 +272,6 @@ pub struct StoredEvent {
     pub meta: RecordedMeta,
 }
 
-/// Formats a commit time, in milliseconds since the Unix epoch, as RFC 3339 UTC.
 /// The milliseconds since the Unix epoch of a `recordedat` (RFC 3339), the inverse of
 /// [`format_recorded_at`].
 pub fn parse_recorded_at(text: &str) -> Option<i64> {
@@ -280,6 +279,7 @@ pub fn parse_recorded_at(text: &str) -> Option<i64> {
     i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// Formats a commit time, in milliseconds since the Unix epoch, as RFC 3339 UTC.
 pub fn format_recorded_at(unix_ms: i64) -> String {
     let nanos = i128::from(unix_ms) * 1_000_000;
     let time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -7,6 +7,15 @@ use http_body_util::{BodyExt, Empty};
 /// GETs `path` from `address` (`host:port` or `http://host:port`), with a bearer token
 /// when given; answers the status and the whole body.
 pub async fn get(address: &str, path: &str, bearer: Option<&str>) -> Result<(u16, bytes::Bytes), String> {
+    tokio::time::timeout(TIMEOUT, get_now(address, path, bearer))
+        .await
+        .map_err(|_| format!("{address}{path}: no answer within {} s", TIMEOUT.as_secs()))?
+}
+
+/// Longest wait for one answer.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn get_now(address: &str, path: &str, bearer: Option<&str>) -> Result<(u16, bytes::Bytes), String> {
     let address = address.trim_start_matches("http://").trim_end_matches('/');
     let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| format!("{address}: {e}"))?;
     let (mut sender, connection) =

@@ -81,6 +81,10 @@ enum Command {
         /// Replicas of the log's stream when this node creates it.
         #[arg(long, env = "TAFEL_REPLICAS", default_value_t = 3)]
         replicas: usize,
+        /// Create the log's stream when it does not exist: only the first start of the
+        /// first node of a new cluster (otherwise a missing stream is waited for).
+        #[arg(long = "create-log", env = "TAFEL_CREATE_LOG", value_parser = clap::builder::BoolishValueParser::new())]
+        create_log: bool,
         /// In cluster mode, this node publishes the fan-out (tafel.events.>, shortlist
         /// updates); run exactly one node with it.
         #[arg(long, env = "TAFEL_FANOUT", value_parser = clap::builder::BoolishValueParser::new())]
@@ -296,6 +300,7 @@ fn main() -> ExitCode {
             cluster,
             node,
             replicas,
+            create_log,
             fanout,
             nats_monitor,
         } => {
@@ -316,6 +321,7 @@ fn main() -> ExitCode {
                 cluster: cluster.then(|| serve::ClusterConfig {
                     node: node.unwrap_or_default(),
                     replicas,
+                    create_log,
                     fanout,
                     monitors: nats_monitor,
                 }),
@@ -365,6 +371,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Backup { from, token_file, to } => {
+            // An organiser's or admin's token reads the whole log: refuse one others can read.
+            if let Ok(meta) = std::fs::metadata(&token_file) {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    return fail(&format!("{}: others may read this token; chmod 600 it", token_file.display()));
+                }
+            }
             let token = match std::fs::read_to_string(&token_file) {
                 Ok(token) => token.trim().to_owned(),
                 Err(error) => return fail(&format!("{}: {error}", token_file.display())),

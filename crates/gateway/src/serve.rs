@@ -58,6 +58,8 @@ pub struct ClusterConfig {
     pub node: String,
     /// Replicas of the log's stream, when this node is the one that creates it.
     pub replicas: usize,
+    /// Whether this node may create the log's stream (a new cluster's first start).
+    pub create_log: bool,
     /// Whether this node publishes the fan-out (`tafel.events.>`, shortlist updates).
     pub fanout: bool,
     /// The NATS servers' monitoring addresses, to confirm they fsync before acknowledging.
@@ -125,6 +127,9 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         crate::http::serve_http_switching(listener, router, crate::http::HEADER_READ_TIMEOUT, shutdown).await;
     });
 
+    // In cluster mode, the connection the log follows the stream on; readiness waits
+    // for it like the others.
+    let mut log_client = None;
     let log = match &config.cluster {
         None => SledLog::open(&config.data_dir, OpenOptions::default())?,
         Some(cluster) => {
@@ -137,7 +142,12 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
             routers.send_modify(|router| *router = crate::http::starting("catching up with the cluster's log"));
             crate::durability::confirm_sync_always(&cluster.monitors).await;
             let client = nats::connect_log(url).await?;
-            let options = tafel_store::ClusterOptions { node: cluster.node.clone(), replicas: cluster.replicas };
+            log_client = Some(client.clone());
+            let options = tafel_store::ClusterOptions {
+                node: cluster.node.clone(),
+                replicas: cluster.replicas,
+                create_stream: cluster.create_log,
+            };
             tokio::select! {
                 opened = tafel_store::cluster::open(&config.data_dir, OpenOptions::default(), client, options) => opened?,
                 _ = terminate.recv() => return stopped_while_starting(http, stop_tx).await,
@@ -184,7 +194,7 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
     if config.demo && !http_addr.ip().is_loopback() {
         warn!(http = %http_addr, "--demo on an address others can reach: anyone who reaches it can sign in as any demo principal with one click");
     }
-    let nats_clients = nats_client.iter().chain(&fanout_client).cloned().collect();
+    let nats_clients = nats_client.iter().chain(&fanout_client).chain(&log_client).cloned().collect();
     routers.send_modify(|router| {
         *router = app(HttpState { service: service.clone(), nats: nats_clients, web: web_config(config.demo) })
     });

@@ -97,11 +97,12 @@ impl Service {
                 // lagging (what the client saw was appended through another node; this
                 // very event was, and is resent): catch up with the cluster's log once,
                 // look the id up again and decide again.
-                Err(_) if !synced && self.log.is_cluster() => {
+                Err(refusal) if !synced && self.log.is_cluster() => {
                     synced = true;
                     if let Err(cause) = self.log.sync(CLUSTER_SYNC_TIMEOUT).await {
+                        // The refusal stands as of this node's copy.
                         warn!(%cause, "could not catch up with the cluster's log");
-                        return refused(Refusal::new(ErrorCode::Unavailable, "this node is behind the cluster; retry"));
+                        return refused(refusal);
                     }
                     if let Some(reply) = self.known_id(&envelope, &identity).await {
                         return reply;

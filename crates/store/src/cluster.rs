@@ -70,6 +70,10 @@ pub struct ClusterOptions {
     pub node: String,
     /// Replicas of the stream when this node creates it (3 in production).
     pub replicas: usize,
+    /// Whether this node may create the stream when it does not exist: only the first
+    /// start of a new cluster. Otherwise a missing stream (servers that lost their
+    /// stores) is waited for, never silently replaced by an empty history.
+    pub create_stream: bool,
 }
 
 /// The JetStream side of a [`SledLog`] in cluster mode.
@@ -80,6 +84,8 @@ pub(crate) struct Cluster {
     caught_up_at: Mutex<Option<Instant>>,
     /// Why the follower is not following, while it is not.
     follow_failure: Mutex<Option<String>>,
+    /// Held while asking the stream for its end (see [`Cluster::sync`]).
+    syncing: tokio::sync::Mutex<()>,
     stop: watch::Sender<bool>,
     follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -117,10 +123,11 @@ pub async fn open(
         return Err(ClusterError::Node(cluster.node));
     }
     let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(10)).build(client);
-    // The servers may still be electing a leader (they start together): wait for them.
+    // The servers may still be electing a leader (they start together), or the stream
+    // may be being restored: wait for them.
     let mut attempts = 0u32;
     loop {
-        match ensure_stream(&js, cluster.replicas).await {
+        match ensure_stream(&js, cluster.replicas, cluster.create_stream).await {
             Ok(()) => break,
             Err(ClusterError::JetStream(cause)) => {
                 attempts += 1;
@@ -138,6 +145,7 @@ pub async fn open(
         node: cluster.node,
         caught_up_at: Mutex::new(None),
         follow_failure: Mutex::new(None),
+        syncing: tokio::sync::Mutex::new(()),
         stop,
         follower: Mutex::new(None),
     });
@@ -151,9 +159,18 @@ pub async fn open(
     // A copy that holds what the stream does not (the stream was made anew, or this
     // directory belongs to another cluster) would have a different history appended to
     // its old one: refuse to serve it.
-    if let Err(why) = state.same_history(&log).await {
-        log.shutdown().await;
-        return Err(why);
+    loop {
+        match state.same_history(&log).await {
+            Ok(()) => break,
+            Err(ClusterError::JetStream(cause)) => {
+                warn!(%cause, "cannot compare this node's copy with the cluster's log yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(why) => {
+                log.shutdown().await;
+                return Err(why);
+            }
+        }
     }
     let follower = tokio::spawn(follow(log.clone(), state.clone()));
     *lock(&state.follower) = Some(follower);
@@ -174,7 +191,7 @@ pub async fn open(
     Ok(log)
 }
 
-async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(), ClusterError> {
+async fn ensure_stream(js: &jetstream::Context, replicas: usize, create: bool) -> Result<(), ClusterError> {
     let config = stream::Config {
         name: STREAM_NAME.to_owned(),
         description: Some("Tafel's log of record".to_owned()),
@@ -190,7 +207,16 @@ async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(), C
         max_message_size: (crate::MAX_PAYLOAD_BYTES + 8 * 1024) as i32,
         ..Default::default()
     };
-    let mut stream = js.get_or_create_stream(config).await.map_err(|e| ClusterError::JetStream(e.to_string()))?;
+    let mut stream = if create {
+        js.get_or_create_stream(config).await.map_err(|e| ClusterError::JetStream(e.to_string()))?
+    } else {
+        js.get_stream(STREAM_NAME).await.map_err(|e| {
+            ClusterError::JetStream(format!(
+                "{e} (a new cluster's first node is started with --create-log; an existing cluster's stream must \
+                 be restored)"
+            ))
+        })?
+    };
     let info = stream.info().await.map_err(|e| ClusterError::JetStream(e.to_string()))?;
     if info.config.duplicate_window < MAX_LAG * 4 {
         return Err(ClusterError::Stream(format!(
@@ -223,9 +249,10 @@ impl Cluster {
             return Err(ClusterError::Diverged(format!("it holds {last} events, the cluster's log {end}")));
         }
         let message = stream.get_raw_message(last).await.map_err(|e| jetstream(e.to_string()))?;
-        let theirs = message.headers.get("Nats-Msg-Id").map(|id| id.as_str().to_owned());
+        let id = message.headers.get("Nats-Msg-Id").map(|id| id.as_str().to_owned());
+        let theirs = id.map(|id| (id, message.subject.to_string()));
         let ours = blocking(log, move |log| log.read_from(last, 1)).await.map_err(|e| jetstream(e.to_string()))?;
-        let ours = ours.first().map(|event| event.id.clone());
+        let ours = ours.first().map(|event| (event.id.clone(), subject_of(&event.stream)));
         if theirs != ours {
             return Err(ClusterError::Diverged(format!(
                 "at sequence {last} it holds event {ours:?}, the cluster's log {theirs:?}"
@@ -333,8 +360,15 @@ impl Cluster {
         }
     }
 
-    /// Waits until this node's copy holds everything the stream held when asked.
+    /// Waits until this node's copy holds everything the stream held when asked. Callers
+    /// at the same time share one question to the stream: one that finds the copy
+    /// caught up since it asked returns at once.
     pub(crate) async fn sync(&self, log: &SledLog, timeout: Duration) -> Result<(), ReadError> {
+        let asked = Instant::now();
+        let _one_at_a_time = self.syncing.lock().await;
+        if lock(&self.caught_up_at).is_some_and(|at| at >= asked) {
+            return Ok(());
+        }
         let asked = Instant::now();
         let last = self.stream_end().await?;
         log.wait_durable(last, timeout).await?;
