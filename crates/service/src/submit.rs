@@ -83,7 +83,13 @@ impl Service {
             Err(cause) => return refused(internal(&cause)),
         };
         let mut synced = false;
-        for _ in 0..MAX_DECIDE_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempts = 0;
+        // In a cluster a decision over several aggregates holds only if nothing at all was
+        // appended meanwhile, so under load it takes more attempts: there it may go on for
+        // a time rather than a count (each attempt waits for the log to move).
+        while attempts < MAX_DECIDE_ATTEMPTS || (self.log.is_cluster() && started.elapsed() < CLUSTER_DECIDE_TIME) {
+            attempts += 1;
             if let Err(refusal) = self.catch_up().await {
                 return refused(refusal);
             }
@@ -146,6 +152,10 @@ impl Service {
         refused(Refusal::new(ErrorCode::Unavailable, "the aggregate is too busy; retry"))
     }
 }
+
+/// How long, in cluster mode, a submit may go on being decided again (past
+/// [`MAX_DECIDE_ATTEMPTS`]) while what it read keeps moving.
+const CLUSTER_DECIDE_TIME: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Longest wait for this node's copy to catch up with the cluster's log before deciding
 /// again (cluster mode).
