@@ -540,27 +540,24 @@ fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
     };
     let token_file = data.path().join("admin-token");
     std::fs::write(&token_file, &admin).unwrap();
+    let backup = |to: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
+            .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
+            .arg(&token_file)
+            .arg("--to")
+            .arg(to)
+            .output()
+            .unwrap()
+    };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let readable = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
-        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
-        .arg(&token_file)
-        .arg("--to")
-        .arg(data.path().join("never"))
-        .output()
-        .unwrap();
+    let readable = backup(&data.path().join("never"));
     assert!(!readable.status.success(), "a token others may read was used");
     assert!(String::from_utf8_lossy(&readable.stderr).contains("chmod 600"), "{readable:?}");
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let copy = tempfile::tempdir().unwrap();
     let to = copy.path().join("copy");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
-        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
-        .arg(&token_file)
-        .arg("--to")
-        .arg(&to)
-        .output()
-        .unwrap();
+    let output = backup(&to);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -568,14 +565,7 @@ fn a_backup_of_a_running_tafel_is_a_consistent_copy_of_its_log() {
         String::from_utf8_lossy(&output.stdout).split(": ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(copied >= 50, "{copied}");
     // Into a directory that is not empty: refused.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_tafel"))
-        .args(["backup", "--from", &format!("127.0.0.1:{port}"), "--token-file"])
-        .arg(&token_file)
-        .arg("--to")
-        .arg(&to)
-        .output()
-        .unwrap();
-    assert!(!again.status.success(), "a backup over an existing one");
+    assert!(!backup(&to).status.success(), "a backup over an existing one");
     let original = page_of(port, &admin, copied);
     tafel.signal("TERM");
     assert_eq!(tafel.wait().code(), Some(0));
