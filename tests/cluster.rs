@@ -236,6 +236,7 @@ struct Principals {
     organiser: String,
     founders: Vec<String>,
     bank: String,
+    coach: String,
     file: PathBuf,
 }
 
@@ -243,7 +244,8 @@ fn principals(dir: &Path) -> Principals {
     let organiser = support::add_principal(dir, "o", "organiser");
     let founders = (0..4).map(|n| support::add_principal(dir, &format!("f{n}"), "entrepreneur")).collect();
     let bank = support::add_principal(dir, "bank", "financier");
-    Principals { organiser, founders, bank, file: dir.join("principals.json") }
+    let coach = support::add_principal(dir, "coach", "coach");
+    Principals { organiser, founders, bank, coach, file: dir.join("principals.json") }
 }
 
 fn node_dir(root: &Path, name: &str, principals: &Principals) -> PathBuf {
@@ -527,4 +529,64 @@ fn a_node_whose_copy_the_cluster_does_not_hold_refuses_to_start() {
     let refusal = again.wait_for_log("is not a copy of the cluster's log");
     assert!(refusal.contains("it holds 3 events, the cluster's log 0"), "{refusal}");
     assert_ne!(again.wait().code(), Some(0), "a diverged node must not serve");
+}
+
+/// A decision that read several aggregates holds for all of them in cluster mode too:
+/// two round tables concluded at once through the two nodes, each committing most of
+/// one mandate's budget, never both spend it (contract 1.1 section 3).
+#[test]
+fn two_conclusions_through_two_nodes_never_spend_one_budget_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let principals = principals(&root.path().join("principals"));
+    let cluster = NatsCluster::start(&principals);
+    let mut a = Node::new("a", node_dir(root.path(), "a", &principals), true);
+    let mut b = Node::new("b", node_dir(root.path(), "b", &principals), false);
+    a.start(&cluster);
+    b.start(&cluster);
+    let accept = |token: &str, id: String, kind: &str, subject: &str, data: Value| {
+        let reply = submit(a.port, token, &events::envelope(&id, kind, subject, data));
+        assert_eq!(reply.as_ref().map(|r| r["accepted"].clone()), Some(json!(true)), "{id}: {reply:?}");
+    };
+    let (organiser, bank, founder) = (&principals.organiser, &principals.bank, &principals.founders[0]);
+    for round in 0..10 {
+        let (mandate, request) = (format!("m{round}"), format!("r{round}"));
+        let mut terms = events::mandate(&mandate);
+        terms["budget_eur"] = json!(100_000);
+        accept(bank, format!("{mandate}-p"), "tafel.mandate.published", &mandate, terms);
+        accept(founder, format!("{request}-s"), "tafel.request.submitted", &request, events::request(&request));
+        let coached = json!({"request_id": request, "coach": "coach", "readiness": "ready", "notes": ""});
+        accept(&principals.coach, format!("{request}-c"), "tafel.request.coached", &request, coached);
+        let mut conclusions = Vec::new();
+        for side in ["a", "b"] {
+            let table = format!("t{round}{side}");
+            let schedule =
+                json!({"roundtable_id": table, "title": "T", "date": "2027-07-01", "mandate_ids": [mandate]});
+            accept(organiser, format!("{table}-s"), "tafel.roundtable.scheduled", &table, schedule);
+            let agenda = json!({"roundtable_id": table, "request_ids": [request]});
+            accept(organiser, format!("{table}-a"), "tafel.roundtable.agenda_set", &table, agenda);
+            let assessed =
+                json!({"roundtable_id": table, "request_id": request, "mandate_id": mandate, "interest": "yes"});
+            accept(bank, format!("{table}-y"), "tafel.roundtable.assessed", &table, assessed);
+            let outcome = json!({"roundtable_id": table, "outcomes": [{"request_id": request,
+                "commitments": [{"mandate_id": mandate, "amount_eur": 80_000, "instrument": "loan"}]}]});
+            conclusions.push(events::envelope(&format!("{table}-c"), "tafel.roundtable.concluded", &table, outcome));
+        }
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = conclusions
+            .into_iter()
+            .zip([a.port, b.port])
+            .map(|(event, port)| {
+                let (barrier, token) = (barrier.clone(), organiser.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    submit(port, &token, &event).unwrap()
+                })
+            })
+            .collect();
+        let replies: Vec<Value> = racers.into_iter().map(|racer| racer.join().unwrap()).collect();
+        let accepted = replies.iter().filter(|reply| reply["accepted"] == true).count();
+        assert_eq!(accepted, 1, "round {round}: {replies:?}");
+        let refused = replies.iter().find(|reply| reply["accepted"] != true).unwrap();
+        assert_eq!(refused["error"]["code"], "invalid_state", "round {round}: {refused}");
+    }
 }
