@@ -425,10 +425,9 @@ fn two_nodes_lose_nothing_when_a_nats_server_and_a_node_are_killed_under_load() 
     );
 }
 
-/// Submits to one aggregate through two nodes at once, each expecting the same version:
-/// exactly one wins each version, the other is told `version_conflict`.
-#[test]
-fn concurrent_submits_to_one_aggregate_through_two_nodes_have_one_winner_per_version() {
+/// A cluster with two nodes up, `a` the fan-out node; the temporary directory holds
+/// their data.
+fn two_nodes() -> (tempfile::TempDir, Principals, NatsCluster, Node, Node) {
     let root = tempfile::tempdir().unwrap();
     let principals = principals(&root.path().join("principals"));
     let cluster = NatsCluster::start(&principals);
@@ -436,29 +435,49 @@ fn concurrent_submits_to_one_aggregate_through_two_nodes_have_one_winner_per_ver
     let mut b = Node::new("b", node_dir(root.path(), "b", &principals), false);
     a.start(&cluster);
     b.start(&cluster);
+    (root, principals, cluster, a, b)
+}
+
+/// Submits each event to its node's port at the same moment, as `token`'s principal;
+/// the replies in the same order.
+fn race(token: &str, submits: Vec<(u16, Value)>) -> Vec<Value> {
+    let barrier = Arc::new(std::sync::Barrier::new(submits.len()));
+    let racers: Vec<_> = submits
+        .into_iter()
+        .map(|(port, event)| {
+            let (barrier, token) = (barrier.clone(), token.to_owned());
+            std::thread::spawn(move || {
+                barrier.wait();
+                submit(port, &token, &event).unwrap()
+            })
+        })
+        .collect();
+    racers.into_iter().map(|racer| racer.join().unwrap()).collect()
+}
+
+/// Submits to one aggregate through two nodes at once, each expecting the same version:
+/// exactly one wins each version, the other is told `version_conflict`.
+#[test]
+fn concurrent_submits_to_one_aggregate_through_two_nodes_have_one_winner_per_version() {
+    let (_root, principals, _cluster, a, b) = two_nodes();
     let token = principals.founders[0].clone();
     let reply = submit(a.port, &token, &events::submitted("e-0", "r")).unwrap();
     assert_eq!(reply["accepted"], true, "{reply}");
 
     const ROUNDS: u64 = 30;
     for version in 1..=ROUNDS {
-        let barrier = Arc::new(std::sync::Barrier::new(2));
-        let racers: Vec<_> = [a.port, b.port]
+        let revisions = [a.port, b.port]
             .into_iter()
             .enumerate()
             .map(|(n, port)| {
-                let (barrier, token) = (barrier.clone(), token.clone());
-                std::thread::spawn(move || {
-                    let mut data = events::request("r");
-                    data["amount_eur"] = json!(100_000 + version * 10 + n as u64);
-                    let mut event = events::envelope(&format!("e-{version}-{n}"), "tafel.request.revised", "r", data);
-                    event["expectedversion"] = json!(version);
-                    barrier.wait();
-                    submit(port, &token, &event).unwrap()
-                })
+                let mut data = events::request("r");
+                data["amount_eur"] = json!(100_000 + version * 10 + n as u64);
+                let mut event = events::envelope(&format!("e-{version}-{n}"), "tafel.request.revised", "r", data);
+                event["expectedversion"] = json!(version);
+                (port, event)
             })
             .collect();
-        let replies: Vec<Value> = racers.into_iter().map(|racer| racer.join().unwrap()).collect();
+        let replies = race(&token, revisions);
         let winners: Vec<&Value> = replies.iter().filter(|reply| reply["accepted"] == true).collect();
         assert_eq!(winners.len(), 1, "version {version}: {replies:?}");
         assert_eq!(winners[0]["streamversion"], version + 1, "{replies:?}");
@@ -536,13 +555,7 @@ fn a_node_whose_copy_the_cluster_does_not_hold_refuses_to_start() {
 /// one mandate's budget, never both spend it (contract 1.1 section 3).
 #[test]
 fn two_conclusions_through_two_nodes_never_spend_one_budget_twice() {
-    let root = tempfile::tempdir().unwrap();
-    let principals = principals(&root.path().join("principals"));
-    let cluster = NatsCluster::start(&principals);
-    let mut a = Node::new("a", node_dir(root.path(), "a", &principals), true);
-    let mut b = Node::new("b", node_dir(root.path(), "b", &principals), false);
-    a.start(&cluster);
-    b.start(&cluster);
+    let (_root, principals, _cluster, a, b) = two_nodes();
     let accept = |token: &str, id: String, kind: &str, subject: &str, data: Value| {
         let reply = submit(a.port, token, &events::envelope(&id, kind, subject, data));
         assert_eq!(reply.as_ref().map(|r| r["accepted"].clone()), Some(json!(true)), "{id}: {reply:?}");
@@ -571,19 +584,7 @@ fn two_conclusions_through_two_nodes_never_spend_one_budget_twice() {
                 "commitments": [{"mandate_id": mandate, "amount_eur": 80_000, "instrument": "loan"}]}]});
             conclusions.push(events::envelope(&format!("{table}-c"), "tafel.roundtable.concluded", &table, outcome));
         }
-        let barrier = Arc::new(std::sync::Barrier::new(2));
-        let racers: Vec<_> = conclusions
-            .into_iter()
-            .zip([a.port, b.port])
-            .map(|(event, port)| {
-                let (barrier, token) = (barrier.clone(), organiser.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    submit(port, &token, &event).unwrap()
-                })
-            })
-            .collect();
-        let replies: Vec<Value> = racers.into_iter().map(|racer| racer.join().unwrap()).collect();
+        let replies = race(organiser, [a.port, b.port].into_iter().zip(conclusions).collect());
         let accepted = replies.iter().filter(|reply| reply["accepted"] == true).count();
         assert_eq!(accepted, 1, "round {round}: {replies:?}");
         let refused = replies.iter().find(|reply| reply["accepted"] != true).unwrap();
