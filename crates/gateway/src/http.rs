@@ -136,6 +136,10 @@ pub fn app(state: HttpState) -> Router {
 /// 200 only once the log is open and writable, the views have caught up with it and
 /// are following it, fan-out runs, and every configured transport (NATS included) is
 /// serving; otherwise 503 with the reasons, one per line.
+/// `/readyz`'s line while the views have not yet applied every event of the log (also
+/// for a moment after each append under load): the log itself is whole.
+pub const VIEWS_BEHIND: &str = "catching up with the log";
+
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let mut problems = state.service.problems();
     let nats_ok = state.nats.iter().all(|client| client.connection_state() == async_nats::connection::State::Connected);
@@ -143,7 +147,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         problems.push("waiting for NATS".into());
     }
     if !state.service.caught_up() {
-        problems.push("catching up with the log".into());
+        problems.push(VIEWS_BEHIND.into());
     }
     if problems.is_empty() {
         (StatusCode::OK, ready_body(&state).to_owned())
