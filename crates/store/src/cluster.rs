@@ -605,7 +605,8 @@ pub fn subject_of(stream: &str) -> String {
     format!("{SUBJECT_PREFIX}{}", hex(stream.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hex (subjects, digests in headers, the log's identity).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

@@ -365,7 +365,7 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
         )));
     }
     let identity = match tree.get(keys::LOG_ID).map_err(sled_error)? {
-        Some(value) => value.iter().map(|byte| format!("{byte:02x}")).collect(),
+        Some(value) => crate::cluster::hex(&value),
         None => {
             let mut bytes = [0u8; 16];
             getrandom::fill(&mut bytes).map_err(|cause| OpenError::Io {
@@ -374,7 +374,7 @@ pub(crate) fn open_db(dir: &Path, options: &OpenOptions) -> Result<Opened, OpenE
             })?;
             tree.insert(keys::LOG_ID, &bytes).map_err(sled_error)?;
             db.flush().map_err(sled_error)?;
-            bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+            crate::cluster::hex(&bytes)
         }
     };
     Ok(Opened { handles: Handles { db, tree }, last, last_recorded_at_ms, identity })
